@@ -1,0 +1,75 @@
+# Shared settings and helpers of the Slurm testbed (sourced by up.sh, down.sh, status.sh, on.sh).
+# The layout follows ../shared/reference/slurm-testbed.md: slurmctld in the root network namespace,
+# a login host and compute nodes each in their own network + UTS namespace, one shared file system.
+
+NODES=${NODES:-2}
+GPUS=${GPUS:-2}
+CPUS=${CPUS:-4}
+TB_USERS=${TB_USERS:-"alice bob"}
+TB_NET=10.77.0
+TB_BRIDGE=tbbr0
+TB_RUN=/run/slurm-testbed
+TB_STATE=/var/lib/slurm-testbed
+TB_LOG=/var/log/slurm-testbed
+# The Python environment that jobs use, on the shared file system, as a site would provide it.
+TB_SITE_ENV=${TB_SITE_ENV:-/opt/slurm-kernels/site-env}
+TB_HOSTS_MARK="# slurm-testbed"
+CTLD_HOST=$(hostname)
+
+tb_hosts() {
+    echo login
+    local i
+    for i in $(seq 1 "$NODES"); do echo "node$i"; done
+}
+
+tb_compute_nodes() {
+    local i
+    for i in $(seq 1 "$NODES"); do echo "node$i"; done
+}
+
+# login -> 10.77.0.10, nodeN -> 10.77.0.(10+N)
+tb_ip() {
+    case "$1" in
+        login) echo "$TB_NET.10" ;;
+        node*) echo "$TB_NET.$((10 + ${1#node}))" ;;
+    esac
+}
+
+# Runs a command inside a host's network and UTS namespaces.
+tb_on() {
+    local host=$1
+    shift
+    nsenter --net="/run/netns/tb-$host" --uts="$TB_RUN/ns/$host.uts" "$@"
+}
+
+# Prints the pid in a pid file if that process is alive, not a zombie, and still the named daemon.
+tb_live_pid() {
+    local pidfile=$1 comm=$2 pid state
+    [ -s "$pidfile" ] || return 1
+    pid=$(cat "$pidfile")
+    [ -r "/proc/$pid/comm" ] || return 1
+    [ "$(cat "/proc/$pid/comm")" = "$comm" ] || return 1
+    state=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
+    case "$state" in Z*) return 1 ;; esac
+    echo "$pid"
+}
+
+# SIGTERM, wait up to 10 s, then SIGKILL. Zombies count as stopped (pid 1 here reaps late).
+tb_stop_pid() {
+    local pid=$1 i state
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        state=$(ps -o stat= -p "$pid" 2>/dev/null) || return 0
+        case "$state" in Z*) return 0 ;; esac
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+tb_ctld_alive() {
+    tb_live_pid "$TB_RUN/slurmctld.pid" slurmctld >/dev/null
+}
+
+tb_log() {
+    echo "testbed: $*" >&2
+}

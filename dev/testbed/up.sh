@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Brings up a real Slurm cluster on this machine: munge + slurmctld in the root namespace, a login host
+# and compute nodes in network + UTS namespaces with sshd and slurmd, test users with ssh keys and
+# verified host keys, fake GPUs, and a site Python environment with Kernel Gateway + ipykernel.
+# Idempotent: running it again only starts what is missing. Must run as root.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lib.sh"
+
+[ "$(id -u)" = 0 ] || { echo "testbed up: must run as root" >&2; exit 1; }
+started=$(date +%s.%N)
+
+install_packages() {
+    local missing=0 bin
+    for bin in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/munged /usr/sbin/sshd /usr/bin/ssh-keygen \
+        /usr/sbin/ip /usr/bin/nsenter; do
+        [ -x "$bin" ] || missing=1
+    done
+    python3_venv_ok || missing=1
+    [ "$missing" = 1 ] || return 0
+    tb_log "installing Debian packages"
+    # Debian's maintainer scripts must not start daemons: we start our own, by pid.
+    [ -f /usr/sbin/policy-rc.d ] || printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        slurm-wlm munge openssh-server openssh-client iproute2 util-linux procps python3 python3-venv curl
+}
+
+python3_venv_ok() {
+    [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null
+}
+
+make_dirs() {
+    mkdir -p "$TB_RUN/ns" "$TB_RUN/dev" "$TB_STATE/ctld" "$TB_LOG" /run/munge /run/sshd /var/log/munge /var/lib/munge
+    chown slurm:slurm "$TB_STATE" "$TB_STATE/ctld" "$TB_LOG"
+    chown munge:munge /run/munge /var/log/munge /var/lib/munge
+    local i
+    for i in $(seq 0 $((GPUS - 1))); do
+        # Same major/minor as /dev/null: Slurm only needs a device file to count and bind a GPU.
+        [ -c "$TB_RUN/dev/nvidia$i" ] || mknod -m 666 "$TB_RUN/dev/nvidia$i" c 1 3
+    done
+    [ -s /etc/munge/munge.key ] || { mungekey --create >/dev/null 2>&1 || /usr/sbin/create-munge-key -f; }
+    ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || ssh-keygen -A
+}
+
+make_users() {
+    local u home
+    for u in $TB_USERS; do
+        id "$u" >/dev/null 2>&1 || useradd -m -s /bin/bash -p '*' "$u"
+        home=$(getent passwd "$u" | cut -d: -f6)
+        install -d -m 700 -o "$u" -g "$u" "$home/.ssh"
+        if [ ! -s "$home/.ssh/id_ed25519" ]; then
+            runuser -u "$u" -- ssh-keygen -q -t ed25519 -N '' -C "$u@slurm-testbed" -f "$home/.ssh/id_ed25519"
+        fi
+        install -m 600 -o "$u" -g "$u" "$home/.ssh/id_ed25519.pub" "$home/.ssh/authorized_keys"
+        write_known_hosts >"$home/.ssh/known_hosts"
+        chown "$u:$u" "$home/.ssh/known_hosts"
+        chmod 600 "$home/.ssh/known_hosts"
+    done
+}
+
+# Every host shares /etc/ssh, so one set of host keys serves all of them; users verify them, never skip.
+write_known_hosts() {
+    local h key
+    for h in $(tb_hosts); do
+        for key in /etc/ssh/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ecdsa_key.pub /etc/ssh/ssh_host_rsa_key.pub; do
+            [ -f "$key" ] && echo "$h,$(tb_ip "$h") $(cut -d' ' -f1,2 "$key")"
+        done
+    done
+}
+
+make_site_env() {
+    local marker="$TB_SITE_ENV/.requirements"
+    if [ -f "$marker" ] && cmp -s "$marker" "$here/site-requirements.txt"; then
+        return 0
+    fi
+    tb_log "creating the site Python environment $TB_SITE_ENV"
+    mkdir -p "$(dirname "$TB_SITE_ENV")"
+    /usr/bin/python3 -m venv "$TB_SITE_ENV"
+    "$TB_SITE_ENV/bin/pip" install -q --upgrade pip
+    "$TB_SITE_ENV/bin/pip" install -q -r "$here/site-requirements.txt"
+    cp "$here/site-requirements.txt" "$marker"
+    chmod -R a+rX "$TB_SITE_ENV"
+}
+
+make_network() {
+    if ! ip link show "$TB_BRIDGE" >/dev/null 2>&1; then
+        ip link add "$TB_BRIDGE" type bridge
+        ip addr add "$TB_NET.1/24" dev "$TB_BRIDGE"
+    fi
+    ip link set "$TB_BRIDGE" up
+    local h
+    for h in $(tb_hosts); do
+        if ! mountpoint -q "/run/netns/tb-$h" 2>/dev/null; then
+            ip link del "tbv-$h" 2>/dev/null || true # a veth left behind by an asynchronous netns delete
+            ip netns add "tb-$h"
+            ip link add "tbv-$h" type veth peer name eth0 netns "tb-$h"
+            ip link set "tbv-$h" master "$TB_BRIDGE" up
+            ip -n "tb-$h" addr add "$(tb_ip "$h")/24" dev eth0
+            ip -n "tb-$h" link set lo up
+            ip -n "tb-$h" link set eth0 up
+            ip -n "tb-$h" route add default via "$TB_NET.1"
+        fi
+        if ! mountpoint -q "$TB_RUN/ns/$h.uts" 2>/dev/null; then
+            touch "$TB_RUN/ns/$h.uts"
+            unshare --uts="$TB_RUN/ns/$h.uts" hostname "$h"
+        fi
+    done
+}
+
+write_hosts_file() {
+    local tmp h
+    tmp=$(mktemp)
+    grep -v "$TB_HOSTS_MARK\$" /etc/hosts >"$tmp" || true
+    for h in $(tb_hosts); do echo "$(tb_ip "$h") $h $TB_HOSTS_MARK"; done >>"$tmp"
+    cat "$tmp" >/etc/hosts
+    rm -f "$tmp"
+}
+
+write_slurm_conf() {
+    local n mem=2000
+    {
+        echo "# generated by jupyterlab-slurm-kernels dev/testbed/up.sh"
+        echo "ClusterName=testbed"
+        # The bridge address, not the hostname: inside a node namespace the hostname maps to its own loopback.
+        echo "SlurmctldHost=$CTLD_HOST($TB_NET.1)"
+        cat <<EOF
+SlurmUser=slurm
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation=$TB_STATE/ctld
+SlurmdSpoolDir=$TB_STATE/%n
+SlurmctldPidFile=$TB_RUN/slurmctld.pid
+SlurmdPidFile=$TB_RUN/slurmd-%n.pid
+SlurmctldLogFile=$TB_LOG/slurmctld.log
+SlurmdLogFile=$TB_LOG/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MailProg=/bin/true
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+GresTypes=gpu
+SlurmdParameters=config_overrides
+SchedulerParameters=batch_sched_delay=0
+ReturnToService=2
+MpiDefault=none
+KillWait=5
+MinJobAge=300
+SlurmdTimeout=60
+EOF
+        for n in $(tb_compute_nodes); do
+            echo "NodeName=$n NodeAddr=$(tb_ip "$n") CPUs=$CPUS RealMemory=$mem Gres=gpu:tesla:$GPUS State=UNKNOWN"
+        done
+        echo "PartitionName=cpu Nodes=ALL Default=YES DefaultTime=01:00:00 MaxTime=1-00:00:00 State=UP"
+        echo "PartitionName=gpu Nodes=ALL DefaultTime=01:00:00 MaxTime=08:00:00 State=UP"
+    } >/etc/slurm/slurm.conf.new
+    {
+        echo "AutoDetect=off"
+        echo "Name=gpu Type=tesla File=$TB_RUN/dev/nvidia[0-$((GPUS - 1))]"
+    } >/etc/slurm/gres.conf.new
+    mv /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf
+    mv /etc/slurm/gres.conf.new /etc/slurm/gres.conf
+    chmod 644 /etc/slurm/slurm.conf /etc/slurm/gres.conf
+}
+
+start_daemons() {
+    tb_live_pid /run/munge/munged.pid munged >/dev/null || runuser -u munge -- /usr/sbin/munged
+    tb_ctld_alive || /usr/sbin/slurmctld
+    local n h
+    for n in $(tb_compute_nodes); do
+        mkdir -p "$TB_STATE/$n"
+        tb_live_pid "$TB_RUN/slurmd-$n.pid" slurmd >/dev/null || tb_on "$n" /usr/sbin/slurmd
+    done
+    for h in $(tb_hosts); do
+        tb_live_pid "$TB_RUN/sshd-$h.pid" sshd >/dev/null ||
+            tb_on "$h" /usr/sbin/sshd -o "PidFile=$TB_RUN/sshd-$h.pid" -E "$TB_LOG/sshd-$h.log"
+    done
+}
+
+# A dead slurmctld makes every client call retry for ~10 s, so check it on each round and keep a deadline.
+wait_for_idle_nodes() {
+    local deadline states
+    deadline=$(($(date +%s) + 30))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        tb_ctld_alive || { echo "testbed up: slurmctld died; see $TB_LOG/slurmctld.log" >&2; exit 1; }
+        states=$(sinfo -h -N -p cpu -o %T 2>/dev/null | sort -u | tr '\n' ' ')
+        [ "$states" = "idle " ] && return 0
+        sleep 0.2
+    done
+    echo "testbed up: nodes not idle after 30 s (states: $states); see $TB_LOG" >&2
+    exit 1
+}
+
+install_packages
+make_dirs
+make_users
+make_site_env
+make_network
+write_hosts_file
+write_slurm_conf
+start_daemons
+wait_for_idle_nodes
+printf 'testbed: up in %.1f s: %s; partitions %s; users %s\n' \
+    "$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" \
+    "$(tb_hosts | tr '\n' ' ')" "$(sinfo -h -o %R | tr '\n' ' ')" "$TB_USERS"
