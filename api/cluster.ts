@@ -1,0 +1,71 @@
+/**
+ * Wire types of `GET /api/cluster`, shared by the companion (which builds the reply) and the
+ * JupyterLab extension (which validates it before use).
+ */
+import { z } from 'zod';
+
+export const gresSchema = z.object({
+  name: z.string(),
+  type: z.string().nullable(),
+  count: z.number().int().nonnegative()
+});
+
+export const nodeSchema = z.object({
+  name: z.string(),
+  state: z.string(),
+  partitions: z.array(z.string()),
+  cpus: z.object({
+    allocated: z.number().int(),
+    idle: z.number().int(),
+    total: z.number().int()
+  }),
+  memoryMb: z.number().int().nullable(),
+  gres: z.array(gresSchema),
+  gresUsed: z.array(gresSchema)
+});
+
+export const gpuTypeSchema = z.object({
+  type: z.string().nullable(),
+  total: z.number().int(),
+  free: z.number().int(),
+  /** The most of this type any single node of the partition has: a job can ask for at most this. */
+  maxPerNode: z.number().int()
+});
+
+export const partitionSchema = z.object({
+  name: z.string(),
+  isDefault: z.boolean(),
+  state: z.string(),
+  /** Minutes; null when unlimited. */
+  maxTimeMinutes: z.number().int().nullable(),
+  defaultTimeMinutes: z.number().int().nullable(),
+  nodes: z.array(z.string()),
+  totalCpus: z.number().int(),
+  gpus: z.object({
+    total: z.number().int(),
+    free: z.number().int(),
+    types: z.array(gpuTypeSchema)
+  })
+});
+
+export const clusterSchema = z.object({
+  partitions: z.array(partitionSchema),
+  nodes: z.array(nodeSchema),
+  /** ISO time of the Slurm reads this reply comes from. */
+  fetchedAt: z.string()
+});
+
+export type Gres = z.infer<typeof gresSchema>;
+export type ClusterNode = z.infer<typeof nodeSchema>;
+export type GpuType = z.infer<typeof gpuTypeSchema>;
+export type Partition = z.infer<typeof partitionSchema>;
+export type Cluster = z.infer<typeof clusterSchema>;
+
+/** The body of every error reply: a machine-readable code, a sentence for people, the field at fault. */
+export const errorSchema = z.object({
+  error: z.string(),
+  message: z.string(),
+  field: z.string().optional()
+});
+
+export type ApiError = z.infer<typeof errorSchema>;

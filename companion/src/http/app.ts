@@ -1,0 +1,83 @@
+/**
+ * The companion's HTTP server: an express app listening on a 0600 unix socket. Jupyter Server
+ * reaches it through jupyter-server-proxy, so every request the browser makes is authenticated by
+ * Jupyter itself; nobody else on the login node can connect.
+ */
+import express from 'express';
+import { promises as fs } from 'node:fs';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { clusterRouter, IClusterSource } from '../routes/cluster';
+import { errorHandler, notFound } from './errors';
+
+export interface IAppOptions {
+  cluster: IClusterSource;
+  log: Logger;
+  version: string;
+}
+
+export function createApp(options: IAppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '256kb' }));
+  // jupyter-server-proxy probes "/" until the companion answers.
+  app.get('/', (_req, res) => {
+    res.json({ name: 'jupyterlab-slurm-kernels companion', version: options.version });
+  });
+  app.get('/api', (_req, res) => {
+    res.json({ version: options.version });
+  });
+  app.use(clusterRouter(options.cluster));
+  app.use(notFound);
+  app.use(errorHandler(options.log));
+  return app;
+}
+
+/**
+ * A listening server and a close() that cannot hang on open keep-alive connections.
+ */
+export interface IListening {
+  server: http.Server;
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on a unix socket only its owner can use (0600).
+ *
+ * #### Notes
+ * The umask is narrowed while binding so the socket is never, even briefly, open to others;
+ * a stale socket file from a crashed run is removed first.
+ */
+export async function listenOnSocket(app: express.Express, socketPath: string): Promise<IListening> {
+  await fs.rm(socketPath, { force: true });
+  const server = http.createServer(app);
+  const sockets = new Set<Socket>();
+  server.on('connection', socket => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const previousUmask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(previousUmask);
+  }
+  await fs.chmod(socketPath, 0o600);
+  return {
+    server,
+    close: () =>
+      new Promise<void>(resolve => {
+        server.close(() => resolve());
+        for (const socket of sockets) {
+          socket.destroy();
+        }
+      })
+  };
+}

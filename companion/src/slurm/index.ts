@@ -1,0 +1,5 @@
+export * from './runner';
+export * from './time';
+export * from './gres';
+export * from './cluster';
+export * from './jobs';

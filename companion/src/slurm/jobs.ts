@@ -1,0 +1,155 @@
+/**
+ * Submitting, reading and cancelling jobs: sbatch, squeue, scancel with argv arrays.
+ */
+import { CommandError, ICommandRunner, runChecked } from './runner';
+
+/**
+ * What to submit. Every value is passed as its own argv element, never through a shell; the job
+ * script goes to sbatch on stdin.
+ */
+export interface ISubmission {
+  script: string;
+  partition: string;
+  /** sbatch --gres, e.g. "gpu:tesla:1". */
+  gres?: string;
+  /** sbatch --time, in a Slurm time format. */
+  time?: string;
+  cpus?: number;
+  /** sbatch --mem, e.g. "4G". */
+  memory?: string;
+  account?: string;
+  qos?: string;
+  jobName: string;
+  /** Stored as the job's comment so a restarted companion recognises its own jobs. */
+  comment?: string;
+  /** Path pattern of the job's output file (%j = job id). */
+  output?: string;
+  workdir?: string;
+}
+
+/** The fields of one job as `squeue` reports it. */
+export interface IJobInfo {
+  id: string;
+  state: string;
+  reason: string;
+  nodes: string;
+  tresPerNode: string;
+  partition: string;
+  name: string;
+  user: string;
+  timeLimit: string;
+  timeUsed: string;
+  startTime: string;
+  endTime: string;
+  comment: string;
+}
+
+/**
+ * Builds sbatch's argv (exported for tests: the argv is the contract with Slurm).
+ */
+export function sbatchArgv(s: ISubmission): string[] {
+  const argv = ['sbatch', '--parsable', `--partition=${s.partition}`, `--job-name=${s.jobName}`];
+  const optional: Array<[string, string | number | undefined]> = [
+    ['--gres', s.gres],
+    ['--time', s.time],
+    ['--cpus-per-task', s.cpus],
+    ['--mem', s.memory],
+    ['--account', s.account],
+    ['--qos', s.qos],
+    ['--comment', s.comment],
+    ['--output', s.output],
+    ['--chdir', s.workdir]
+  ];
+  for (const [flag, value] of optional) {
+    if (value !== undefined && value !== '') {
+      argv.push(`${flag}=${value}`);
+    }
+  }
+  return argv;
+}
+
+/**
+ * Submits a batch job and resolves its id.
+ *
+ * #### Notes
+ * Rejects with a CommandError carrying sbatch's own message (e.g. "Requested node configuration is
+ * not available") when Slurm refuses the job.
+ */
+export async function submitJob(runner: ICommandRunner, submission: ISubmission): Promise<string> {
+  const argv = sbatchArgv(submission);
+  const out = await runChecked(runner, argv, { input: submission.script });
+  // --parsable prints "jobid" or "jobid;cluster".
+  const id = out.trim().split(';')[0];
+  if (!/^\d+$/.test(id)) {
+    throw new CommandError(`sbatch printed no job id: ${out.trim()}`, argv);
+  }
+  return id;
+}
+
+const SQUEUE_FIELDS = ['%i', '%T', '%r', '%N', '%b', '%P', '%j', '%u', '%l', '%M', '%S', '%e', '%k'];
+const FIELD_SEPARATOR = '\u001f'; // unit separator: cannot appear in job names or comments typed by users
+
+/**
+ * Lists jobs, finished ones included for as long as Slurm keeps them (MinJobAge).
+ *
+ * One call for any number of jobs; `user` restricts it to one user's jobs.
+ */
+export async function listJobs(
+  runner: ICommandRunner,
+  filter: { user?: string; jobIds?: string[] } = {}
+): Promise<IJobInfo[]> {
+  const argv = ['squeue', '--noheader', '--states=all', `--format=${SQUEUE_FIELDS.join(FIELD_SEPARATOR)}`];
+  if (filter.user) {
+    argv.push(`--user=${filter.user}`);
+  }
+  if (filter.jobIds && filter.jobIds.length > 0) {
+    argv.push(`--jobs=${filter.jobIds.join(',')}`);
+  }
+  const result = await runner.run(argv);
+  if (result.code !== 0) {
+    // squeue -j on a job Slurm has already forgotten: "Invalid job id specified", not a failure.
+    if (/Invalid job id/i.test(result.stderr)) {
+      return [];
+    }
+    throw new CommandError(`squeue failed: ${result.stderr.trim()}`, argv, result);
+  }
+  return parseSqueue(result.stdout);
+}
+
+export function parseSqueue(text: string): IJobInfo[] {
+  return text
+    .split('\n')
+    .filter(line => line.trim() !== '')
+    .map(line => {
+      const f = line.split(FIELD_SEPARATOR).map(v => v.trim());
+      return {
+        id: f[0],
+        state: f[1],
+        reason: f[2],
+        nodes: f[3],
+        tresPerNode: f[4],
+        partition: f[5],
+        name: f[6],
+        user: f[7],
+        timeLimit: f[8],
+        timeUsed: f[9],
+        startTime: f[10],
+        endTime: f[11],
+        comment: f[12] === '(null)' ? '' : f[12]
+      };
+    });
+}
+
+/**
+ * Cancels a job. Cancelling a job that already ended is not an error.
+ */
+export async function cancelJob(runner: ICommandRunner, jobId: string): Promise<void> {
+  if (!/^\d+(_\d+)?$/.test(jobId)) {
+    throw new CommandError(`not a Slurm job id: ${JSON.stringify(jobId)}`, ['scancel', jobId]);
+  }
+  const argv = ['scancel', jobId];
+  const result = await runner.run(argv);
+  if (result.code !== 0 && !/already completing or completed|Invalid job id/i.test(result.stderr)) {
+    throw new CommandError(`scancel failed: ${result.stderr.trim()}`, argv, result);
+  }
+}

@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+
+/**
+ * The result of a finished command.
+ */
+export interface ICommandResult {
+  /** Exit code, or null when a signal ended the process. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Options of one command run.
+ */
+export interface IRunOptions {
+  /** Written to the child's stdin, then stdin is closed (job scripts go to sbatch this way). */
+  input?: string;
+  /** Milliseconds before the child is killed; the default suits Slurm clients, which retry ~10 s. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs an external command given as an argv array. Never a shell string: no value the user typed
+ * is ever parsed by a shell.
+ *
+ * The local implementation runs on this host; a remote one (ssh2 exec to the login node) has the same
+ * contract, so Slurm code does not know where it runs.
+ */
+export interface ICommandRunner {
+  run(argv: readonly string[], options?: IRunOptions): Promise<ICommandResult>;
+}
+
+/** A command that could not run, timed out, or exited non-zero. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly argv: readonly string[],
+    readonly result?: ICommandResult
+  ) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const KILL_GRACE_MS = 2_000;
+/** Output beyond this is dropped: a runaway command must not exhaust the companion's memory. */
+const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Runs commands on this host with `child_process.spawn` (no shell).
+ */
+export class LocalRunner implements ICommandRunner {
+  constructor(private readonly _env: NodeJS.ProcessEnv = process.env) {}
+
+  run(argv: readonly string[], options: IRunOptions = {}): Promise<ICommandResult> {
+    if (argv.length === 0) {
+      return Promise.reject(new CommandError('empty command', argv));
+    }
+    return new Promise((resolve, reject) => {
+      const child = spawn(argv[0], argv.slice(1), {
+        env: this._env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        shell: false
+      });
+      const stdout = new Private.CappedBuffer(MAX_OUTPUT_BYTES);
+      const stderr = new Private.CappedBuffer(MAX_OUTPUT_BYTES);
+      let failure: Error | null = null;
+
+      const kill = (reason: string) => {
+        failure ??= new CommandError(`${argv[0]} ${reason}`, argv);
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+      };
+      const timer = setTimeout(
+        () => kill(`timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`),
+        options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+      );
+      const onAbort = () => kill('was aborted');
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+
+      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      child.stdin.on('error', () => undefined); // EPIPE when the child exits before reading its input
+      child.on('error', err => {
+        failure ??= new CommandError(`cannot run ${argv[0]}: ${err.message}`, argv);
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        const result = { code, signal, stdout: stdout.text(), stderr: stderr.text() };
+        if (failure) {
+          reject(new CommandError(failure.message, argv, result));
+        } else {
+          resolve(result);
+        }
+      });
+      child.stdin.end(options.input ?? '');
+    });
+  }
+}
+
+/**
+ * Runs a command and returns its stdout; a non-zero exit becomes a CommandError carrying stderr.
+ */
+export async function runChecked(
+  runner: ICommandRunner,
+  argv: readonly string[],
+  options?: IRunOptions
+): Promise<string> {
+  const result = await runner.run(argv, options);
+  if (result.code !== 0) {
+    const detail = result.stderr.trim() || result.stdout.trim() || `exit ${result.code ?? result.signal}`;
+    throw new CommandError(`${argv[0]} failed: ${detail}`, argv, result);
+  }
+  return result.stdout;
+}
+
+namespace Private {
+  export class CappedBuffer {
+    constructor(private readonly _limit: number) {}
+
+    push(chunk: Buffer): void {
+      const room = this._limit - this._size;
+      if (room <= 0) {
+        return;
+      }
+      const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+      this._chunks.push(kept);
+      this._size += kept.length;
+    }
+
+    text(): string {
+      return Buffer.concat(this._chunks).toString('utf8');
+    }
+
+    private _chunks: Buffer[] = [];
+    private _size = 0;
+  }
+}
