@@ -4,7 +4,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import type { ApiError } from '../../../api/cluster';
+import type { ApiError } from '../../../src/api/cluster';
 import { CommandError } from '../slurm/runner';
 
 export class HttpError extends Error {

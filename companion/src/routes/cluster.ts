@@ -3,7 +3,7 @@
  * form opened in several tabs costs Slurm one sinfo + one scontrol per refresh.
  */
 import { Router } from 'express';
-import type { Cluster } from '../../../api/cluster';
+import type { Cluster } from '../../../src/api/cluster';
 import { ICommandRunner, readCluster } from '../slurm';
 
 export interface IClusterSource {

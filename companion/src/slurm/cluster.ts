@@ -4,7 +4,7 @@
  * Fixed `-O`/`-o` formats with a `|` separator are used rather than `--json`, whose schema changes
  * between Slurm releases (22.05: openapi v0.0.38, no partition list) and is missing in older ones.
  */
-import type { Cluster, ClusterNode, GpuType, Partition } from '../../../api/cluster';
+import type { Cluster, ClusterNode, GpuType, Partition } from '../../../src/api/cluster';
 import { parseGresList } from './gres';
 import { ICommandRunner, runChecked } from './runner';
 import { parseSlurmMinutes } from './time';

@@ -1,0 +1,68 @@
+"""jupyterlab-slurm-kernels: GPU kernels on a Slurm cluster, straight from JupyterLab.
+
+Python is here only where Jupyter needs it: the prebuilt labextension's paths, and the
+jupyter-server-proxy entry point that starts the companion (Node) on demand.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+try:
+    from ._version import __version__
+except ImportError:  # running from a source tree that was never built
+    __version__ = "dev"
+
+HERE = Path(__file__).parent.resolve()
+
+
+def _jupyter_labextension_paths():
+    return [{"src": "labextension", "dest": "jupyterlab-slurm-kernels"}]
+
+
+def _state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "slurm-kernels"
+
+
+def _socket_path() -> str:
+    """The companion's socket: one per user, in a 0700 directory only the user can enter."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "slurm-kernels" if runtime and os.path.isdir(runtime) else _state_dir()
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(base, 0o700)
+    return str(base / "companion.sock")
+
+
+def _companion_main() -> str:
+    """The companion's entry script: SLURM_KERNELS_COMPANION, else the build beside this package."""
+    configured = os.environ.get("SLURM_KERNELS_COMPANION")
+    if configured:
+        return configured
+    for candidate in (
+        HERE / "companion" / "companion" / "src" / "main.js",  # bundled in a wheel
+        HERE.parent / "companion" / "dist" / "companion" / "src" / "main.js",  # source checkout
+    ):
+        if candidate.is_file():
+            return str(candidate)
+    raise FileNotFoundError(
+        "jupyterlab-slurm-kernels: the companion is not built; run `npm run build` in companion/ "
+        "or set SLURM_KERNELS_COMPANION to its main.js"
+    )
+
+
+def setup_companion():
+    """jupyter-server-proxy entry point: serve the companion under <base_url>/slurm-kernels/.
+
+    It listens on a 0600 unix socket, so only this user's Jupyter Server can reach it, and every
+    browser request passes Jupyter's own authentication first.
+    """
+    node = os.environ.get("SLURM_KERNELS_NODE") or shutil.which("node") or "node"
+    return {
+        "command": [node, _companion_main(), "serve", "--socket", "{unix_socket}"],
+        "unix_socket": _socket_path(),
+        "timeout": 20,
+        "absolute_url": False,
+        "launcher_entry": {"enabled": False},
+        "new_browser_tab": False,
+    }
