@@ -25,6 +25,11 @@ const baseConfig = jestJupyterLab(__dirname);
 module.exports = {
   ...baseConfig,
   automock: false,
+  modulePathIgnorePatterns: [
+    '<rootDir>/jupyterlab_slurm_kernels',
+    '<rootDir>/companion',
+    '<rootDir>/ui-tests'
+  ],
   collectCoverageFrom: ['src/**/*.{ts,tsx}', '!src/**/*.d.ts'],
   reporters: ['default'],
   testRegex: 'src/.*/.*.spec.ts[x]?$',

@@ -44,7 +44,12 @@ export async function requestAPI<T>(
   if (!response.ok) {
     const error = errorSchema.safeParse(body);
     if (error.success) {
-      throw new CompanionError(error.data.message, response.status, error.data.error, error.data.field);
+      throw new CompanionError(
+        error.data.message,
+        response.status,
+        error.data.error,
+        error.data.field
+      );
     }
     throw new CompanionError(
       `The cluster service answered ${response.status} ${response.statusText}`.trim(),
@@ -54,7 +59,11 @@ export async function requestAPI<T>(
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    throw new CompanionError('The cluster service sent a reply this version does not understand.', response.status, 'bad_reply');
+    throw new CompanionError(
+      'The cluster service sent a reply this version does not understand.',
+      response.status,
+      'bad_reply'
+    );
   }
   return parsed.data;
 }
@@ -62,8 +71,15 @@ export async function requestAPI<T>(
 /**
  * Reads partitions, nodes and free GPUs. `refresh` bypasses the companion's short cache.
  */
-export function fetchCluster(settings: ServerConnection.ISettings, refresh = false): Promise<Cluster> {
-  return requestAPI(refresh ? 'api/cluster?refresh=1' : 'api/cluster', clusterSchema, settings);
+export function fetchCluster(
+  settings: ServerConnection.ISettings,
+  refresh = false
+): Promise<Cluster> {
+  return requestAPI(
+    refresh ? 'api/cluster?refresh=1' : 'api/cluster',
+    clusterSchema,
+    settings
+  );
 }
 
 namespace Private {

@@ -1,4 +1,7 @@
 import { LabIcon } from '@jupyterlab/ui-components';
 import gpuSvg from '../style/icons/gpu.svg';
 
-export const gpuIcon = new LabIcon({ name: 'jupyterlab-slurm-kernels:gpu', svgstr: gpuSvg });
+export const gpuIcon = new LabIcon({
+  name: 'jupyterlab-slurm-kernels:gpu',
+  svgstr: gpuSvg
+});

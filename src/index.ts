@@ -1,17 +1,21 @@
 /**
  * jupyterlab-slurm-kernels: GPU kernels on a Slurm cluster, straight from JupyterLab.
  */
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { gpuIcon } from './icons';
 import { CommandIDs, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
-import { RequestPanel } from './widgets/RequestPanel';
+import type { RequestPanel } from './widgets/RequestPanel';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Request GPU allocations on a Slurm cluster and use their kernels from JupyterLab.',
+  description:
+    'Request GPU allocations on a Slurm cluster and use their kernels from JupyterLab.',
   autoStart: true,
   optional: [ILauncher, ICommandPalette, ITranslator],
   activate: (
@@ -25,12 +29,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     app.commands.addCommand(CommandIDs.openRequestPanel, {
       label: trans.__('GPU kernel on cluster'),
-      caption: trans.__('Request a GPU allocation on the Slurm cluster and get its kernels'),
+      caption: trans.__(
+        'Request a GPU allocation on the Slurm cluster and get its kernels'
+      ),
       icon: gpuIcon,
       describedBy: { args: { type: 'object', properties: {} } },
-      execute: () => {
+      execute: async () => {
         if (!panel || panel.isDisposed) {
-          const content = new RequestPanel({ serverSettings: app.serviceManager.serverSettings, translator: translator ?? undefined });
+          // Loaded on first use, so the panel's code does not delay JupyterLab's start.
+          const { RequestPanel } = await import('./widgets/RequestPanel');
+          const content = new RequestPanel({
+            serverSettings: app.serviceManager.serverSettings,
+            translator: translator ?? undefined
+          });
           panel = new MainAreaWidget({ content });
           panel.id = 'jp-SlurmKernels-request';
           panel.title.label = trans.__('GPU kernel on cluster');
@@ -45,8 +56,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    launcher?.add({ command: CommandIDs.openRequestPanel, category: trans.__('HPC'), rank: 0 });
-    palette?.addItem({ command: CommandIDs.openRequestPanel, category: trans.__('Slurm cluster') });
+    launcher?.add({
+      command: CommandIDs.openRequestPanel,
+      category: trans.__('HPC'),
+      rank: 0
+    });
+    palette?.addItem({
+      command: CommandIDs.openRequestPanel,
+      category: trans.__('Slurm cluster')
+    });
   }
 };
 

@@ -15,7 +15,11 @@ const VERSION = readOwnVersion();
 
 /** The version in the companion's package.json, found by walking up from this file (src/ or dist/). */
 function readOwnVersion(): string {
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+  for (
+    let dir = __dirname;
+    dir !== path.dirname(dir);
+    dir = path.dirname(dir)
+  ) {
     const candidate = path.join(dir, 'package.json');
     if (fs.existsSync(candidate)) {
       const pkg = JSON.parse(fs.readFileSync(candidate, 'utf8'));
@@ -40,7 +44,11 @@ async function serve(args: string[]): Promise<void> {
   }
   const log = createLogger();
   const runner = new LocalRunner();
-  const app = createApp({ cluster: new CachedCluster(runner), log, version: VERSION });
+  const app = createApp({
+    cluster: new CachedCluster(runner),
+    log,
+    version: VERSION
+  });
   const listening = await listenOnSocket(app, socketPath);
   log.info({ socket: socketPath, version: VERSION }, 'companion listening');
   const stop = (signal: string) => {
@@ -61,6 +69,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch(err => {
-  process.stderr.write(`slurm-kernels: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(
+    `slurm-kernels: ${err instanceof Error ? err.message : String(err)}\n`
+  );
   process.exit(1);
 });

@@ -3,7 +3,11 @@
  * offers right now (partitions, time limits, free GPUs), read live from the companion.
  */
 import { ServerConnection } from '@jupyterlab/services';
-import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useCallback, useEffect, useState } from 'react';
 import type { Cluster } from '../api/cluster';
@@ -15,12 +19,16 @@ export class RequestPanel extends ReactWidget {
   constructor(options: RequestPanel.IOptions) {
     super();
     this._serverSettings = options.serverSettings;
-    this._trans = (options.translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
+    this._trans = (options.translator ?? nullTranslator).load(
+      TRANSLATION_DOMAIN
+    );
     this.addClass('jp-SlurmKernels-requestPanel');
   }
 
   protected render(): JSX.Element {
-    return <RequestForm serverSettings={this._serverSettings} trans={this._trans} />;
+    return (
+      <RequestForm serverSettings={this._serverSettings} trans={this._trans} />
+    );
   }
 
   private _serverSettings: ServerConnection.ISettings;
@@ -39,7 +47,10 @@ type LoadState =
   | { kind: 'failed'; message: string }
   | { kind: 'loaded'; cluster: Cluster };
 
-function RequestForm(props: { serverSettings: ServerConnection.ISettings; trans: TranslationBundle }): JSX.Element {
+function RequestForm(props: {
+  serverSettings: ServerConnection.ISettings;
+  trans: TranslationBundle;
+}): JSX.Element {
   const { serverSettings, trans } = props;
   const [state, setState] = useState<LoadState>({ kind: 'loading' });
   const [partition, setPartition] = useState<string>('');
@@ -52,7 +63,10 @@ function RequestForm(props: { serverSettings: ServerConnection.ISettings; trans:
         setState({ kind: 'loaded', cluster });
         setPartition(current => current || defaultPartition(cluster));
       } catch (error) {
-        setState({ kind: 'failed', message: error instanceof Error ? error.message : String(error) });
+        setState({
+          kind: 'failed',
+          message: error instanceof Error ? error.message : String(error)
+        });
       }
     },
     [serverSettings]
@@ -65,11 +79,20 @@ function RequestForm(props: { serverSettings: ServerConnection.ISettings; trans:
   return (
     <div>
       <h2>{trans.__('GPU kernel on cluster')}</h2>
-      {state.kind === 'loading' && <p className="jp-SlurmKernels-hint">{trans.__('Reading the cluster…')}</p>}
+      {state.kind === 'loading' && (
+        <p className="jp-SlurmKernels-hint">
+          {trans.__('Reading the cluster…')}
+        </p>
+      )}
       {state.kind === 'failed' && (
         <div role="alert">
-          <p className="jp-SlurmKernels-error">{trans.__('Cannot read the cluster: %1', state.message)}</p>
-          <button className="jp-mod-styled jp-mod-accept" onClick={() => void load(true)}>
+          <p className="jp-SlurmKernels-error">
+            {trans.__('Cannot read the cluster: %1', state.message)}
+          </p>
+          <button
+            className="jp-mod-styled jp-mod-accept"
+            onClick={() => void load(true)}
+          >
             {trans.__('Try again')}
           </button>
         </div>
@@ -89,8 +112,16 @@ function RequestForm(props: { serverSettings: ServerConnection.ISettings; trans:
 
 function defaultPartition(cluster: Cluster): string {
   // A GPU panel: prefer a partition that has GPUs, then Slurm's default.
-  const withGpus = cluster.partitions.find(p => p.gpus.total > 0 && p.isDefault) ?? cluster.partitions.find(p => p.gpus.total > 0);
-  return (withGpus ?? cluster.partitions.find(p => p.isDefault) ?? cluster.partitions[0])?.name ?? '';
+  const withGpus =
+    cluster.partitions.find(p => p.gpus.total > 0 && p.isDefault) ??
+    cluster.partitions.find(p => p.gpus.total > 0);
+  return (
+    (
+      withGpus ??
+      cluster.partitions.find(p => p.isDefault) ??
+      cluster.partitions[0]
+    )?.name ?? ''
+  );
 }
 
 function ClusterView(props: {
@@ -105,7 +136,9 @@ function ClusterView(props: {
   return (
     <>
       <div className="jp-SlurmKernels-field">
-        <label htmlFor="jp-SlurmKernels-partition">{trans.__('Partition')}</label>
+        <label htmlFor="jp-SlurmKernels-partition">
+          {trans.__('Partition')}
+        </label>
         <select
           id="jp-SlurmKernels-partition"
           className="jp-mod-styled"
@@ -120,11 +153,18 @@ function ClusterView(props: {
         </select>
         {selected && (
           <span className="jp-SlurmKernels-hint">
-            {trans.__('Time limit %1 · %2 nodes', formatLimit(selected.maxTimeMinutes, trans), selected.nodes.length)}
+            {trans.__(
+              'Time limit %1 · %2 nodes',
+              formatLimit(selected.maxTimeMinutes, trans),
+              selected.nodes.length
+            )}
           </span>
         )}
       </div>
-      <table className="jp-SlurmKernels-partitions" aria-label={trans.__('Partitions')}>
+      <table
+        className="jp-SlurmKernels-partitions"
+        aria-label={trans.__('Partitions')}
+      >
         <thead>
           <tr>
             <th>{trans.__('Partition')}</th>
@@ -147,7 +187,10 @@ function ClusterView(props: {
         </tbody>
       </table>
       <p className="jp-SlurmKernels-hint">
-        {trans.__('Read from Slurm at %1.', new Date(cluster.fetchedAt).toLocaleTimeString())}{' '}
+        {trans.__(
+          'Read from Slurm at %1.',
+          new Date(cluster.fetchedAt).toLocaleTimeString()
+        )}{' '}
         <button className="jp-mod-styled" onClick={onRefresh}>
           {trans.__('Refresh')}
         </button>

@@ -23,7 +23,10 @@ export function createApp(options: IAppOptions): express.Express {
   app.use(express.json({ limit: '256kb' }));
   // jupyter-server-proxy probes "/" until the companion answers.
   app.get('/', (_req, res) => {
-    res.json({ name: 'jupyterlab-slurm-kernels companion', version: options.version });
+    res.json({
+      name: 'jupyterlab-slurm-kernels companion',
+      version: options.version
+    });
   });
   app.get('/api', (_req, res) => {
     res.json({ version: options.version });
@@ -49,7 +52,10 @@ export interface IListening {
  * The umask is narrowed while binding so the socket is never, even briefly, open to others;
  * a stale socket file from a crashed run is removed first.
  */
-export async function listenOnSocket(app: express.Express, socketPath: string): Promise<IListening> {
+export async function listenOnSocket(
+  app: express.Express,
+  socketPath: string
+): Promise<IListening> {
   await fs.rm(socketPath, { force: true });
   const server = http.createServer(app);
   const sockets = new Set<Socket>();

@@ -23,7 +23,12 @@ export class HttpError extends Error {
  * The last middleware: maps thrown errors to JSON replies.
  */
 export function errorHandler(log: Logger) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+  return (
+    err: unknown,
+    req: Request,
+    res: Response,
+    _next: NextFunction
+  ): void => {
     const body = toApiError(err);
     const status = statusOf(err, body);
     if (status >= 500) {
@@ -35,19 +40,39 @@ export function errorHandler(log: Logger) {
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof HttpError) {
-    return { error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) };
+    return {
+      error: err.code,
+      message: err.message,
+      ...(err.field ? { field: err.field } : {})
+    };
   }
   if (err instanceof CommandError) {
     return { error: 'slurm_error', message: err.message };
   }
   if (err instanceof SyntaxError) {
-    return { error: 'bad_json', message: 'The request body is not valid JSON.' };
+    return {
+      error: 'bad_json',
+      message: 'The request body is not valid JSON.'
+    };
   }
-  return { error: 'internal_error', message: 'The companion failed; see its log.' };
+  return {
+    error: 'internal_error',
+    message: 'The companion failed; see its log.'
+  };
 }
 
-export function notFound(req: Request, _res: Response, next: NextFunction): void {
-  next(new HttpError(404, 'not_found', `No such endpoint: ${req.method} ${req.path}`));
+export function notFound(
+  req: Request,
+  _res: Response,
+  next: NextFunction
+): void {
+  next(
+    new HttpError(
+      404,
+      'not_found',
+      `No such endpoint: ${req.method} ${req.path}`
+    )
+  );
 }
 
 function statusOf(err: unknown, body: ApiError): number {

@@ -4,7 +4,12 @@
  * Fixed `-O`/`-o` formats with a `|` separator are used rather than `--json`, whose schema changes
  * between Slurm releases (22.05: openapi v0.0.38, no partition list) and is missing in older ones.
  */
-import type { Cluster, ClusterNode, GpuType, Partition } from '../../../src/api/cluster';
+import type {
+  Cluster,
+  ClusterNode,
+  GpuType,
+  Partition
+} from '../../../src/api/cluster';
 import { parseGresList } from './gres';
 import { ICommandRunner, runChecked } from './runner';
 import { parseSlurmMinutes } from './time';
@@ -16,12 +21,20 @@ export const SINFO_NODES_ARGV = [
   '--Format=NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,Gres:|,GresUsed:|'
 ] as const;
 
-export const SCONTROL_PARTITIONS_ARGV = ['scontrol', '--oneliner', 'show', 'partition'] as const;
+export const SCONTROL_PARTITIONS_ARGV = [
+  'scontrol',
+  '--oneliner',
+  'show',
+  'partition'
+] as const;
 
 /**
  * Queries Slurm and builds the cluster description.
  */
-export async function readCluster(runner: ICommandRunner, now: Date = new Date()): Promise<Cluster> {
+export async function readCluster(
+  runner: ICommandRunner,
+  now: Date = new Date()
+): Promise<Cluster> {
   const [sinfoText, partitionText] = await Promise.all([
     runChecked(runner, SINFO_NODES_ARGV),
     runChecked(runner, SCONTROL_PARTITIONS_ARGV)
@@ -32,10 +45,16 @@ export async function readCluster(runner: ICommandRunner, now: Date = new Date()
 /**
  * Builds the cluster description from the text of the two Slurm commands (pure, for fixtures).
  */
-export function buildCluster(sinfoText: string, partitionText: string, now: Date): Cluster {
+export function buildCluster(
+  sinfoText: string,
+  partitionText: string,
+  now: Date
+): Cluster {
   const rows = parseSinfoNodes(sinfoText);
   const nodes = mergeNodeRows(rows);
-  const partitions = parsePartitions(partitionText).map(p => withGpus(p, nodes));
+  const partitions = parsePartitions(partitionText).map(p =>
+    withGpus(p, nodes)
+  );
   return { partitions, nodes, fetchedAt: now.toISOString() };
 }
 
@@ -91,8 +110,10 @@ export function parsePartitions(text: string): PartitionWithoutGpus[] {
       name: fields.get('PartitionName') ?? '',
       isDefault: fields.get('Default') === 'YES',
       state: fields.get('State') ?? 'UNKNOWN',
-      maxTimeMinutes: parseSlurmMinutes(fields.get('MaxTime') ?? 'UNLIMITED') ?? null,
-      defaultTimeMinutes: parseSlurmMinutes(fields.get('DefaultTime') ?? 'NONE') ?? null,
+      maxTimeMinutes:
+        parseSlurmMinutes(fields.get('MaxTime') ?? 'UNLIMITED') ?? null,
+      defaultTimeMinutes:
+        parseSlurmMinutes(fields.get('DefaultTime') ?? 'NONE') ?? null,
       nodes: [],
       totalCpus: Number(fields.get('TotalCPUs') ?? 0) || 0
     };
@@ -106,9 +127,14 @@ export function parsePartitions(text: string): PartitionWithoutGpus[] {
 export function parseKeyValues(line: string): Map<string, string> {
   const fields = new Map<string, string>();
   const pattern = /(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=/g;
-  const starts: Array<{ key: string; keyStart: number; valueStart: number }> = [];
+  const starts: Array<{ key: string; keyStart: number; valueStart: number }> =
+    [];
   for (let m = pattern.exec(line); m; m = pattern.exec(line)) {
-    starts.push({ key: m[1], keyStart: m.index, valueStart: m.index + m[0].length });
+    starts.push({
+      key: m[1],
+      keyStart: m.index,
+      valueStart: m.index + m[0].length
+    });
   }
   starts.forEach((s, i) => {
     const end = i + 1 < starts.length ? starts[i + 1].keyStart : line.length;
@@ -117,7 +143,10 @@ export function parseKeyValues(line: string): Map<string, string> {
   return fields;
 }
 
-function withGpus(partition: PartitionWithoutGpus, nodes: ClusterNode[]): Partition {
+function withGpus(
+  partition: PartitionWithoutGpus,
+  nodes: ClusterNode[]
+): Partition {
   const members = nodes.filter(n => n.partitions.includes(partition.name));
   const types = new Map<string | null, GpuType>();
   for (const node of members) {
@@ -126,7 +155,12 @@ function withGpus(partition: PartitionWithoutGpus, nodes: ClusterNode[]): Partit
       const used = node.gresUsed
         .filter(u => u.name === 'gpu' && u.type === g.type)
         .reduce((sum, u) => sum + u.count, 0);
-      const entry = types.get(g.type) ?? { type: g.type, total: 0, free: 0, maxPerNode: 0 };
+      const entry = types.get(g.type) ?? {
+        type: g.type,
+        total: 0,
+        free: 0,
+        maxPerNode: 0
+      };
       entry.total += g.count;
       entry.free += usable ? Math.max(0, g.count - used) : 0;
       entry.maxPerNode = Math.max(entry.maxPerNode, g.count);

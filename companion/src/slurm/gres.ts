@@ -34,7 +34,11 @@ function parseOneGres(item: string): IGres | null {
   const last = parts[parts.length - 1];
   const count = parts.length > 1 && /^\d+$/.test(last) ? Number(last) : 1;
   const typeParts = /^\d+$/.test(last) ? parts.slice(1, -1) : parts.slice(1);
-  return { name, type: typeParts.length > 0 ? typeParts.join(':') : null, count };
+  return {
+    name,
+    type: typeParts.length > 0 ? typeParts.join(':') : null,
+    count
+  };
 }
 
 function splitOutsideParens(text: string): string[] {

@@ -48,7 +48,12 @@ export interface IJobInfo {
  * Builds sbatch's argv (exported for tests: the argv is the contract with Slurm).
  */
 export function sbatchArgv(s: ISubmission): string[] {
-  const argv = ['sbatch', '--parsable', `--partition=${s.partition}`, `--job-name=${s.jobName}`];
+  const argv = [
+    'sbatch',
+    '--parsable',
+    `--partition=${s.partition}`,
+    `--job-name=${s.jobName}`
+  ];
   const optional: Array<[string, string | number | undefined]> = [
     ['--gres', s.gres],
     ['--time', s.time],
@@ -75,7 +80,10 @@ export function sbatchArgv(s: ISubmission): string[] {
  * Rejects with a CommandError carrying sbatch's own message (e.g. "Requested node configuration is
  * not available") when Slurm refuses the job.
  */
-export async function submitJob(runner: ICommandRunner, submission: ISubmission): Promise<string> {
+export async function submitJob(
+  runner: ICommandRunner,
+  submission: ISubmission
+): Promise<string> {
   const argv = sbatchArgv(submission);
   const out = await runChecked(runner, argv, { input: submission.script });
   // --parsable prints "jobid" or "jobid;cluster".
@@ -86,7 +94,21 @@ export async function submitJob(runner: ICommandRunner, submission: ISubmission)
   return id;
 }
 
-const SQUEUE_FIELDS = ['%i', '%T', '%r', '%N', '%b', '%P', '%j', '%u', '%l', '%M', '%S', '%e', '%k'];
+const SQUEUE_FIELDS = [
+  '%i',
+  '%T',
+  '%r',
+  '%N',
+  '%b',
+  '%P',
+  '%j',
+  '%u',
+  '%l',
+  '%M',
+  '%S',
+  '%e',
+  '%k'
+];
 const FIELD_SEPARATOR = '\u001f'; // unit separator: cannot appear in job names or comments typed by users
 
 /**
@@ -98,7 +120,12 @@ export async function listJobs(
   runner: ICommandRunner,
   filter: { user?: string; jobIds?: string[] } = {}
 ): Promise<IJobInfo[]> {
-  const argv = ['squeue', '--noheader', '--states=all', `--format=${SQUEUE_FIELDS.join(FIELD_SEPARATOR)}`];
+  const argv = [
+    'squeue',
+    '--noheader',
+    '--states=all',
+    `--format=${SQUEUE_FIELDS.join(FIELD_SEPARATOR)}`
+  ];
   if (filter.user) {
     argv.push(`--user=${filter.user}`);
   }
@@ -111,7 +138,11 @@ export async function listJobs(
     if (/Invalid job id/i.test(result.stderr)) {
       return [];
     }
-    throw new CommandError(`squeue failed: ${result.stderr.trim()}`, argv, result);
+    throw new CommandError(
+      `squeue failed: ${result.stderr.trim()}`,
+      argv,
+      result
+    );
   }
   return parseSqueue(result.stdout);
 }
@@ -143,13 +174,26 @@ export function parseSqueue(text: string): IJobInfo[] {
 /**
  * Cancels a job. Cancelling a job that already ended is not an error.
  */
-export async function cancelJob(runner: ICommandRunner, jobId: string): Promise<void> {
+export async function cancelJob(
+  runner: ICommandRunner,
+  jobId: string
+): Promise<void> {
   if (!/^\d+(_\d+)?$/.test(jobId)) {
-    throw new CommandError(`not a Slurm job id: ${JSON.stringify(jobId)}`, ['scancel', jobId]);
+    throw new CommandError(`not a Slurm job id: ${JSON.stringify(jobId)}`, [
+      'scancel',
+      jobId
+    ]);
   }
   const argv = ['scancel', jobId];
   const result = await runner.run(argv);
-  if (result.code !== 0 && !/already completing or completed|Invalid job id/i.test(result.stderr)) {
-    throw new CommandError(`scancel failed: ${result.stderr.trim()}`, argv, result);
+  if (
+    result.code !== 0 &&
+    !/already completing or completed|Invalid job id/i.test(result.stderr)
+  ) {
+    throw new CommandError(
+      `scancel failed: ${result.stderr.trim()}`,
+      argv,
+      result
+    );
   }
 }

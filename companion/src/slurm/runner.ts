@@ -56,7 +56,10 @@ const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 export class LocalRunner implements ICommandRunner {
   constructor(private readonly _env: NodeJS.ProcessEnv = process.env) {}
 
-  run(argv: readonly string[], options: IRunOptions = {}): Promise<ICommandResult> {
+  run(
+    argv: readonly string[],
+    options: IRunOptions = {}
+  ): Promise<ICommandResult> {
     if (argv.length === 0) {
       return Promise.reject(new CommandError('empty command', argv));
     }
@@ -76,7 +79,8 @@ export class LocalRunner implements ICommandRunner {
         setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
       };
       const timer = setTimeout(
-        () => kill(`timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`),
+        () =>
+          kill(`timed out after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`),
         options.timeoutMs ?? DEFAULT_TIMEOUT_MS
       );
       const onAbort = () => kill('was aborted');
@@ -86,12 +90,20 @@ export class LocalRunner implements ICommandRunner {
       child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
       child.stdin.on('error', () => undefined); // EPIPE when the child exits before reading its input
       child.on('error', err => {
-        failure ??= new CommandError(`cannot run ${argv[0]}: ${err.message}`, argv);
+        failure ??= new CommandError(
+          `cannot run ${argv[0]}: ${err.message}`,
+          argv
+        );
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        const result = { code, signal, stdout: stdout.text(), stderr: stderr.text() };
+        const result = {
+          code,
+          signal,
+          stdout: stdout.text(),
+          stderr: stderr.text()
+        };
         if (failure) {
           reject(new CommandError(failure.message, argv, result));
         } else {
@@ -113,7 +125,10 @@ export async function runChecked(
 ): Promise<string> {
   const result = await runner.run(argv, options);
   if (result.code !== 0) {
-    const detail = result.stderr.trim() || result.stdout.trim() || `exit ${result.code ?? result.signal}`;
+    const detail =
+      result.stderr.trim() ||
+      result.stdout.trim() ||
+      `exit ${result.code ?? result.signal}`;
     throw new CommandError(`${argv[0]} failed: ${detail}`, argv, result);
   }
   return result.stdout;

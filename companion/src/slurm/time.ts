@@ -10,7 +10,10 @@ const FORMATS: ReadonlyArray<[RegExp, (m: number[]) => number]> = [
   [/^(\d+):(\d+):(\d+)$/, ([h, min, s]) => h * 3600 + min * 60 + s],
   [/^(\d+)-(\d+)$/, ([d, h]) => d * 86400 + h * 3600],
   [/^(\d+)-(\d+):(\d+)$/, ([d, h, min]) => d * 86400 + h * 3600 + min * 60],
-  [/^(\d+)-(\d+):(\d+):(\d+)$/, ([d, h, min, s]) => d * 86400 + h * 3600 + min * 60 + s]
+  [
+    /^(\d+)-(\d+):(\d+):(\d+)$/,
+    ([d, h, min, s]) => d * 86400 + h * 3600 + min * 60 + s
+  ]
 ];
 
 const UNLIMITED = new Set(['UNLIMITED', 'INFINITE']);

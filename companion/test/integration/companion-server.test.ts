@@ -19,12 +19,21 @@ describe('companion serve on the testbed', () => {
   beforeAll(async () => {
     requireTestUser();
     if (!existsSync(main)) {
-      throw new Error(`build the companion first (npm run build in companion/): ${main} is missing`);
+      throw new Error(
+        `build the companion first (npm run build in companion/): ${main} is missing`
+      );
     }
     dir = mkdtempSync(path.join(os.tmpdir(), 'sk-serve-'));
     socketPath = path.join(dir, 'companion.sock');
-    child = spawn(process.execPath, [main, 'serve', '--socket', socketPath], { stdio: ['ignore', 'ignore', 'inherit'] });
-    await waitFor('the companion socket', async () => existsSync(socketPath), 10_000, 50);
+    child = spawn(process.execPath, [main, 'serve', '--socket', socketPath], {
+      stdio: ['ignore', 'ignore', 'inherit']
+    });
+    await waitFor(
+      'the companion socket',
+      async () => existsSync(socketPath),
+      10_000,
+      50
+    );
   });
 
   afterAll(async () => {
@@ -46,15 +55,23 @@ describe('companion serve on the testbed', () => {
     expect(res.status).toBe(200);
     const names = res.body.partitions.map((p: { name: string }) => p.name);
     expect(names).toEqual(expect.arrayContaining(['cpu', 'gpu']));
-    const gpu = res.body.partitions.find((p: { name: string }) => p.name === 'gpu');
+    const gpu = res.body.partitions.find(
+      (p: { name: string }) => p.name === 'gpu'
+    );
     expect(gpu.maxTimeMinutes).toBe(480);
-    expect(gpu.gpus.types).toEqual([expect.objectContaining({ type: 'tesla', maxPerNode: 2 })]);
+    expect(gpu.gpus.types).toEqual([
+      expect.objectContaining({ type: 'tesla', maxPerNode: 2 })
+    ]);
     expect(gpu.gpus.total).toBe(2 * gpu.nodes.length);
-    expect(res.body.nodes.map((n: { name: string }) => n.name)).toEqual(gpu.nodes);
+    expect(res.body.nodes.map((n: { name: string }) => n.name)).toEqual(
+      gpu.nodes
+    );
   });
 
   it('stops on SIGTERM and removes nothing it does not own', async () => {
-    const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)));
+    const exited = new Promise<number | null>(resolve =>
+      child.once('exit', code => resolve(code))
+    );
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

@@ -21,7 +21,13 @@ afterAll(async () => {
   rmSync(workdir, { recursive: true, force: true });
 });
 
-const activeStates = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED']);
+const activeStates = new Set([
+  'PENDING',
+  'CONFIGURING',
+  'RUNNING',
+  'COMPLETING',
+  'SUSPENDED'
+]);
 
 describe('a GPU job on the testbed', () => {
   it('runs on a compute node with CUDA_VISIBLE_DEVICES set, then cancels cleanly', async () => {
@@ -60,7 +66,9 @@ describe('a GPU job on the testbed', () => {
       }
     });
     // Slurm sets the index of the GPU it gave the job (a testbed node has GPUs 0 and 1).
-    expect(line).toMatch(new RegExp(`^host=${running.nodes} job=${id} cvd=[01]$`));
+    expect(line).toMatch(
+      new RegExp(`^host=${running.nodes} job=${id} cvd=[01]$`)
+    );
 
     await cancelJob(runner, id);
     await waitFor('the job to leave the queue', async () => {
@@ -73,10 +81,17 @@ describe('a GPU job on the testbed', () => {
 
   it('is refused by Slurm when no node has that many GPUs, and nothing is queued', async () => {
     await expect(
-      submitJob(runner, { script: '#!/bin/bash\ntrue\n', partition: 'gpu', gres: 'gpu:3', jobName: 'sk-itest-3gpu' })
+      submitJob(runner, {
+        script: '#!/bin/bash\ntrue\n',
+        partition: 'gpu',
+        gres: 'gpu:3',
+        jobName: 'sk-itest-3gpu'
+      })
     ).rejects.toThrow(/Requested node configuration is not available/);
     const jobs = await listJobs(runner, { user });
     // 22.05 keeps a record of the refused job as FAILED (BadConstraints); nothing may wait or run.
-    expect(jobs.filter(j => j.name === 'sk-itest-3gpu' && activeStates.has(j.state))).toEqual([]);
+    expect(
+      jobs.filter(j => j.name === 'sk-itest-3gpu' && activeStates.has(j.state))
+    ).toEqual([]);
   });
 });

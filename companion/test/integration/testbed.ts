@@ -25,7 +25,9 @@ export async function waitFor<T>(
 export function requireTestUser(): string {
   const user = os.userInfo().username;
   if (user === 'root') {
-    throw new Error('integration tests run as the ordinary test user (e.g. runuser -u alice), not root');
+    throw new Error(
+      'integration tests run as the ordinary test user (e.g. runuser -u alice), not root'
+    );
   }
   return user;
 }

@@ -3,7 +3,10 @@ import path from 'node:path';
 import { buildCluster, parseKeyValues } from '../../../src/slurm/cluster';
 
 const fixture = (name: string) =>
-  readFileSync(path.join(__dirname, '../../fixtures/slurm-22.05', name), 'utf8');
+  readFileSync(
+    path.join(__dirname, '../../fixtures/slurm-22.05', name),
+    'utf8'
+  );
 
 describe('buildCluster on real Slurm 22.05 output', () => {
   const cluster = buildCluster(
@@ -44,15 +47,24 @@ describe('buildCluster on real Slurm 22.05 output', () => {
   });
 
   it('gives a drained node no free GPUs', () => {
-    const drained = fixture('sinfo-nodes.txt').replace(/node2\|(\w+\*?)\|idle/g, 'node2|$1|drained');
-    const c = buildCluster(drained, fixture('scontrol-partitions.txt'), new Date());
+    const drained = fixture('sinfo-nodes.txt').replace(
+      /node2\|(\w+\*?)\|idle/g,
+      'node2|$1|drained'
+    );
+    const c = buildCluster(
+      drained,
+      fixture('scontrol-partitions.txt'),
+      new Date()
+    );
     expect(c.partitions[1].gpus.free).toBe(1);
   });
 });
 
 describe('parseKeyValues', () => {
   it('keeps spaces inside values', () => {
-    const f = parseKeyValues('NodeName=node2 Reason=disk is full [root@2026] State=DRAIN');
+    const f = parseKeyValues(
+      'NodeName=node2 Reason=disk is full [root@2026] State=DRAIN'
+    );
     expect(f.get('Reason')).toBe('disk is full [root@2026]');
     expect(f.get('State')).toBe('DRAIN');
   });

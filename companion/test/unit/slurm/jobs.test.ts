@@ -1,4 +1,9 @@
-import { cancelJob, listJobs, sbatchArgv, submitJob } from '../../../src/slurm/jobs';
+import {
+  cancelJob,
+  listJobs,
+  sbatchArgv,
+  submitJob
+} from '../../../src/slurm/jobs';
 import { FakeRunner } from './fake-runner';
 
 describe('submitJob', () => {
@@ -29,21 +34,32 @@ describe('submitJob', () => {
 
   it('reads "id;cluster" from --parsable on federated clusters', async () => {
     const runner = new FakeRunner(() => ({ stdout: '1234;testbed\n' }));
-    await expect(submitJob(runner, { script: '', partition: 'gpu', jobName: 'x' })).resolves.toBe('1234');
+    await expect(
+      submitJob(runner, { script: '', partition: 'gpu', jobName: 'x' })
+    ).resolves.toBe('1234');
   });
 
   it("rejects with sbatch's own message when Slurm refuses the job", async () => {
     const runner = new FakeRunner(() => ({
       code: 1,
-      stderr: 'sbatch: error: Batch job submission failed: Requested node configuration is not available\n'
+      stderr:
+        'sbatch: error: Batch job submission failed: Requested node configuration is not available\n'
     }));
-    await expect(submitJob(runner, { script: '', partition: 'gpu', jobName: 'x' })).rejects.toThrow(
-      /Requested node configuration is not available/
-    );
+    await expect(
+      submitJob(runner, { script: '', partition: 'gpu', jobName: 'x' })
+    ).rejects.toThrow(/Requested node configuration is not available/);
   });
 
   it('leaves out options that are not set', () => {
-    expect(sbatchArgv({ script: '', partition: 'cpu', jobName: 'j', cpus: 4, memory: '' })).toEqual([
+    expect(
+      sbatchArgv({
+        script: '',
+        partition: 'cpu',
+        jobName: 'j',
+        cpus: 4,
+        memory: ''
+      })
+    ).toEqual([
       'sbatch',
       '--parsable',
       '--partition=cpu',
@@ -55,14 +71,34 @@ describe('submitJob', () => {
 
 describe('listJobs', () => {
   it('parses squeue rows and treats a forgotten job id as no jobs', async () => {
-    const row = ['7', 'PENDING', 'Resources', '', 'gres:gpu:1', 'gpu', 'kern', 'alice', '1:00:00', '0:00',
-      'N/A', 'N/A', 'slurm-kernels'].join('\u001f');
+    const row = [
+      '7',
+      'PENDING',
+      'Resources',
+      '',
+      'gres:gpu:1',
+      'gpu',
+      'kern',
+      'alice',
+      '1:00:00',
+      '0:00',
+      'N/A',
+      'N/A',
+      'slurm-kernels'
+    ].join('\u001f');
     const runner = new FakeRunner(argv =>
-      argv.some(a => a === '--jobs=99') ? { code: 1, stderr: 'slurm_load_jobs error: Invalid job id specified' } : { stdout: `${row}\n` }
+      argv.some(a => a === '--jobs=99')
+        ? { code: 1, stderr: 'slurm_load_jobs error: Invalid job id specified' }
+        : { stdout: `${row}\n` }
     );
     const jobs = await listJobs(runner, { user: 'alice' });
     expect(jobs).toEqual([
-      expect.objectContaining({ id: '7', state: 'PENDING', reason: 'Resources', comment: 'slurm-kernels' })
+      expect.objectContaining({
+        id: '7',
+        state: 'PENDING',
+        reason: 'Resources',
+        comment: 'slurm-kernels'
+      })
     ]);
     expect(runner.calls[0].argv).toContain('--user=alice');
     await expect(listJobs(runner, { jobIds: ['99'] })).resolves.toEqual([]);
@@ -72,12 +108,18 @@ describe('listJobs', () => {
 describe('cancelJob', () => {
   it('refuses anything but a job id before running scancel', async () => {
     const runner = new FakeRunner(() => ({}));
-    await expect(cancelJob(runner, '1; rm -rf ~')).rejects.toThrow(/not a Slurm job id/);
+    await expect(cancelJob(runner, '1; rm -rf ~')).rejects.toThrow(
+      /not a Slurm job id/
+    );
     expect(runner.calls).toHaveLength(0);
   });
 
   it('accepts a job that already ended', async () => {
-    const runner = new FakeRunner(() => ({ code: 1, stderr: 'scancel: error: Kill job error on job id 5: Job/step already completing or completed' }));
+    const runner = new FakeRunner(() => ({
+      code: 1,
+      stderr:
+        'scancel: error: Kill job error on job id 5: Job/step already completing or completed'
+    }));
     await expect(cancelJob(runner, '5')).resolves.toBeUndefined();
   });
 });

@@ -18,9 +18,12 @@ describe('parseSlurmMinutes', () => {
     expect(parseSlurmMinutes('infinite')).toBeNull();
   });
 
-  it.each(['', 'NONE', '1h', '1:2:3:4', '-5', '1-', '12:00; rm -rf ~'])('rejects %p', text => {
-    expect(parseSlurmMinutes(text)).toBeUndefined();
-  });
+  it.each(['', 'NONE', '1h', '1:2:3:4', '-5', '1-', '12:00; rm -rf ~'])(
+    'rejects %p',
+    text => {
+      expect(parseSlurmMinutes(text)).toBeUndefined();
+    }
+  );
 });
 
 describe('formatSlurmMinutes', () => {
