@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Starts the Galata test server as the ordinary test user, as a cluster user would run it.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+user=${TEST_USER:-alice}
+env_dir=${SLURM_KERNELS_LAB_ENV:-/opt/slurm-kernels/lab-env}
+home=$(getent passwd "$user" | cut -d: -f6)
+if [ "$(id -u)" = 0 ]; then
+    cd "$home"
+    exec runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH="$env_dir/bin:/usr/bin:/bin" \
+        LANG=C.UTF-8 "$env_dir/bin/jupyter" lab --config "$here/jupyter_server_test_config.py"
+fi
+exec "$env_dir/bin/jupyter" lab --config "$here/jupyter_server_test_config.py"
