@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every test: lint, frontend unit tests (jest), companion unit tests, companion integration tests
+# on the Slurm testbed as the test user, Galata tests in Debian's Chromium against a real jupyter lab,
+# and a check that nothing was left behind. Ends with one line: "N passed, N failed".
+# On a fresh machine it first installs and builds everything (dev/setup.sh). Run as root.
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_root
+cd "$REPO"
+started=$(date +%s)
+
+testbed_was_up=0
+bash dev/testbed/status.sh >/dev/null 2>&1 && testbed_was_up=1
+
+if ! bash dev/setup.sh; then
+    echo "setup failed: nothing was tested"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+results=$(mktemp -d /tmp/slurm-kernels-tests.XXXXXX)
+chmod 755 "$results"
+install -d -o "$TEST_USER" -m 700 "$results/$TEST_USER"
+passed=0
+failed=0
+summary=()
+
+record() { # name passed failed
+    passed=$((passed + $2))
+    failed=$((failed + $3))
+    summary+=("$(printf '%-34s %3d passed, %d failed' "$1" "$2" "$3")")
+}
+
+# Records a jest or Playwright JSON report; a failing run with no failed test still counts as a failure.
+record_report() { # name kind report-file exit-code
+    local counts ok bad
+    counts=$(node dev/count-results.js "$2" "$3" 2>/dev/null) || counts="0 1"
+    read -r ok bad <<<"$counts"
+    if [ "$4" != 0 ] && [ "$bad" = 0 ]; then bad=1; fi
+    record "$1" "$ok" "$bad"
+}
+
+step "lint (prettier, eslint)"
+if npm run --silent lint:check; then record "lint" 1 0; else record "lint" 0 1; fi
+
+step "frontend unit tests (jest)"
+npx jest --ci --json --outputFile="$results/frontend.json"
+record_report "frontend unit (jest)" jest "$results/frontend.json" $?
+
+step "companion unit tests"
+(cd companion && npx jest --ci --selectProjects unit --json --outputFile="$results/companion-unit.json")
+record_report "companion unit (jest)" jest "$results/companion-unit.json" $?
+
+step "companion integration tests on the testbed, as $TEST_USER"
+as_test_user bash -c 'cd "$1" && exec npx jest --ci --selectProjects integration --runInBand \
+    --cacheDirectory="$2/jest-cache" --json --outputFile="$2/integration.json"' _ "$REPO/companion" "$results/$TEST_USER"
+record_report "companion integration (testbed)" jest "$results/$TEST_USER/integration.json" $?
+
+step "Galata tests in Debian Chromium against jupyter lab as $TEST_USER"
+(cd ui-tests && CI=1 PLAYWRIGHT_JSON_OUTPUT_NAME="$results/galata.json" npx playwright test)
+record_report "ui (Galata, Chromium)" playwright "$results/galata.json" $?
+
+step "nothing left behind"
+leftovers=()
+jobs_left=$(squeue -h -o '%i %u %j %T' 2>/dev/null)
+[ -z "$jobs_left" ] || leftovers+=("Slurm jobs: $jobs_left")
+specs_left=$(ls -d "$(user_home "$TEST_USER")"/.local/share/jupyter/kernels/slurm-* 2>/dev/null)
+[ -z "$specs_left" ] || leftovers+=("kernelspecs: $specs_left")
+procs_left=$(ps -u "$TEST_USER" -o pid=,args= 2>/dev/null)
+[ -z "$procs_left" ] || leftovers+=("processes of $TEST_USER: $procs_left")
+if [ ${#leftovers[@]} -eq 0 ]; then record "no leftovers" 1 0; else printf '  %s\n' "${leftovers[@]}" >&2; record "no leftovers" 0 1; fi
+
+[ "$testbed_was_up" = 1 ] || bash dev/testbed/down.sh
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "(reports in $results; $(($(date +%s) - started)) s)"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
