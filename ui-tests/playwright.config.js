@@ -8,7 +8,16 @@ module.exports = {
   ...baseConfig,
   workers: 1,
   retries: 0,
-  reporter: [['list'], ['json', { outputFile: process.env.PLAYWRIGHT_JSON_OUTPUT_NAME || 'test-results/results.json' }]],
+  reporter: [
+    ['list'],
+    [
+      'json',
+      {
+        outputFile:
+          process.env.PLAYWRIGHT_JSON_OUTPUT_NAME || 'test-results/results.json'
+      }
+    ]
+  ],
   use: {
     ...baseConfig.use,
     baseURL: 'http://localhost:8890',
