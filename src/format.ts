@@ -3,21 +3,14 @@
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
 import type { Partition } from './api/cluster';
+import { formatSlurmMinutes } from './api/slurmTime';
 
-/** Minutes as Slurm prints limits ("8:00:00", "1-00:00:00"), or "no limit". */
+/** Minutes as Slurm prints limits ("08:00:00", "1-00:00:00"), or "no limit". */
 export function formatLimit(
   minutes: number | null,
   trans: TranslationBundle
 ): string {
-  if (minutes === null) {
-    return trans.__('no limit');
-  }
-  const days = Math.floor(minutes / 1440);
-  const hours = Math.floor((minutes % 1440) / 60);
-  const mins = String(minutes % 60).padStart(2, '0');
-  return days > 0
-    ? `${days}-${String(hours).padStart(2, '0')}:${mins}:00`
-    : `${hours}:${mins}:00`;
+  return minutes === null ? trans.__('no limit') : formatSlurmMinutes(minutes);
 }
 
 /** "3 of 4 GPUs free (tesla)" or "no GPUs". */

@@ -1,17 +1,28 @@
 #!/usr/bin/env node
 /**
- * `slurm-kernels`: the companion's command line.
+ * `slurm-kernels`: the companion and its command line.
  *
- *   slurm-kernels serve --socket PATH   serve the companion API on a 0600 unix socket
+ *   slurm-kernels serve [--socket PATH]
+ *   slurm-kernels request -p PART --gres GRES -t TIME [--cpus N] [--mem SIZE] [--account A] [--qos Q]
+ *                         [--constraint C] [--job-name N] [--env PRESET] [--wait] [--json]
+ *   slurm-kernels list [--json] | cancel ID | log ID
+ *
+ * Errors go to stderr as one line, with a non-zero exit.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createApp, listenOnSocket } from './http/app';
-import { createLogger } from './log';
-import { CachedCluster } from './routes/cluster';
-import { LocalRunner } from './slurm';
+import { CliError, CompanionClient } from './cli/client';
+import { cancel, list, log, request } from './cli/commands';
+import { serve } from './serve';
+import { defaultSocketPath } from './state/files';
 
-const VERSION = readOwnVersion();
+const USAGE = `usage: slurm-kernels serve [--socket PATH]
+       slurm-kernels request -p PARTITION -t TIME [--gres GRES] [--cpus N] [--mem SIZE] [--account A]
+                             [--qos Q] [--constraint C] [--job-name NAME] [--env PRESET] [--wait] [--json]
+       slurm-kernels list [--json]
+       slurm-kernels cancel ID
+       slurm-kernels log ID
+`;
 
 /** The version in the companion's package.json, found by walking up from this file (src/ or dist/). */
 function readOwnVersion(): string {
@@ -31,46 +42,38 @@ function readOwnVersion(): string {
   return 'unknown';
 }
 
-function usage(): never {
-  process.stderr.write('usage: slurm-kernels serve --socket PATH\n');
-  process.exit(2);
-}
-
-async function serve(args: string[]): Promise<void> {
-  const at = args.indexOf('--socket');
-  const socketPath = at >= 0 ? args[at + 1] : undefined;
-  if (!socketPath) {
-    usage();
-  }
-  const log = createLogger();
-  const runner = new LocalRunner();
-  const app = createApp({
-    cluster: new CachedCluster(runner),
-    log,
-    version: VERSION
-  });
-  const listening = await listenOnSocket(app, socketPath);
-  log.info({ socket: socketPath, version: VERSION }, 'companion listening');
-  const stop = (signal: string) => {
-    log.info({ signal }, 'companion stopping');
-    void listening.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-}
-
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === 'serve') {
-    await serve(rest);
-  } else {
-    usage();
+  const socketAt = rest.indexOf('--socket');
+  const socket =
+    socketAt >= 0 ? rest.splice(socketAt, 2)[1] : defaultSocketPath();
+  if (!socket) {
+    throw new CliError('--socket needs a path');
+  }
+  const client = new CompanionClient(socket);
+  switch (command) {
+    case 'serve':
+      return serve(socket, readOwnVersion());
+    case 'request':
+      return request(client, rest);
+    case 'list':
+      return list(client, rest);
+    case 'cancel':
+      return cancel(client, rest);
+    case 'log':
+      return log(client, rest);
+    default:
+      process.stderr.write(USAGE);
+      process.exit(2);
   }
 }
 
 main(process.argv.slice(2)).catch(err => {
+  const known =
+    err instanceof CliError ||
+    (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
   process.stderr.write(
-    `slurm-kernels: ${err instanceof Error ? err.message : String(err)}\n`
+    `slurm-kernels: ${known ? err.message : `unexpected error: ${err instanceof Error ? err.message : String(err)}`}\n`
   );
   process.exit(1);
 });

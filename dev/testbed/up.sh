@@ -84,6 +84,20 @@ make_site_env() {
     chmod -R a+rX "$TB_SITE_ENV"
 }
 
+# The site's environment presets, as an admin would publish them for jupyterlab-slurm-kernels.
+write_site_presets() {
+    mkdir -p /etc/slurm-kernels
+    cat >/etc/slurm-kernels/presets.json <<JSON
+{
+  "default": "site-python",
+  "presets": {
+    "site-python": { "venv": "$TB_SITE_ENV" }
+  }
+}
+JSON
+    chmod 644 /etc/slurm-kernels/presets.json
+}
+
 make_network() {
     if ! ip link show "$TB_BRIDGE" >/dev/null 2>&1; then
         ip link add "$TB_BRIDGE" type bridge
@@ -198,6 +212,7 @@ install_packages
 make_dirs
 make_users
 make_site_env
+write_site_presets
 make_network
 write_hosts_file
 write_slurm_conf

@@ -61,7 +61,7 @@ describe('RequestPanel', () => {
       'cpu (default) — no GPUs',
       'gpu — 3 of 4 GPUs free (tesla)'
     ]);
-    expect(panel.node.textContent).toContain('Time limit 8:00:00 · 2 nodes');
+    expect(panel.node.textContent).toContain('Time limit 08:00:00 · 2 nodes');
   });
 
   it('shows the reason and a retry button when the cluster cannot be read', async () => {

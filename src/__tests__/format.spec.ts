@@ -22,7 +22,7 @@ const partition = (overrides: Partial<Partition> = {}): Partition => ({
 
 describe('format', () => {
   it('prints time limits as Slurm does', () => {
-    expect(formatLimit(480, trans)).toBe('8:00:00');
+    expect(formatLimit(480, trans)).toBe('08:00:00');
     expect(formatLimit(1590, trans)).toBe('1-02:30:00');
     expect(formatLimit(null, trans)).toBe('no limit');
   });

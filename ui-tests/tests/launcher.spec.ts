@@ -32,12 +32,12 @@ test.describe('GPU kernel on cluster', () => {
     await expect(gpuRow).toBeVisible();
     // Two testbed nodes with gpu:tesla:2 each; free GPUs come from sinfo's GresUsed.
     await expect(gpuRow).toContainText(/\d of 4 GPUs free \(tesla\)/);
-    await expect(gpuRow).toContainText('8:00:00');
+    await expect(gpuRow).toContainText('08:00:00');
 
     const picker = panel.getByRole('combobox', { name: 'Partition' });
     await expect(picker).toHaveValue('cpu'); // the default partition, which has GPUs on the testbed
     await picker.selectOption('gpu');
-    await expect(panel).toContainText('Time limit 8:00:00 · 2 nodes');
+    await expect(panel).toContainText('Time limit 08:00:00 · 2 nodes');
     await panel.screenshot({
       path: 'test-results/screenshots/request-panel.png'
     });

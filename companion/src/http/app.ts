@@ -6,13 +6,20 @@
 import express from 'express';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import net, { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { Gateway } from '../allocations/gateway';
+import type { AllocationManager } from '../allocations/manager';
+import { allocationsRouter } from '../routes/allocations';
 import { clusterRouter, IClusterSource } from '../routes/cluster';
+import { kernelsRouter } from '../routes/kernels';
 import { errorHandler, notFound } from './errors';
 
 export interface IAppOptions {
   cluster: IClusterSource;
+  /** Absent in tests that only exercise cluster discovery. */
+  allocations?: AllocationManager;
+  gateway?: Gateway;
   log: Logger;
   version: string;
 }
@@ -32,6 +39,12 @@ export function createApp(options: IAppOptions): express.Express {
     res.json({ version: options.version });
   });
   app.use(clusterRouter(options.cluster));
+  if (options.allocations) {
+    app.use(allocationsRouter(options.allocations));
+  }
+  if (options.gateway) {
+    app.use(kernelsRouter(options.gateway));
+  }
   app.use(notFound);
   app.use(errorHandler(options.log));
   return app;
@@ -50,12 +63,15 @@ export interface IListening {
  *
  * #### Notes
  * The umask is narrowed while binding so the socket is never, even briefly, open to others;
- * a stale socket file from a crashed run is removed first.
+ * a stale socket file from a crashed run is removed first, a live companion's never.
  */
 export async function listenOnSocket(
   app: express.Express,
   socketPath: string
 ): Promise<IListening> {
+  if (await Private.answers(socketPath)) {
+    throw new Error(`another companion is already serving on ${socketPath}`);
+  }
   await fs.rm(socketPath, { force: true });
   const server = http.createServer(app);
   const sockets = new Set<Socket>();
@@ -86,4 +102,18 @@ export async function listenOnSocket(
         }
       })
   };
+}
+
+namespace Private {
+  /** Whether something accepts connections on the socket (a stale file from a crash does not). */
+  export function answers(socketPath: string): Promise<boolean> {
+    return new Promise(resolve => {
+      const probe = net.connect(socketPath);
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(true);
+      });
+      probe.once('error', () => resolve(false));
+    });
+  }
 }

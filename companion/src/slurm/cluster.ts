@@ -12,7 +12,7 @@ import type {
 } from '../../../src/api/cluster';
 import { parseGresList } from './gres';
 import { ICommandRunner, runChecked } from './runner';
-import { parseSlurmMinutes } from './time';
+import { parseSlurmMinutes } from '../../../src/api/slurmTime';
 
 export const SINFO_NODES_ARGV = [
   'sinfo',

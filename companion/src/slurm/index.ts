@@ -1,5 +1,6 @@
 export * from './runner';
-export * from './time';
+export * from '../../../src/api/slurmTime';
 export * from './gres';
 export * from './cluster';
 export * from './jobs';
+export * from './reasons';

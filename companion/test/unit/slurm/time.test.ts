@@ -1,4 +1,7 @@
-import { formatSlurmMinutes, parseSlurmMinutes } from '../../../src/slurm/time';
+import {
+  formatSlurmMinutes,
+  parseSlurmMinutes
+} from '../../../../src/api/slurmTime';
 
 describe('parseSlurmMinutes', () => {
   it.each([

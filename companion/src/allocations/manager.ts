@@ -1,0 +1,571 @@
+/**
+ * Allocations: from a validated request to a running gateway with published kernelspecs, and back.
+ *
+ *   submitted → pending (reason, estimated start) → running (node, times) → ready → ending → ended
+ *                                                               ↘ failed (gateway never came up)
+ *
+ * One `squeue` call per poll covers every active job of the user; polls are fast only while
+ * something is starting, slow while everything is ready, and stop when nothing is active. State is
+ * persisted under the user's state dir, and jobs carry a tag (their comment) so a restarted
+ * companion re-adopts its own jobs and never touches anybody else's.
+ */
+import { EventEmitter } from 'node:events';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  Allocation,
+  AllocationRequest,
+  AllocationRequestInput,
+  allocationRequestSchema,
+  checkAgainstCluster
+} from '../../../src/api/allocation';
+import {
+  GATEWAY_CONFIG,
+  buildJobScript,
+  IJobFiles
+} from '../gateway/jobScript';
+import { HttpError } from '../http/errors';
+import type { IClusterSource } from '../routes/cluster';
+import {
+  cancelJob,
+  describePendingReason,
+  ICommandRunner,
+  IJobInfo,
+  listJobs,
+  runChecked,
+  submitJob
+} from '../slurm';
+import {
+  ensurePrivateDir,
+  newSecret,
+  readJsonIfExists,
+  writePrivateFile
+} from '../state/files';
+import { Gateway } from './gateway';
+
+/** The comment every job of ours carries. */
+export const JOB_TAG = 'slurm-kernels';
+
+export interface IAllocationEvents {
+  changed: [Allocation];
+  progress: [{ id: string; message: string }];
+}
+
+export interface IManagerOptions {
+  runner: ICommandRunner;
+  cluster: IClusterSource;
+  stateDir: string;
+  gateway: Gateway;
+  log: {
+    info: (o: object, m: string) => void;
+    warn: (o: object, m: string) => void;
+  };
+  /** Poll intervals in ms: while something is starting, and while all are ready. */
+  fastPollMs?: number;
+  slowPollMs?: number;
+  /** How long a RUNNING job may take to report its gateway before it is declared failed. */
+  gatewayTimeoutMs?: number;
+}
+
+interface IRecord {
+  allocation: Allocation;
+  files: IJobFiles;
+  /** Set while the gateway is being reached, so a poll does not start it twice. */
+  connecting?: boolean;
+}
+
+const ACTIVE_SLURM_STATES = new Set([
+  'PENDING',
+  'CONFIGURING',
+  'RUNNING',
+  'COMPLETING',
+  'SUSPENDED',
+  'RESIZING',
+  'REQUEUED'
+]);
+
+export class AllocationManager extends EventEmitter<IAllocationEvents> {
+  constructor(private readonly _o: IManagerOptions) {
+    super();
+  }
+
+  private get _dir(): string {
+    return path.join(this._o.stateDir, 'allocations');
+  }
+
+  /** Loads persisted allocations, re-adopts live jobs, sweeps leftovers. */
+  async init(): Promise<void> {
+    await ensurePrivateDir(this._dir);
+    for (const name of await fs.readdir(this._dir)) {
+      const record = (await readJsonIfExists(
+        path.join(this._dir, name, 'record.json')
+      )) as IRecord | undefined;
+      if (record?.allocation?.id) {
+        if (record.allocation.state === 'ready') {
+          // Its gateway must be reached again: the next poll reconnects and republishes.
+          record.allocation.state = 'running';
+        }
+        this._records.set(record.allocation.id, {
+          allocation: record.allocation,
+          files: record.files
+        });
+      }
+    }
+    const live = new Set(
+      [...this._records.values()]
+        .filter(r => isActive(r.allocation))
+        .map(r => r.allocation.id)
+    );
+    const swept = await this._o.gateway.kernelspecs.sweep(live);
+    if (swept.length) {
+      this._o.log.info(
+        { swept },
+        'removed kernelspecs of allocations that ended while the companion was away'
+      );
+    }
+    this._schedulePoll(0);
+  }
+
+  list(): Allocation[] {
+    return [...this._records.values()]
+      .map(r => r.allocation)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  get(id: string): Allocation {
+    const record = this._records.get(id);
+    if (!record) {
+      throw new HttpError(404, 'not_found', `no allocation ${id}`);
+    }
+    return record.allocation;
+  }
+
+  /**
+   * Validates a request (format, then the cluster's real partitions, GRES and limits) and submits it.
+   *
+   * #### Notes
+   * Rejects with a 400 HttpError naming the field for a bad request, before anything reaches Slurm;
+   * with a 502 when sbatch refuses the job (its message included).
+   */
+  async request(input: AllocationRequestInput): Promise<Allocation> {
+    const request = validateRequest(input);
+    const problem = checkAgainstCluster(
+      request,
+      await this._o.cluster.get({ fresh: true })
+    );
+    if (problem) {
+      throw new HttpError(
+        400,
+        'invalid_request',
+        problem.message,
+        problem.field
+      );
+    }
+    const id = `${Date.now().toString(36)}-${newSecret(4)}`;
+    const dir = await ensurePrivateDir(path.join(this._dir, id));
+    const files: IJobFiles = {
+      dir,
+      tokenFile: path.join(dir, 'token'),
+      rendezvousFile: path.join(dir, 'rendezvous.json'),
+      gatewayConfig: path.join(dir, 'gateway_config.py')
+    };
+    await writePrivateFile(files.tokenFile, newSecret());
+    await writePrivateFile(files.gatewayConfig, GATEWAY_CONFIG);
+    const now = new Date().toISOString();
+    const allocation: Allocation = {
+      id,
+      jobId: null,
+      request,
+      state: 'submitted',
+      slurmState: null,
+      pendingReason: null,
+      estimatedStart: null,
+      startTime: null,
+      endTime: null,
+      node: null,
+      kernelspecs: [],
+      outcome: null,
+      createdAt: now,
+      updatedAt: now
+    };
+    const record: IRecord = { allocation, files };
+    this._records.set(id, record);
+    try {
+      allocation.jobId = await submitJob(this._o.runner, {
+        script: buildJobScript(request, files),
+        partition: request.partition,
+        gres: request.gres,
+        time: request.time,
+        cpus: request.cpus,
+        memory: request.memory,
+        account: request.account,
+        qos: request.qos,
+        jobName: request.jobName ?? `slurm-kernels-${id}`,
+        comment: JOB_TAG,
+        output: path.join(dir, 'job.log'),
+        workdir: os.homedir()
+      });
+    } catch (err) {
+      this._records.delete(id);
+      await fs.rm(dir, { recursive: true, force: true });
+      throw new HttpError(
+        502,
+        'slurm_refused',
+        `Slurm refused the job: ${(err as Error).message}`
+      );
+    }
+    await this._save(record);
+    this._o.log.info({ id, jobId: allocation.jobId }, 'submitted');
+    this._changed(record);
+    this._schedulePoll(0);
+    return allocation;
+  }
+
+  /** Cancels the allocation's job; its kernels end and its kernelspecs go with it. */
+  async cancel(id: string): Promise<Allocation> {
+    const record = this._records.get(id);
+    if (!record) {
+      throw new HttpError(404, 'not_found', `no allocation ${id}`);
+    }
+    if (record.allocation.jobId && isActive(record.allocation)) {
+      await cancelJob(this._o.runner, record.allocation.jobId);
+      this._update(record, { state: 'ending' });
+      this._schedulePoll(0);
+    }
+    return record.allocation;
+  }
+
+  /** The tail of the job's output file (stdout and stderr). */
+  async log(id: string, maxBytes = 64 * 1024): Promise<string> {
+    const record = this._records.get(id);
+    if (!record) {
+      throw new HttpError(404, 'not_found', `no allocation ${id}`);
+    }
+    return tailFile(path.join(record.files.dir, 'job.log'), maxBytes);
+  }
+
+  /** Stops polling (kernels and jobs keep running; a restarted companion re-adopts them). */
+  dispose(): void {
+    this._disposed = true;
+    if (this._timer) {
+      clearTimeout(this._timer);
+    }
+  }
+
+  private _schedulePoll(delayMs: number): void {
+    if (this._disposed) {
+      return;
+    }
+    if (this._timer) {
+      clearTimeout(this._timer);
+    }
+    this._timer = setTimeout(() => void this._poll(), delayMs);
+  }
+
+  private async _poll(): Promise<void> {
+    this._timer = null;
+    const active = [...this._records.values()].filter(
+      r => isActive(r.allocation) && r.allocation.jobId
+    );
+    if (active.length === 0) {
+      return; // nothing to watch: no polling until the next request
+    }
+    try {
+      const jobs = await listJobs(this._o.runner, {
+        jobIds: active.map(r => r.allocation.jobId as string)
+      });
+      const byId = new Map(jobs.map(j => [j.id, j]));
+      const pending = active.filter(
+        r => byId.get(r.allocation.jobId as string)?.state === 'PENDING'
+      );
+      const starts = pending.length
+        ? await this._estimatedStarts(
+            pending.map(r => r.allocation.jobId as string)
+          )
+        : new Map();
+      for (const record of active) {
+        await this._apply(
+          record,
+          byId.get(record.allocation.jobId as string),
+          starts.get(record.allocation.jobId)
+        );
+      }
+    } catch (err) {
+      this._o.log.warn(
+        { err: (err as Error).message },
+        'poll failed; retrying'
+      );
+    }
+    const starting = [...this._records.values()].some(
+      r => isActive(r.allocation) && r.allocation.state !== 'ready'
+    );
+    const anyActive = [...this._records.values()].some(r =>
+      isActive(r.allocation)
+    );
+    if (anyActive) {
+      this._schedulePoll(
+        starting ? (this._o.fastPollMs ?? 1000) : (this._o.slowPollMs ?? 30_000)
+      );
+    }
+  }
+
+  private async _apply(
+    record: IRecord,
+    job: IJobInfo | undefined,
+    estimatedStart: string | undefined
+  ): Promise<void> {
+    if (
+      !job ||
+      !ACTIVE_SLURM_STATES.has(job.state) ||
+      job.state === 'COMPLETING'
+    ) {
+      await this._finish(record, job);
+      return;
+    }
+    if (job.state === 'PENDING') {
+      this._update(record, {
+        state: 'pending',
+        slurmState: job.state,
+        pendingReason: {
+          code: job.reason,
+          text: describePendingReason(job.reason)
+        },
+        estimatedStart: estimatedStart ?? null
+      });
+      return;
+    }
+    if (
+      job.state === 'RUNNING' &&
+      record.allocation.state !== 'ready' &&
+      record.allocation.state !== 'ending'
+    ) {
+      this._update(record, {
+        state: 'running',
+        slurmState: job.state,
+        pendingReason: null,
+        node: job.nodes.split(',')[0] || null,
+        startTime: slurmTime(job.startTime),
+        endTime: slurmTime(job.endTime)
+      });
+      if (!record.connecting) {
+        void this._connectGateway(record);
+      }
+    }
+  }
+
+  /** RUNNING → ready: wait for the job's rendezvous, reach the gateway, publish its kernelspecs. */
+  private async _connectGateway(record: IRecord): Promise<void> {
+    record.connecting = true;
+    const a = record.allocation;
+    try {
+      this.emit('progress', {
+        id: a.id,
+        message: `job ${a.jobId} is running on ${a.node}; waiting for its gateway`
+      });
+      const published = await this._o.gateway.connect(
+        record.allocation,
+        record.files,
+        this._o.gatewayTimeoutMs ?? 120_000,
+        () => isActive(this._records.get(a.id)?.allocation ?? a)
+      );
+      if (a.state === 'ending' || !isActive(a)) {
+        return;
+      }
+      this._update(record, { state: 'ready', kernelspecs: published });
+      this._o.log.info(
+        { id: a.id, jobId: a.jobId, kernelspecs: published.map(k => k.name) },
+        'ready'
+      );
+    } catch (err) {
+      if (!isActive(a)) {
+        return;
+      }
+      const message = `the gateway did not come up: ${(err as Error).message}`;
+      this._o.log.warn(
+        { id: a.id, jobId: a.jobId, err: (err as Error).message },
+        'gateway failed'
+      );
+      this._update(record, {
+        state: 'failed',
+        outcome: { state: 'GATEWAY_FAILED', exitCode: null, message }
+      });
+      if (a.jobId) {
+        await cancelJob(this._o.runner, a.jobId).catch(() => undefined);
+      }
+      await this._o.gateway.release(a);
+    } finally {
+      record.connecting = false;
+    }
+  }
+
+  private async _finish(
+    record: IRecord,
+    job: IJobInfo | undefined
+  ): Promise<void> {
+    const a = record.allocation;
+    const final = await this._finalState(a.jobId as string, job);
+    await this._o.gateway.release(a);
+    if (a.state === 'failed') {
+      this._update(record, { kernelspecs: [], slurmState: final.state });
+      return;
+    }
+    this._update(record, {
+      state: 'ended',
+      slurmState: final.state,
+      pendingReason: null,
+      kernelspecs: [],
+      outcome: final
+    });
+    this._o.log.info({ id: a.id, jobId: a.jobId, ...final }, 'ended');
+  }
+
+  /** Slurm's final word on a job: scontrol while it remembers the job, else what squeue last said. */
+  private async _finalState(
+    jobId: string,
+    job: IJobInfo | undefined
+  ): Promise<{ state: string; exitCode: string | null; message: string }> {
+    try {
+      const out = await runChecked(this._o.runner, [
+        'scontrol',
+        '--oneliner',
+        'show',
+        'job',
+        jobId
+      ]);
+      const state = /JobState=(\S+)/.exec(out)?.[1] ?? job?.state ?? 'UNKNOWN';
+      const exitCode = /\bExitCode=(\S+)/.exec(out)?.[1] ?? null;
+      const reason = /\bReason=(\S+)/.exec(out)?.[1];
+      return { state, exitCode, message: endMessage(state, exitCode, reason) };
+    } catch {
+      const state = job?.state ?? 'UNKNOWN';
+      return {
+        state,
+        exitCode: null,
+        message: endMessage(state, null, undefined)
+      };
+    }
+  }
+
+  private async _estimatedStarts(
+    jobIds: string[]
+  ): Promise<Map<string, string>> {
+    const result = await this._o.runner.run([
+      'squeue',
+      '--start',
+      '--noheader',
+      `--jobs=${jobIds.join(',')}`,
+      '--format=%i|%S'
+    ]);
+    const starts = new Map<string, string>();
+    for (const line of result.stdout.split('\n')) {
+      const [id, start] = line.trim().split('|');
+      const iso = slurmTime(start ?? '');
+      if (id && iso) {
+        starts.set(id, iso);
+      }
+    }
+    return starts;
+  }
+
+  private _update(record: IRecord, changes: Partial<Allocation>): void {
+    const before = JSON.stringify(record.allocation);
+    Object.assign(record.allocation, changes);
+    if (JSON.stringify(record.allocation) === before) {
+      return;
+    }
+    record.allocation.updatedAt = new Date().toISOString();
+    void this._save(record);
+    this._changed(record);
+  }
+
+  private _changed(record: IRecord): void {
+    this.emit('changed', record.allocation);
+  }
+
+  private async _save(record: IRecord): Promise<void> {
+    await writePrivateFile(
+      path.join(record.files.dir, 'record.json'),
+      JSON.stringify(
+        { allocation: record.allocation, files: record.files },
+        null,
+        1
+      )
+    );
+  }
+
+  private _records = new Map<string, IRecord>();
+  private _timer: NodeJS.Timeout | null = null;
+  private _disposed = false;
+}
+
+export function validateRequest(input: unknown): AllocationRequest {
+  const parsed = allocationRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.map(String).join('.') || undefined;
+    throw new HttpError(
+      400,
+      'invalid_request',
+      field ? `${field}: ${issue.message}` : issue.message,
+      field
+    );
+  }
+  return parsed.data;
+}
+
+export function isActive(a: Allocation): boolean {
+  return a.state !== 'ended' && a.state !== 'failed';
+}
+
+/** Slurm prints local times without a zone ("2026-11-23T07:35:20"), or N/A / Unknown. */
+function slurmTime(text: string): string | null {
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(text)) {
+    return null;
+  }
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function endMessage(
+  state: string,
+  exitCode: string | null,
+  reason: string | undefined
+): string {
+  const words: Record<string, string> = {
+    COMPLETED: 'The job finished.',
+    CANCELLED: 'The job was cancelled.',
+    TIMEOUT: 'The job reached its time limit.',
+    OUT_OF_MEMORY: 'The job ran out of memory.',
+    NODE_FAIL: 'The node of the job failed.',
+    FAILED: 'The job failed.',
+    PREEMPTED: 'The job was preempted by another job.',
+    BOOT_FAIL: 'The node could not boot for the job.',
+    DEADLINE: 'The job missed its deadline.'
+  };
+  const base = words[state] ?? `The job ended (${state}).`;
+  const code = exitCode && exitCode !== '0:0' ? ` Exit code ${exitCode}.` : '';
+  const why = reason && reason !== 'None' ? ` Slurm's reason: ${reason}.` : '';
+  return `${base}${code}${why}`;
+}
+
+async function tailFile(file: string, maxBytes: number): Promise<string> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return '';
+    }
+    throw err;
+  }
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, maxBytes);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    return buffer.toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * One bridge per kernel: serves the five ZMQ endpoints of the connection file Jupyter Server wrote
+ * for the kernelspec's shim, and maps them to the remote kernel's channels websocket.
+ *
+ * - shell, control, stdin: ROUTER sockets; each request's identities are remembered by msg_id, so
+ *   replies (and stdin's input_request, whose parent is the execute_request) go back to the asker.
+ * - iopub: PUB; every message of the kernel is published to all subscribers.
+ * - hb: REP, answered here while the remote kernel's websocket is open.
+ * - shutdown_request is answered here and ends the bridge (the owner deletes the remote kernel);
+ *   interrupt_request goes to the kernel on the control channel (interrupt_mode "message").
+ */
+import type WebSocket from 'ws';
+import * as zmq from 'zeromq';
+import {
+  CodecError,
+  decodeWsV1,
+  encodeWsV1,
+  IMessageParts,
+  IZmqMessage,
+  msgIdOf,
+  msgTypeOf,
+  parseZmqFrames,
+  Signer,
+  toZmqFrames
+} from './codec';
+
+/** The fields of a Jupyter connection file the bridge uses. */
+export interface IConnectionInfo {
+  transport: 'tcp' | 'ipc';
+  ip: string;
+  shell_port: number;
+  control_port: number;
+  stdin_port: number;
+  iopub_port: number;
+  hb_port: number;
+  key: string;
+  signature_scheme: string;
+}
+
+type RoutedChannel = 'shell' | 'control' | 'stdin';
+
+export interface IBridgeEnd {
+  /** 'shutdown' when Jupyter asked the kernel to shut down (or restart); 'remote' when the kernel went away. */
+  reason: 'shutdown' | 'remote' | 'closed';
+  restart?: boolean;
+  message: string;
+}
+
+const MAX_ROUTES = 10_000;
+
+export class KernelBridge {
+  constructor(
+    private readonly _info: IConnectionInfo,
+    private readonly _ws: WebSocket,
+    private readonly _log: { warn: (obj: object, msg: string) => void } = {
+      warn: () => undefined
+    }
+  ) {
+    this._signer = new Signer(_info.key, _info.signature_scheme);
+  }
+
+  /** Binds the local endpoints and starts relaying. Messages Jupyter sent before this are queued by ZMQ. */
+  async start(): Promise<void> {
+    const ep = (port: number) =>
+      this._info.transport === 'ipc'
+        ? `ipc://${this._info.ip}-${port}`
+        : `tcp://${this._info.ip}:${port}`;
+    await Promise.all([
+      this._shell.bind(ep(this._info.shell_port)),
+      this._control.bind(ep(this._info.control_port)),
+      this._stdin.bind(ep(this._info.stdin_port)),
+      this._iopub.bind(ep(this._info.iopub_port)),
+      this._hb.bind(ep(this._info.hb_port))
+    ]);
+    this._ws.on('message', (data: Buffer, isBinary: boolean) =>
+      this._fromKernel(data, isBinary)
+    );
+    this._ws.on('close', (code: number, reason: Buffer) =>
+      this._end({
+        reason: 'remote',
+        message: `the remote kernel's connection closed (${code} ${reason.toString() || 'no reason'})`
+      })
+    );
+    this._ws.on('error', err =>
+      this._end({
+        reason: 'remote',
+        message: `the remote kernel's connection failed: ${err.message}`
+      })
+    );
+    void this._pump('shell', this._shell);
+    void this._pump('control', this._control);
+    void this._pump('stdin', this._stdin);
+    void this._heartbeat();
+  }
+
+  /** Resolves when the bridge has ended, with why. */
+  get ended(): Promise<IBridgeEnd> {
+    return this._endedPromise;
+  }
+
+  /** Stops relaying and closes every socket. */
+  close(message = 'closed'): void {
+    this._end({ reason: 'closed', message });
+  }
+
+  private async _pump(
+    channel: RoutedChannel,
+    socket: zmq.Router
+  ): Promise<void> {
+    try {
+      for await (const frames of socket) {
+        this._fromJupyter(channel, frames as Buffer[]);
+      }
+    } catch (err) {
+      if (!this._closed) {
+        this._end({
+          reason: 'closed',
+          message: `${channel} socket failed: ${(err as Error).message}`
+        });
+      }
+    }
+  }
+
+  private _fromJupyter(channel: RoutedChannel, frames: Buffer[]): void {
+    let message: IZmqMessage;
+    try {
+      message = parseZmqFrames(frames);
+    } catch (err) {
+      this._log.warn(
+        { channel, err: (err as Error).message },
+        'dropped a malformed message from Jupyter'
+      );
+      return;
+    }
+    if (!this._signer.verify(message)) {
+      this._log.warn(
+        { channel },
+        'dropped a message with a bad or replayed signature'
+      );
+      return;
+    }
+    const msgId = msgIdOf(message.header);
+    this._remember(msgId, channel, message.identities);
+    if (
+      channel === 'control' &&
+      msgTypeOf(message.header) === 'shutdown_request'
+    ) {
+      this._answerShutdown(message);
+      return;
+    }
+    if (this._ws.readyState === this._ws.OPEN) {
+      this._ws.send(encodeWsV1(channel, message));
+    }
+  }
+
+  private _fromKernel(data: Buffer, isBinary: boolean): void {
+    if (!isBinary) {
+      this._log.warn(
+        {},
+        'dropped a text frame: the gateway should speak the v1 protocol'
+      );
+      return;
+    }
+    let channel: string;
+    let parts: IMessageParts;
+    try {
+      ({ channel, parts } = decodeWsV1(data));
+    } catch (err) {
+      this._log.warn(
+        { err: (err as CodecError).message },
+        'dropped a malformed frame from the gateway'
+      );
+      return;
+    }
+    if (channel === 'iopub') {
+      void this._send(
+        this._iopub,
+        toZmqFrames([Buffer.from('kernel.iopub')], parts, this._signer)
+      );
+      return;
+    }
+    if (channel !== 'shell' && channel !== 'control' && channel !== 'stdin') {
+      return;
+    }
+    const route = this._routes.get(msgIdOf(parts.parentHeader));
+    if (!route) {
+      this._log.warn({ channel }, 'dropped a reply whose request is unknown');
+      return;
+    }
+    const socket =
+      channel === 'shell'
+        ? this._shell
+        : channel === 'control'
+          ? this._control
+          : this._stdin;
+    void this._send(socket, toZmqFrames(route.identities, parts, this._signer));
+  }
+
+  /**
+   * Replies to shutdown_request here: the remote kernel is deleted through the gateway's REST API
+   * by the bridge's owner, so the gateway's restarter never sees a kernel dying on its own.
+   */
+  private _answerShutdown(request: IZmqMessage): void {
+    const content = JSON.parse(request.content.toString('utf8')) as {
+      restart?: boolean;
+    };
+    const requestHeader = JSON.parse(request.header.toString('utf8'));
+    const header = {
+      ...requestHeader,
+      msg_id: `${requestHeader.msg_id}-reply`,
+      msg_type: 'shutdown_reply',
+      date: new Date().toISOString()
+    };
+    const reply: IMessageParts = {
+      header: Buffer.from(JSON.stringify(header)),
+      parentHeader: request.header,
+      metadata: Buffer.from('{}'),
+      content: Buffer.from(
+        JSON.stringify({ status: 'ok', restart: Boolean(content.restart) })
+      ),
+      buffers: []
+    };
+    void this._send(
+      this._control,
+      toZmqFrames(request.identities, reply, this._signer)
+    ).then(() =>
+      this._end({
+        reason: 'shutdown',
+        restart: Boolean(content.restart),
+        message: 'Jupyter asked the kernel to shut down'
+      })
+    );
+  }
+
+  private async _heartbeat(): Promise<void> {
+    try {
+      for await (const frames of this._hb) {
+        await this._hb.send(frames as Buffer[]);
+      }
+    } catch {
+      // closed with the bridge
+    }
+  }
+
+  private _remember(
+    msgId: string,
+    channel: RoutedChannel,
+    identities: Buffer[]
+  ): void {
+    if (!msgId) {
+      return;
+    }
+    this._routes.set(msgId, { channel, identities });
+    if (this._routes.size > MAX_ROUTES) {
+      // Maps iterate in insertion order: drop the oldest request.
+      this._routes.delete(this._routes.keys().next().value as string);
+    }
+  }
+
+  /**
+   * Sends in arrival order. zeromq.js allows one send in progress per socket, so sends are chained
+   * per socket rather than awaited by each caller.
+   */
+  private _send(
+    socket: zmq.Router | zmq.Publisher,
+    frames: Buffer[]
+  ): Promise<void> {
+    const previous = this._sending.get(socket) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      if (this._closed) {
+        return;
+      }
+      try {
+        await socket.send(frames);
+      } catch (err) {
+        if (!this._closed) {
+          this._log.warn(
+            { err: (err as Error).message },
+            'could not deliver a message to Jupyter'
+          );
+        }
+      }
+    });
+    this._sending.set(socket, next);
+    return next;
+  }
+
+  private _end(end: IBridgeEnd): void {
+    if (this._closed) {
+      return;
+    }
+    this._closed = true;
+    for (const socket of [
+      this._shell,
+      this._control,
+      this._stdin,
+      this._iopub,
+      this._hb
+    ]) {
+      socket.close();
+    }
+    this._ws.removeAllListeners('message');
+    this._ws.close();
+    this._resolveEnded(end);
+  }
+
+  private _signer: Signer;
+  private _shell = new zmq.Router();
+  private _control = new zmq.Router();
+  private _stdin = new zmq.Router();
+  private _iopub = new zmq.Publisher();
+  private _hb = new zmq.Reply();
+  private _routes = new Map<
+    string,
+    { channel: RoutedChannel; identities: Buffer[] }
+  >();
+  private _sending = new Map<zmq.Router | zmq.Publisher, Promise<void>>();
+  private _closed = false;
+  private _resolveEnded!: (end: IBridgeEnd) => void;
+  private _endedPromise = new Promise<IBridgeEnd>(
+    resolve => (this._resolveEnded = resolve)
+  );
+}

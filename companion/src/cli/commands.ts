@@ -1,0 +1,182 @@
+/**
+ * The CLI commands that talk to the companion: request, list, cancel, log.
+ */
+import { parseArgs } from 'node:util';
+import type {
+  Allocation,
+  AllocationRequestInput
+} from '../../../src/api/allocation';
+import { allocationRequestSchema } from '../../../src/api/allocation';
+import { CliError, CompanionClient } from './client';
+import { resolvePreset } from './presets';
+
+export async function request(
+  client: CompanionClient,
+  args: string[]
+): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      partition: { type: 'string', short: 'p' },
+      gres: { type: 'string' },
+      time: { type: 'string', short: 't' },
+      cpus: { type: 'string' },
+      mem: { type: 'string' },
+      account: { type: 'string' },
+      qos: { type: 'string' },
+      constraint: { type: 'string' },
+      'job-name': { type: 'string' },
+      env: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false }
+    }
+  });
+  if (!values.partition || !values.time) {
+    throw new CliError(
+      'request needs -p PARTITION and -t TIME (e.g. -p gpu --gres gpu:1 -t 1:00:00)'
+    );
+  }
+  if (values.cpus !== undefined && !/^\d+$/.test(values.cpus)) {
+    throw new CliError(`--cpus: a whole number, not "${values.cpus}"`);
+  }
+  const input: AllocationRequestInput = {
+    partition: values.partition,
+    gres: values.gres,
+    time: values.time,
+    cpus: values.cpus === undefined ? undefined : Number(values.cpus),
+    memory: values.mem,
+    account: values.account,
+    qos: values.qos,
+    constraint: values.constraint,
+    jobName: values['job-name'],
+    environment: await resolvePreset(values.env)
+  };
+  // Refused here, before the companion (or Slurm) sees it.
+  const checked = allocationRequestSchema.safeParse(input);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    throw new CliError(
+      `${issue.path.join('.') || 'request'}: ${issue.message}`
+    );
+  }
+  let allocation: Allocation = await client.ok(
+    'POST',
+    '/api/allocations',
+    input
+  );
+  process.stderr.write(
+    `submitted job ${allocation.jobId} (allocation ${allocation.id})\n`
+  );
+  if (values.wait) {
+    allocation = await waitUntilSettled(client, allocation);
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(allocation, null, 1)}\n`);
+  } else if (values.wait) {
+    for (const spec of allocation.kernelspecs) {
+      process.stdout.write(`${spec.name}\t${spec.displayName}\n`);
+    }
+  } else {
+    process.stdout.write(`${allocation.id}\n`);
+  }
+}
+
+/** Follows an allocation until its kernels are published, or it fails; prints each new stage. */
+async function waitUntilSettled(
+  client: CompanionClient,
+  start: Allocation
+): Promise<Allocation> {
+  let last = '';
+  for (;;) {
+    const a: Allocation = await client.ok(
+      'GET',
+      `/api/allocations/${encodeURIComponent(start.id)}`
+    );
+    const line = describe(a);
+    if (line !== last) {
+      process.stderr.write(`${line}\n`);
+      last = line;
+    }
+    if (a.state === 'ready') {
+      return a;
+    }
+    if (a.state === 'failed' || a.state === 'ended') {
+      throw new CliError(a.outcome?.message ?? `allocation ${a.id} ${a.state}`);
+    }
+    await new Promise(resolve => setTimeout(resolve, 250));
+  }
+}
+
+function describe(a: Allocation): string {
+  switch (a.state) {
+    case 'pending':
+      return `pending: ${a.pendingReason?.text ?? ''} [${a.pendingReason?.code ?? ''}]${a.estimatedStart ? ` (estimated start ${a.estimatedStart})` : ''}`;
+    case 'running':
+      return `running on ${a.node}; starting the gateway`;
+    case 'ready':
+      return `ready: ${a.kernelspecs.length} kernel(s) on ${a.node}`;
+    default:
+      return a.state;
+  }
+}
+
+export async function list(
+  client: CompanionClient,
+  args: string[]
+): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: 'boolean', default: false } }
+  });
+  const { allocations } = (await client.ok('GET', '/api/allocations')) as {
+    allocations: Allocation[];
+  };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(allocations, null, 1)}\n`);
+    return;
+  }
+  for (const a of allocations) {
+    const where = a.node ? ` on ${a.node}` : '';
+    const why =
+      a.state === 'pending'
+        ? ` (${a.pendingReason?.code})`
+        : a.outcome
+          ? ` (${a.outcome.state})`
+          : '';
+    process.stdout.write(
+      `${a.id}\tjob ${a.jobId}\t${a.state}${why}${where}\t${a.request.partition}\t${a.request.gres ?? '-'}\n`
+    );
+  }
+}
+
+export async function cancel(
+  client: CompanionClient,
+  args: string[]
+): Promise<void> {
+  const [id] = args;
+  if (!id) {
+    throw new CliError(
+      'cancel needs an allocation id (see: slurm-kernels list)'
+    );
+  }
+  const a: Allocation = await client.ok(
+    'DELETE',
+    `/api/allocations/${encodeURIComponent(id)}`
+  );
+  process.stderr.write(`cancelling job ${a.jobId}\n`);
+}
+
+export async function log(
+  client: CompanionClient,
+  args: string[]
+): Promise<void> {
+  const [id] = args;
+  if (!id) {
+    throw new CliError('log needs an allocation id (see: slurm-kernels list)');
+  }
+  const { log: text } = await client.ok(
+    'GET',
+    `/api/allocations/${encodeURIComponent(id)}/log`
+  );
+  process.stdout.write(text);
+}

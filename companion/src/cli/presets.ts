@@ -1,0 +1,68 @@
+/**
+ * Environment presets: named ways to set up a job's environment (modules, conda, venv, init lines),
+ * from the site's /etc/slurm-kernels/presets.json and the user's ~/.config/slurm-kernels/presets.json
+ * (the user's win). Format: {"default": "name", "presets": {"name": {"venv": "/path", ...}}}.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { environmentSchema } from '../../../src/api/allocation';
+import { CliError } from './client';
+
+const presetsFileSchema = z.object({
+  default: z.string().optional(),
+  presets: z.record(z.string(), environmentSchema)
+});
+
+export type Environment = z.output<typeof environmentSchema>;
+
+export function presetFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  const userConfig = env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
+  return [
+    '/etc/slurm-kernels/presets.json',
+    path.join(userConfig, 'slurm-kernels', 'presets.json')
+  ];
+}
+
+export async function loadPresets(
+  files = presetFiles()
+): Promise<{ default?: string; presets: Record<string, Environment> }> {
+  const merged: { default?: string; presets: Record<string, Environment> } = {
+    presets: {}
+  };
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const parsed = presetsFileSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) {
+      throw new CliError(
+        `${file}: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`
+      );
+    }
+    merged.default = parsed.data.default ?? merged.default;
+    Object.assign(merged.presets, parsed.data.presets);
+  }
+  return merged;
+}
+
+/** The environment of a preset by name, or the default preset's when no name is given. */
+export async function resolvePreset(
+  name: string | undefined
+): Promise<Environment | undefined> {
+  const { default: fallback, presets } = await loadPresets();
+  const chosen = name ?? fallback;
+  if (chosen === undefined) {
+    return undefined;
+  }
+  const preset = presets[chosen];
+  if (!preset) {
+    const known = Object.keys(presets).join(', ') || 'none';
+    throw new CliError(`no environment preset "${chosen}" (known: ${known})`);
+  }
+  return preset;
+}

@@ -1,0 +1,233 @@
+/**
+ * Client of the gateway in the job (Kernel Gateway, or jupyter server): its REST API and kernel
+ * websockets, over streams the tunnel opens (no local port). Token in the Authorization header.
+ */
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import WebSocket from 'ws';
+
+/** Opens a byte stream to the gateway (an ssh2 forwarded channel). */
+export type StreamFactory = () => Promise<Duplex>;
+
+export const KERNEL_WS_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
+
+export class GatewayError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number
+  ) {
+    super(message);
+    this.name = 'GatewayError';
+  }
+}
+
+export interface IRemoteKernelspec {
+  name: string;
+  spec: {
+    display_name: string;
+    language: string;
+    argv?: string[];
+    metadata?: Record<string, unknown>;
+  };
+  resources: Record<string, string>;
+}
+
+export interface IRemoteKernel {
+  id: string;
+  name: string;
+  execution_state?: string;
+}
+
+export class GatewayClient {
+  constructor(
+    private readonly _open: StreamFactory,
+    private readonly _token: string
+  ) {}
+
+  /** `GET /api`: the gateway answers and accepts the token. */
+  async version(): Promise<string> {
+    const body = (await this._json('GET', '/api')) as { version?: string };
+    return body.version ?? 'unknown';
+  }
+
+  async kernelspecs(): Promise<{
+    default: string;
+    kernelspecs: Record<string, IRemoteKernelspec>;
+  }> {
+    return (await this._json('GET', '/api/kernelspecs')) as {
+      default: string;
+      kernelspecs: Record<string, IRemoteKernelspec>;
+    };
+  }
+
+  /** A kernelspec resource (logo), or undefined when the gateway has none. */
+  async resource(specName: string, file: string): Promise<Buffer | undefined> {
+    const res = await this._request(
+      'GET',
+      `/kernelspecs/${encodeURIComponent(specName)}/${encodeURIComponent(file)}`
+    );
+    return res.status === 200 ? res.body : undefined;
+  }
+
+  /**
+   * Starts a kernel. The body carries no `env`: with one, the gateway would start the kernel without
+   * the job's environment (CUDA_VISIBLE_DEVICES, SLURM_*, HOME).
+   */
+  async startKernel(name: string, path?: string): Promise<IRemoteKernel> {
+    return (await this._json(
+      'POST',
+      '/api/kernels',
+      path ? { name, path } : { name }
+    )) as IRemoteKernel;
+  }
+
+  async shutdownKernel(id: string): Promise<void> {
+    const res = await this._request(
+      'DELETE',
+      `/api/kernels/${encodeURIComponent(id)}`
+    );
+    if (res.status !== 204 && res.status !== 404) {
+      throw new GatewayError(
+        `shutting down kernel ${id}: HTTP ${res.status}`,
+        res.status
+      );
+    }
+  }
+
+  async restartKernel(id: string): Promise<void> {
+    await this._json(
+      'POST',
+      `/api/kernels/${encodeURIComponent(id)}/restart`,
+      {}
+    );
+  }
+
+  async interruptKernel(id: string): Promise<void> {
+    const res = await this._request(
+      'POST',
+      `/api/kernels/${encodeURIComponent(id)}/interrupt`,
+      {}
+    );
+    if (res.status !== 204) {
+      throw new GatewayError(
+        `interrupting kernel ${id}: HTTP ${res.status}`,
+        res.status
+      );
+    }
+  }
+
+  /**
+   * Opens the kernel's channels websocket with the v1 subprotocol (raw frames, no JSON re-encoding).
+   */
+  async channels(kernelId: string, sessionId: string): Promise<WebSocket> {
+    const stream = await this._open();
+    const ws = new WebSocket(
+      `ws://127.0.0.1/api/kernels/${encodeURIComponent(kernelId)}/channels?session_id=${encodeURIComponent(sessionId)}`,
+      [KERNEL_WS_PROTOCOL],
+      {
+        headers: { Authorization: `token ${this._token}` },
+        createConnection: () => stream as any,
+        perMessageDeflate: false,
+        maxPayload: 0 // kernels send outputs of hundreds of MiB; the local side applies Jupyter's limits
+      }
+    );
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', err =>
+        reject(new GatewayError(`kernel ${kernelId} websocket: ${err.message}`))
+      );
+      ws.once('unexpected-response', (_req, res) =>
+        reject(
+          new GatewayError(
+            `kernel ${kernelId} websocket refused: HTTP ${res.statusCode}`,
+            res.statusCode
+          )
+        )
+      );
+    });
+    if (ws.protocol !== KERNEL_WS_PROTOCOL) {
+      ws.close();
+      throw new GatewayError(
+        `the gateway does not speak ${KERNEL_WS_PROTOCOL} (it chose "${ws.protocol}")`
+      );
+    }
+    return ws;
+  }
+
+  private async _json(
+    method: string,
+    path: string,
+    body?: unknown
+  ): Promise<unknown> {
+    const res = await this._request(method, path, body);
+    if (res.status < 200 || res.status >= 300) {
+      const detail = Private.message(res.body) ?? `HTTP ${res.status}`;
+      throw new GatewayError(`${method} ${path}: ${detail}`, res.status);
+    }
+    return res.body.length ? JSON.parse(res.body.toString('utf8')) : undefined;
+  }
+
+  private async _request(
+    method: string,
+    path: string,
+    body?: unknown
+  ): Promise<{ status: number; body: Buffer }> {
+    const stream = await this._open();
+    const payload =
+      body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          method,
+          host: '127.0.0.1',
+          path,
+          headers: {
+            Authorization: `token ${this._token}`,
+            Connection: 'close',
+            ...(payload
+              ? {
+                  'Content-Type': 'application/json',
+                  'Content-Length': payload.length
+                }
+              : {})
+          },
+          createConnection: () => stream as any,
+          timeout: 60_000
+        },
+        res => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks)
+            })
+          );
+          res.on('error', reject);
+        }
+      );
+      req.on('timeout', () =>
+        req.destroy(new GatewayError(`${method} ${path}: no answer in 60 s`))
+      );
+      req.on('error', err =>
+        reject(
+          err instanceof GatewayError
+            ? err
+            : new GatewayError(`${method} ${path}: ${err.message}`)
+        )
+      );
+      req.end(payload);
+    });
+  }
+}
+
+namespace Private {
+  export function message(body: Buffer): string | undefined {
+    try {
+      const parsed = JSON.parse(body.toString('utf8'));
+      return parsed.message || parsed.reason || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The batch script of an allocation: set up the requested environment, start a Jupyter Kernel
+ * Gateway bound to the node's 127.0.0.1 on a port the job picks itself, and write a 0600 rendezvous
+ * file the companion reads. The token comes from a 0600 file into the gateway's environment only
+ * (never argv); a taken port fails loudly (port_retries=0) and the job tries another one.
+ *
+ * Every value placed in the script was validated by the request schema and is single-quoted here.
+ */
+import type { AllocationRequest } from '../../../src/api/allocation';
+
+export interface IJobFiles {
+  /** Directory of this allocation's files on the shared file system (0700). */
+  dir: string;
+  /** 0600 file holding the gateway token. */
+  tokenFile: string;
+  /** Where the job writes {host, port, pid, kind, versions} once the gateway listens. */
+  rendezvousFile: string;
+  /** The gateway's configuration (Python, read by jupyter). */
+  gatewayConfig: string;
+}
+
+/** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export function buildJobScript(
+  request: AllocationRequest,
+  files: IJobFiles
+): string {
+  return [
+    '#!/bin/bash',
+    '# Written by jupyterlab-slurm-kernels: a Jupyter Kernel Gateway for this allocation.',
+    'set -uo pipefail',
+    'umask 077',
+    `sk_token_file=${shellQuote(files.tokenFile)}`,
+    `sk_rendezvous=${shellQuote(files.rendezvousFile)}`,
+    `sk_config=${shellQuote(files.gatewayConfig)}`,
+    'echo "slurm-kernels: job $SLURM_JOB_ID on $(hostname), GPUs: ${CUDA_VISIBLE_DEVICES:-none}"',
+    '',
+    '# The environment asked for.',
+    ...environmentLines(request.environment),
+    '',
+    GATEWAY_LAUNCHER
+  ].join('\n');
+}
+
+function environmentLines(env: AllocationRequest['environment']): string[] {
+  const lines: string[] = [];
+  if (env.modules.length > 0) {
+    lines.push(
+      `module load ${env.modules.map(shellQuote).join(' ')} || exit 20`
+    );
+  }
+  if (env.conda) {
+    lines.push(
+      'eval "$(conda shell.bash hook)" || exit 21',
+      `conda activate ${shellQuote(env.conda)} || exit 21`
+    );
+  }
+  if (env.venv) {
+    lines.push(
+      `source ${shellQuote(`${env.venv.replace(/\/+$/, '')}/bin/activate`)} || exit 22`
+    );
+  }
+  // The user's own lines from their settings, run as written (it is their own job).
+  lines.push(...env.init);
+  return lines;
+}
+
+/**
+ * Starts the gateway (Kernel Gateway, or `jupyter server` where only that is installed) on a random
+ * port of the node's loopback; retries another port when one is taken; then waits for it.
+ */
+const GATEWAY_LAUNCHER = String.raw`# The gateway.
+if command -v jupyter-kernelgateway >/dev/null; then
+    sk_kind=kernelgateway
+elif command -v jupyter-server >/dev/null; then
+    sk_kind=server
+else
+    echo "slurm-kernels: neither jupyter-kernelgateway nor jupyter-server is installed in this environment" >&2
+    exit 23
+fi
+export JUPYTER_RUNTIME_DIR="\${TMPDIR:-/tmp}/slurm-kernels-$SLURM_JOB_ID"
+mkdir -p -m 700 "$JUPYTER_RUNTIME_DIR"
+trap 'rm -rf "$JUPYTER_RUNTIME_DIR"' EXIT
+
+sk_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+for sk_attempt in 1 2 3 4 5; do
+    sk_port=$((20000 + RANDOM % 40000))
+    sk_listening "$sk_port" && continue
+    if [ "$sk_kind" = kernelgateway ]; then
+        KG_AUTH_TOKEN="$(cat "$sk_token_file")" KG_IP=127.0.0.1 KG_PORT="$sk_port" KG_PORT_RETRIES=0 \
+            KG_LIST_KERNELS=True jupyter kernelgateway --config="$sk_config" &
+    else
+        JUPYTER_TOKEN_FILE="$sk_token_file" jupyter server --config="$sk_config" --no-browser \
+            --ServerApp.ip=127.0.0.1 --ServerApp.port="$sk_port" --ServerApp.port_retries=0 &
+    fi
+    sk_pid=$!
+    for _ in $(seq 1 600); do
+        sk_listening "$sk_port" && break
+        kill -0 "$sk_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$sk_pid" 2>/dev/null && sk_listening "$sk_port"; then
+        sk_versions=$(python3 - 2>/dev/null <<'PY'
+import importlib.metadata as m, platform
+found = ["python=" + platform.python_version()]
+for name in ("jupyter_server", "jupyter-kernel-gateway", "ipykernel"):
+    try:
+        found.append(name + "=" + m.version(name))
+    except m.PackageNotFoundError:
+        pass
+print(" ".join(found))
+PY
+)
+        printf '{"host": "%s", "port": %d, "pid": %d, "kind": "%s", "versions": "%s"}\n' \
+            "$(hostname)" "$sk_port" "$sk_pid" "$sk_kind" "$sk_versions" >"$sk_rendezvous.tmp"
+        mv "$sk_rendezvous.tmp" "$sk_rendezvous"
+        wait "$sk_pid"
+        exit $?
+    fi
+    kill "$sk_pid" 2>/dev/null
+    wait "$sk_pid" 2>/dev/null
+    echo "slurm-kernels: the gateway did not start on port $sk_port (attempt $sk_attempt)" >&2
+done
+echo "slurm-kernels: the gateway could not start; see the messages above" >&2
+exit 24
+`;
+
+/**
+ * The gateway's configuration, read by jupyter on the node. Python because Jupyter's config is.
+ */
+export const GATEWAY_CONFIG = `# Written by jupyterlab-slurm-kernels.
+from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+
+
+class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
+    """Tornado leaves Nagle on for websockets: small replies would wait ~40 ms for a delayed ACK."""
+
+    async def connect(self):
+        self.websocket_handler.set_nodelay(True)
+        return await super().connect()
+
+
+for app in ("KernelGatewayApp", "ServerApp"):
+    c[app].kernel_websocket_connection_class = NoDelayWebsocketConnection
+# The local Jupyter Server applies the user's own IOPub limit; the gateway must not add another.
+c.ZMQChannelsWebsocketConnection.limit_rate = False
+c.ServerApp.terminals_enabled = False
+`;

@@ -1,0 +1,46 @@
+/**
+ * Allocations API: list, request, read, cancel, job log, and server-sent events of every change.
+ */
+import { Router } from 'express';
+import type { AllocationManager } from '../allocations/manager';
+
+export function allocationsRouter(manager: AllocationManager): Router {
+  const router = Router();
+  router.get('/api/allocations', (_req, res) => {
+    res.json({ allocations: manager.list() });
+  });
+  router.post('/api/allocations', async (req, res) => {
+    res.status(201).json(await manager.request(req.body ?? {}));
+  });
+  router.get('/api/allocations/:id', (req, res) => {
+    res.json(manager.get(req.params.id));
+  });
+  router.delete('/api/allocations/:id', async (req, res) => {
+    res.json(await manager.cancel(req.params.id));
+  });
+  router.get('/api/allocations/:id/log', async (req, res) => {
+    res.json({ log: await manager.log(req.params.id) });
+  });
+  router.get('/api/events', (req, res) => {
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache',
+      // jupyter-server-proxy and other proxies must pass events through as they come.
+      'X-Accel-Buffering': 'no'
+    });
+    const send = (event: string, data: unknown) =>
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const onChanged = (allocation: unknown) => send('allocation', allocation);
+    const onProgress = (progress: unknown) => send('progress', progress);
+    manager.on('changed', onChanged);
+    manager.on('progress', onProgress);
+    const keepalive = setInterval(() => res.write(': keepalive\n\n'), 25_000);
+    send('hello', { allocations: manager.list() });
+    res.on('close', () => {
+      clearInterval(keepalive);
+      manager.off('changed', onChanged);
+      manager.off('progress', onProgress);
+    });
+  });
+  return router;
+}

@@ -1,0 +1,147 @@
+/**
+ * Host key verification against OpenSSH known_hosts files: plain and hashed (|1|salt|hash) host
+ * patterns, wildcards, negations, [host]:port, and @revoked. A host with no matching entry is refused;
+ * there is no "accept new keys" mode.
+ */
+import { createHmac } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface IKnownHostEntry {
+  patterns: string[];
+  keyType: string;
+  /** The key blob, base64, as in the file. */
+  key: string;
+  revoked: boolean;
+}
+
+export function defaultKnownHostsFiles(home = os.homedir()): string[] {
+  return [
+    path.join(home, '.ssh', 'known_hosts'),
+    path.join(home, '.ssh', 'known_hosts2'),
+    '/etc/ssh/ssh_known_hosts',
+    '/etc/ssh/ssh_known_hosts2'
+  ];
+}
+
+export function parseKnownHosts(text: string): IKnownHostEntry[] {
+  const entries: IKnownHostEntry[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) {
+      continue;
+    }
+    const fields = line.split(/\s+/);
+    let marker: string | null = null;
+    if (fields[0].startsWith('@')) {
+      marker = fields.shift() ?? null;
+    }
+    if (marker === '@cert-authority' || fields.length < 3) {
+      continue; // host certificates are not supported: such hosts need a plain key entry
+    }
+    entries.push({
+      patterns: fields[0].split(','),
+      keyType: fields[1],
+      key: fields[2],
+      revoked: marker === '@revoked'
+    });
+  }
+  return entries;
+}
+
+/** The names a host is known by in known_hosts: "host" on port 22, "[host]:port" otherwise. */
+function hostKey(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+function matchesPattern(pattern: string, name: string): boolean {
+  if (pattern.startsWith('|1|')) {
+    const [, , salt, hash] = pattern.split('|');
+    if (!salt || !hash) {
+      return false;
+    }
+    const digest = createHmac('sha1', Buffer.from(salt, 'base64'))
+      .update(name)
+      .digest('base64');
+    return digest === hash;
+  }
+  const regex = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i'
+  );
+  return regex.test(name);
+}
+
+function entryMatches(entry: IKnownHostEntry, names: string[]): boolean {
+  let matched = false;
+  for (const pattern of entry.patterns) {
+    const negated = pattern.startsWith('!');
+    const bare = negated ? pattern.slice(1) : pattern;
+    if (names.some(name => matchesPattern(bare, name))) {
+      if (negated) {
+        return false;
+      }
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+/**
+ * Decides whether `keyBlob` (the raw host key the server presented) is the known key of a host.
+ */
+export class KnownHosts {
+  constructor(private readonly _entries: IKnownHostEntry[]) {}
+
+  static async load(
+    files: string[] = defaultKnownHostsFiles()
+  ): Promise<KnownHosts> {
+    const entries: IKnownHostEntry[] = [];
+    for (const file of files) {
+      try {
+        entries.push(...parseKnownHosts(await fs.readFile(file, 'utf8')));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw err;
+        }
+      }
+    }
+    return new KnownHosts(entries);
+  }
+
+  /**
+   * `names` are every name the host was reached by (the name asked for and its address).
+   */
+  verify(
+    names: string[],
+    port: number,
+    keyBlob: Buffer
+  ): { ok: true } | { ok: false; reason: string } {
+    const keys = names.map(n => hostKey(n, port));
+    const presented = keyBlob.toString('base64');
+    const matching = this._entries.filter(e => entryMatches(e, keys));
+    if (matching.some(e => e.revoked && e.key === presented)) {
+      return {
+        ok: false,
+        reason: `the host key of ${names[0]} is marked @revoked`
+      };
+    }
+    if (matching.some(e => !e.revoked && e.key === presented)) {
+      return { ok: true };
+    }
+    if (matching.length > 0) {
+      return {
+        ok: false,
+        reason: `the host key of ${names[0]} does not match known_hosts: possible man-in-the-middle, or the host was reinstalled`
+      };
+    }
+    return {
+      ok: false,
+      reason: `${names[0]} is not in known_hosts; connect once with ssh to verify and add its key`
+    };
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * One ssh2 connection per host, reused by every tunnel to it: no `ssh` processes, no local TCP
+ * listener. Host keys are verified against known_hosts; keys come from ~/.ssh and the ssh-agent.
+ * Only this module imports ssh2.
+ */
+import { promises as dns } from 'node:dns';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import {
+  AgentAuthMethod,
+  Client,
+  ClientChannel,
+  PublicKeyAuthMethod,
+  utils
+} from 'ssh2';
+import { KnownHosts } from './knownHosts';
+
+export class TunnelError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'host-key' | 'authentication' | 'connect' | 'forward'
+  ) {
+    super(message);
+    this.name = 'TunnelError';
+  }
+}
+
+export interface ISshPoolOptions {
+  username?: string;
+  port?: number;
+  /** Private key files tried in order; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa. */
+  keyFiles?: string[];
+  knownHosts?: () => Promise<KnownHosts>;
+  /** Milliseconds to wait for a connection; default 20 s. */
+  readyTimeoutMs?: number;
+  /**
+   * Open a pty session on each connection. sshd sets TCP_NODELAY on its connection only when a
+   * pty session exists; without it, replies to small messages stall ~40 ms on delayed ACKs.
+   */
+  interactive?: boolean;
+}
+
+interface IPooled {
+  client: Client;
+  ready: Promise<Client>;
+  keepalive?: ClientChannel;
+}
+
+/**
+ * Connections by host name, opened on first use and reopened after they drop.
+ */
+export class SshPool {
+  constructor(options: ISshPoolOptions = {}) {
+    this._options = options;
+  }
+
+  /**
+   * Opens a stream to `targetHost:targetPort` as seen from `host` (e.g. 127.0.0.1 on a compute node).
+   *
+   * #### Notes
+   * Rejects with a TunnelError: `host-key` when the key is unknown or wrong (never accepted),
+   * `authentication`, `connect`, or `forward` when sshd refuses the channel.
+   */
+  async forward(
+    host: string,
+    targetHost: string,
+    targetPort: number
+  ): Promise<Duplex> {
+    const client = await this._connected(host);
+    return new Promise<Duplex>((resolve, reject) => {
+      try {
+        client.forwardOut(
+          '127.0.0.1',
+          0,
+          targetHost,
+          targetPort,
+          (err, channel) => {
+            if (err) {
+              reject(
+                new TunnelError(
+                  `${host}: cannot open a tunnel to ${targetHost}:${targetPort}: ${err.message}`,
+                  'forward'
+                )
+              );
+            } else {
+              resolve(channel);
+            }
+          }
+        );
+      } catch (err) {
+        // forwardOut throws synchronously when the connection closed in the meantime.
+        this._drop(host);
+        reject(
+          new TunnelError(
+            `${host}: connection lost: ${(err as Error).message}`,
+            'connect'
+          )
+        );
+      }
+    });
+  }
+
+  /** Closes every connection. */
+  dispose(): void {
+    for (const host of [...this._pool.keys()]) {
+      this._drop(host);
+    }
+  }
+
+  private _connected(host: string): Promise<Client> {
+    let pooled = this._pool.get(host);
+    if (!pooled) {
+      const client = new Client();
+      pooled = { client, ready: this._connect(host, client) };
+      this._pool.set(host, pooled);
+      const entry = pooled;
+      entry.ready.catch(
+        () => this._pool.get(host) === entry && this._pool.delete(host)
+      );
+      client.on(
+        'close',
+        () => this._pool.get(host) === entry && this._pool.delete(host)
+      );
+    }
+    return pooled.ready;
+  }
+
+  private async _connect(host: string, client: Client): Promise<Client> {
+    const knownHosts = await (
+      this._options.knownHosts ?? (() => KnownHosts.load())
+    )();
+    const port = this._options.port ?? 22;
+    const names = [host, ...(await Private.addresses(host))];
+    const authHandler = await Private.authHandler(this._options);
+    let hostKeyProblem: string | null = null;
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('error', (err: Error & { level?: string }) => {
+        if (hostKeyProblem) {
+          reject(new TunnelError(`${host}: ${hostKeyProblem}`, 'host-key'));
+        } else if (err.level === 'client-authentication') {
+          reject(
+            new TunnelError(
+              `${host}: ssh authentication failed (keys in ~/.ssh or ssh-agent)`,
+              'authentication'
+            )
+          );
+        } else {
+          reject(
+            new TunnelError(
+              `${host}: cannot connect with ssh: ${err.message}`,
+              'connect'
+            )
+          );
+        }
+      });
+      client.connect({
+        host,
+        port,
+        username: this._options.username ?? os.userInfo().username,
+        authHandler,
+        readyTimeout: this._options.readyTimeoutMs ?? 20_000,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+        hostVerifier: (key: Buffer) => {
+          const verdict = knownHosts.verify(names, port, key);
+          hostKeyProblem = verdict.ok ? null : verdict.reason;
+          return verdict.ok;
+        }
+      });
+    });
+    client.setNoDelay(true);
+    if (this._options.interactive ?? true) {
+      await this._openPtySession(host, client);
+    }
+    return client;
+  }
+
+  private _openPtySession(host: string, client: Client): Promise<void> {
+    return new Promise(resolve => {
+      // `cat` with a pty waits on its input until the channel closes; it does nothing else.
+      client.exec('cat', { pty: { term: 'dumb' } }, (err, channel) => {
+        if (!err) {
+          const pooled = this._pool.get(host);
+          if (pooled) {
+            pooled.keepalive = channel;
+          }
+          channel.on('data', () => undefined);
+        }
+        resolve(); // without it, tunnels still work, only slower on small messages
+      });
+    });
+  }
+
+  private _drop(host: string): void {
+    const pooled = this._pool.get(host);
+    this._pool.delete(host);
+    pooled?.keepalive?.close();
+    pooled?.client.end();
+  }
+
+  private _options: ISshPoolOptions;
+  private _pool = new Map<string, IPooled>();
+}
+
+namespace Private {
+  export async function addresses(host: string): Promise<string[]> {
+    try {
+      return (await dns.lookup(host, { all: true }))
+        .map(a => a.address)
+        .filter(a => a !== host);
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Public keys from ~/.ssh (unencrypted ones; encrypted keys belong in the agent), then the agent.
+   */
+  export async function authHandler(
+    options: ISshPoolOptions
+  ): Promise<Array<PublicKeyAuthMethod | AgentAuthMethod>> {
+    const username = options.username ?? os.userInfo().username;
+    const files =
+      options.keyFiles ??
+      ['id_ed25519', 'id_ecdsa', 'id_rsa'].map(f =>
+        path.join(os.homedir(), '.ssh', f)
+      );
+    const methods: Array<PublicKeyAuthMethod | AgentAuthMethod> = [];
+    for (const file of files) {
+      let text: Buffer;
+      try {
+        text = await fs.readFile(file);
+      } catch {
+        continue;
+      }
+      const parsed = utils.parseKey(text);
+      if (!(parsed instanceof Error)) {
+        methods.push({ type: 'publickey', username, key: text });
+      }
+    }
+    if (process.env.SSH_AUTH_SOCK) {
+      methods.push({
+        type: 'agent',
+        username,
+        agent: process.env.SSH_AUTH_SOCK
+      });
+    }
+    return methods;
+  }
+}

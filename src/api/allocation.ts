@@ -1,0 +1,277 @@
+/**
+ * The allocation request: one zod schema, used by the request form (validation as the user types)
+ * and by the companion (validation of every POST before anything reaches Slurm).
+ *
+ * Values end up as separate argv elements of sbatch or, for the environment, quoted into the job
+ * script, so the patterns below are about what Slurm and the site accept, and they also keep shell
+ * metacharacters and newlines out on principle: nothing a user types is ever parsed by a shell.
+ */
+import { z } from 'zod';
+import { formatSlurmMinutes, parseSlurmMinutes } from './slurmTime';
+
+/** Partition, account, QOS and preset names as Slurm and sites spell them. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** "gpu", "gpu:2", "gpu:tesla:2", "gpu:a100_80g:1". */
+const GRES =
+  /^([A-Za-z][A-Za-z0-9_]*)(?::([A-Za-z0-9][A-Za-z0-9_.-]*))??(?::(\d+))?$/;
+/** sbatch --mem: a number with an optional K/M/G/T suffix. */
+const MEMORY = /^[1-9]\d{0,8}[KMGT]?$/;
+/** Slurm constraint expressions: features joined by & | , with brackets, counts and parentheses. */
+const CONSTRAINT = /^[A-Za-z0-9_.&|,:*[\]()!-]{1,128}$/;
+/** An environment module, e.g. "cuda/12.4" or "python/3.11-gcc". */
+const MODULE = /^[A-Za-z0-9][A-Za-z0-9_.+/-]{0,127}$/;
+/** An absolute path without shell metacharacters, whitespace or "..". */
+const PATH = /^\/(?!.*\.\.)[A-Za-z0-9_.+/@-]{0,1023}$/;
+
+export interface IParsedGres {
+  name: string;
+  type: string | null;
+  count: number;
+}
+
+/** Parses a GRES request; undefined when it is not one. */
+export function parseGresRequest(text: string): IParsedGres | undefined {
+  const m = GRES.exec(text.trim());
+  if (!m) {
+    return undefined;
+  }
+  return {
+    name: m[1],
+    type: m[2] ?? null,
+    count: m[3] === undefined ? 1 : Number(m[3])
+  };
+}
+
+const optionalName = (what: string) =>
+  z
+    .string()
+    .regex(NAME, `${what}: letters, digits, '.', '_' and '-' only (at most 64)`)
+    .optional();
+
+export const environmentSchema = z
+  .object({
+    /** Environment modules to load, in order (`module load`). */
+    modules: z
+      .array(
+        z
+          .string()
+          .regex(MODULE, 'module names: letters, digits and _ . + / - only')
+      )
+      .max(32)
+      .default([]),
+    /** A conda environment to activate, by name or absolute path. */
+    conda: z
+      .string()
+      .regex(
+        /^([A-Za-z0-9][A-Za-z0-9_.-]{0,63}|\/(?!.*\.\.)[A-Za-z0-9_.+/@-]{1,1023})$/,
+        'a conda environment name or absolute path'
+      )
+      .optional(),
+    /** A Python virtual environment to activate: its directory (bin/activate is sourced). */
+    venv: z
+      .string()
+      .regex(PATH, 'an absolute path without spaces, quotes or ".."')
+      .optional(),
+    /** Extra lines from the user's own settings, run before the gateway starts; one command per line. */
+    init: z
+      .array(
+        z
+          .string()
+          .max(1024)
+          .refine(line => !/[\r\n\0]/.test(line), 'one line each: no newlines')
+      )
+      .max(32)
+      .default([])
+  })
+  .strict();
+
+export const allocationRequestSchema = z
+  .object({
+    partition: z
+      .string()
+      .regex(NAME, "partition: letters, digits, '.', '_' and '-' only"),
+    gres: z
+      .string()
+      .refine(
+        text => parseGresRequest(text) !== undefined,
+        'GRES looks like gpu, gpu:2 or gpu:tesla:2'
+      )
+      .refine(
+        text => (parseGresRequest(text)?.count ?? 1) >= 1,
+        'ask for at least one'
+      )
+      .optional(),
+    time: z
+      .string()
+      .refine(
+        text =>
+          typeof parseSlurmMinutes(text) === 'number' &&
+          (parseSlurmMinutes(text) as number) > 0,
+        'time looks like 30, 2:00:00 or 1-12:00:00 (minutes, h:mm:ss, days-hours)'
+      ),
+    cpus: z
+      .number()
+      .int('CPUs: a whole number')
+      .min(1, 'at least 1 CPU')
+      .max(4096)
+      .optional(),
+    memory: z
+      .string()
+      .regex(MEMORY, 'memory looks like 4000 (MB), 16G or 512M')
+      .optional(),
+    account: optionalName('account'),
+    qos: optionalName('QOS'),
+    constraint: z
+      .string()
+      .regex(CONSTRAINT, 'constraint: feature names joined by & | ,')
+      .optional(),
+    jobName: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+        "job name: letters, digits, '.', '_' and '-' only"
+      )
+      .optional(),
+    environment: environmentSchema.default({ modules: [], init: [] })
+  })
+  .strict();
+
+/** What a form or the CLI sends. */
+export type AllocationRequestInput = z.input<typeof allocationRequestSchema>;
+/** A validated request, defaults applied. */
+export type AllocationRequest = z.output<typeof allocationRequestSchema>;
+
+/** A request problem, tied to the form field at fault. */
+export interface IFieldProblem {
+  field: keyof AllocationRequestInput;
+  message: string;
+}
+
+/** The part of the cluster description a request is checked against. */
+export interface IClusterLimits {
+  partitions: ReadonlyArray<{
+    name: string;
+    state: string;
+    maxTimeMinutes: number | null;
+    gpus: { types: ReadonlyArray<{ type: string | null; maxPerNode: number }> };
+  }>;
+}
+
+/**
+ * Checks a well-formed request against what the cluster really has: the partition exists and is up,
+ * some node of it has that many GPUs of that type, the time fits the partition's MaxTime.
+ *
+ * #### Notes
+ * Returns the first problem, or null. Slurm stays the final judge (accounts, QOS, limits it alone
+ * knows); this catches what would otherwise only fail, or pend forever, after submission.
+ */
+export function checkAgainstCluster(
+  request: AllocationRequest,
+  cluster: IClusterLimits
+): IFieldProblem | null {
+  const partition = cluster.partitions.find(p => p.name === request.partition);
+  if (!partition) {
+    const known = cluster.partitions.map(p => p.name).join(', ');
+    return {
+      field: 'partition',
+      message: `no partition "${request.partition}" on this cluster (there are: ${known})`
+    };
+  }
+  if (!/^UP$/i.test(partition.state)) {
+    return {
+      field: 'partition',
+      message: `partition ${partition.name} is ${partition.state.toLowerCase()}`
+    };
+  }
+  const minutes = parseSlurmMinutes(request.time);
+  if (
+    typeof minutes === 'number' &&
+    partition.maxTimeMinutes !== null &&
+    minutes > partition.maxTimeMinutes
+  ) {
+    return {
+      field: 'time',
+      message: `partition ${partition.name} allows at most ${formatSlurmMinutes(partition.maxTimeMinutes)}`
+    };
+  }
+  if (request.gres) {
+    const gres = parseGresRequest(request.gres);
+    if (gres && gres.name === 'gpu') {
+      const types = partition.gpus.types.filter(
+        t => gres.type === null || t.type === gres.type
+      );
+      if (types.length === 0) {
+        const offered =
+          partition.gpus.types.map(t => t.type ?? 'untyped').join(', ') ||
+          'none';
+        return {
+          field: 'gres',
+          message: gres.type
+            ? `partition ${partition.name} has no ${gres.type} GPUs (it has: ${offered})`
+            : `partition ${partition.name} has no GPUs`
+        };
+      }
+      const most = Math.max(...types.map(t => t.maxPerNode));
+      if (gres.count > most) {
+        return {
+          field: 'gres',
+          message: `no node of ${partition.name} has ${gres.count} ${gres.type ? `${gres.type} ` : ''}GPUs; at most ${most} per node`
+        };
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Where an allocation is in its life: submitted → pending → running → ready (gateway up, kernels
+ * published) → ending → ended. `failed` is an end too: the job ran but the gateway never came up,
+ * or Slurm refused the job.
+ */
+export const allocationStates = [
+  'submitted',
+  'pending',
+  'running',
+  'ready',
+  'ending',
+  'ended',
+  'failed'
+] as const;
+export type AllocationState = (typeof allocationStates)[number];
+
+export const kernelspecRefSchema = z.object({
+  /** The local kernelspec name, slurm-<jobid>-<remote name>. */
+  name: z.string(),
+  displayName: z.string(),
+  language: z.string()
+});
+
+export const allocationSchema = z.object({
+  id: z.string(),
+  jobId: z.string().nullable(),
+  request: allocationRequestSchema,
+  state: z.enum(allocationStates),
+  /** Slurm's raw state, e.g. PENDING, RUNNING, CANCELLED, TIMEOUT. */
+  slurmState: z.string().nullable(),
+  /** While pending: Slurm's reason code and what it means in plain words. */
+  pendingReason: z.object({ code: z.string(), text: z.string() }).nullable(),
+  /** ISO times, when Slurm knows them. */
+  estimatedStart: z.string().nullable(),
+  startTime: z.string().nullable(),
+  endTime: z.string().nullable(),
+  node: z.string().nullable(),
+  kernelspecs: z.array(kernelspecRefSchema),
+  /** How it ended: Slurm's final state and exit code, or why the gateway failed. */
+  outcome: z
+    .object({
+      state: z.string(),
+      exitCode: z.string().nullable(),
+      message: z.string()
+    })
+    .nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string()
+});
+
+export type KernelspecRef = z.infer<typeof kernelspecRefSchema>;
+export type Allocation = z.infer<typeof allocationSchema>;
