@@ -81,7 +81,8 @@ else
     echo "slurm-kernels: neither jupyter-kernelgateway nor jupyter-server is installed in this environment" >&2
     exit 23
 fi
-export JUPYTER_RUNTIME_DIR="\${TMPDIR:-/tmp}/slurm-kernels-$SLURM_JOB_ID"
+# Node-local scratch for the gateway's runtime files (TMPDIR where the site sets one).
+export JUPYTER_RUNTIME_DIR="$(printenv TMPDIR || echo /tmp)/slurm-kernels-$SLURM_JOB_ID"
 mkdir -p -m 700 "$JUPYTER_RUNTIME_DIR"
 trap 'rm -rf "$JUPYTER_RUNTIME_DIR"' EXIT
 

@@ -1,0 +1,142 @@
+/**
+ * Runs the built companion and its CLI as the test user, in an isolated set of directories under the
+ * shared home (state, Jupyter data/config/runtime, IPython), so tests never touch the user's own.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LAB_ENV } from './jupyter';
+import { waitFor } from './testbed';
+
+export const MAIN = path.join(__dirname, '../../dist/companion/src/main.js');
+
+export interface ICliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class Harness {
+  readonly dir = mkdtempSync(path.join(os.homedir(), '.sk-itest-'));
+  readonly socket = path.join(
+    this.dir,
+    'state',
+    'slurm-kernels',
+    'companion.sock'
+  );
+  readonly env: NodeJS.ProcessEnv = {
+    HOME: os.homedir(),
+    USER: os.userInfo().username,
+    LANG: 'C.UTF-8',
+    PATH: `${LAB_ENV}/bin:/usr/bin:/bin`,
+    XDG_STATE_HOME: path.join(this.dir, 'state'),
+    XDG_CONFIG_HOME: path.join(this.dir, 'config'),
+    JUPYTER_DATA_DIR: path.join(this.dir, 'jupyter-data'),
+    JUPYTER_CONFIG_DIR: path.join(this.dir, 'jupyter-config'),
+    JUPYTER_RUNTIME_DIR: path.join(this.dir, 'jupyter-runtime'),
+    IPYTHONDIR: path.join(this.dir, 'ipython')
+  };
+  companionLog = '';
+  private _companion: ChildProcess | null = null;
+
+  get kernelsDir(): string {
+    return path.join(this.env.JUPYTER_DATA_DIR as string, 'kernels');
+  }
+
+  kernelspecNames(): string[] {
+    return existsSync(this.kernelsDir)
+      ? readdirSync(this.kernelsDir).filter(n => n.startsWith('slurm-'))
+      : [];
+  }
+
+  async startCompanion(): Promise<void> {
+    if (!existsSync(MAIN)) {
+      throw new Error(
+        `build the companion first (npm run build in companion/): ${MAIN} is missing`
+      );
+    }
+    this._companion = spawn(
+      process.execPath,
+      [MAIN, 'serve', '--socket', this.socket],
+      {
+        env: this.env,
+        stdio: ['ignore', 'ignore', 'pipe']
+      }
+    );
+    this._companion.stderr?.on(
+      'data',
+      (c: Buffer) => (this.companionLog += c.toString('utf8'))
+    );
+    await waitFor(
+      'the companion socket',
+      async () => existsSync(this.socket),
+      15_000,
+      50
+    );
+  }
+
+  cli(args: string[], timeoutMs = 120_000): Promise<ICliResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [MAIN, ...args, '--socket', this.socket],
+        { env: this.env }
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+      const timer = setTimeout(() => {
+        child.kill('SIGTERM');
+        reject(
+          new Error(
+            `slurm-kernels ${args.join(' ')} ran past ${timeoutMs} ms; stderr: ${stderr}`
+          )
+        );
+      }, timeoutMs);
+      child.on('close', code => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  /** Cancels every allocation still active and waits until Slurm has no job of ours left. */
+  async cancelEverything(): Promise<void> {
+    const listed = await this.cli(['list', '--json']);
+    const allocations =
+      listed.code === 0
+        ? (JSON.parse(listed.stdout) as Array<{ id: string; state: string }>)
+        : [];
+    for (const a of allocations.filter(
+      a => a.state !== 'ended' && a.state !== 'failed'
+    )) {
+      await this.cli(['cancel', a.id]);
+    }
+    await waitFor(
+      'every allocation to end',
+      async () => {
+        const now = await this.cli(['list', '--json']);
+        return (
+          now.code === 0 &&
+          (JSON.parse(now.stdout) as Array<{ state: string }>).every(
+            a => a.state === 'ended' || a.state === 'failed'
+          )
+        );
+      },
+      60_000,
+      250
+    );
+  }
+
+  async stop(): Promise<void> {
+    const child = this._companion;
+    if (child && child.exitCode === null) {
+      const exited = new Promise(resolve => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

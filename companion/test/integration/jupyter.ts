@@ -1,0 +1,274 @@
+/**
+ * A real Jupyter Server for integration tests, and a kernel client that talks to it the way
+ * JupyterLab does: REST for sessions and kernels, the channels websocket with the v1 subprotocol.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import net from 'node:net';
+import WebSocket from 'ws';
+import { decodeWsV1, encodeWsV1, IMessageParts } from '../../src/bridge/codec';
+import { KERNEL_WS_PROTOCOL } from '../../src/gateway/client';
+import { waitFor } from './testbed';
+
+export const LAB_ENV =
+  process.env.SLURM_KERNELS_LAB_ENV ?? '/opt/slurm-kernels/lab-env';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class JupyterServer {
+  output = '';
+
+  private constructor(
+    readonly port: number,
+    readonly token: string,
+    private readonly _child: ChildProcess
+  ) {
+    const keep = (chunk: Buffer) => {
+      this.output += chunk.toString('utf8');
+    };
+    _child.stdout?.on('data', keep);
+    _child.stderr?.on('data', keep);
+  }
+
+  /**
+   * Starts `jupyter server` from the lab environment with the given Jupyter dirs (so it sees the
+   * kernelspecs the companion writes there).
+   */
+  static async start(
+    env: NodeJS.ProcessEnv,
+    rootDir: string
+  ): Promise<JupyterServer> {
+    const port = await freePort();
+    const token = randomBytes(16).toString('hex');
+    const child = spawn(
+      `${LAB_ENV}/bin/jupyter`,
+      [
+        'server',
+        '--no-browser',
+        '--ip=127.0.0.1',
+        `--port=${port}`,
+        '--ServerApp.port_retries=0',
+        `--ServerApp.root_dir=${rootDir}`
+      ],
+      // The token goes in the environment, never argv.
+      {
+        env: { ...env, JUPYTER_TOKEN: token },
+        stdio: ['ignore', 'pipe', 'pipe']
+      }
+    );
+    const server = new JupyterServer(port, token, child);
+    child.once(
+      'exit',
+      code => (server.output += `\n[jupyter server exited: ${code}]\n`)
+    );
+    await waitFor(
+      'jupyter server',
+      async () => {
+        if (child.exitCode !== null) {
+          throw new Error(`jupyter server exited:\n${server.output}`);
+        }
+        return server.request('GET', '/api/status').then(
+          r => r.status === 200,
+          () => false
+        );
+      },
+      60_000,
+      200
+    );
+    return server;
+  }
+
+  async request(
+    method: string,
+    path: string,
+    body?: unknown
+  ): Promise<{ status: number; body: any }> {
+    const res = await fetch(`http://127.0.0.1:${this.port}${path}`, {
+      method,
+      headers: {
+        Authorization: `token ${this.token}`,
+        'Content-Type': 'application/json'
+      },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  async json(method: string, path: string, body?: unknown): Promise<any> {
+    const res = await this.request(method, path, body);
+    if (res.status >= 300) {
+      throw new Error(
+        `${method} ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`
+      );
+    }
+    return res.body;
+  }
+
+  async connect(kernelId: string): Promise<KernelChannel> {
+    const ws = new WebSocket(
+      `ws://127.0.0.1:${this.port}/api/kernels/${kernelId}/channels?session_id=${randomUUID()}`,
+      [KERNEL_WS_PROTOCOL],
+      { headers: { Authorization: `token ${this.token}` }, maxPayload: 0 }
+    );
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new KernelChannel(ws);
+  }
+
+  async stop(): Promise<void> {
+    if (this._child.exitCode === null) {
+      const exited = new Promise(resolve => this._child.once('exit', resolve));
+      this._child.kill('SIGTERM');
+      await exited;
+    }
+  }
+}
+
+export interface IReceived {
+  channel: string;
+  msgType: string;
+  content: any;
+  parentMsgId: string;
+  buffers: Buffer[];
+}
+
+export interface IExecuteResult {
+  reply: any;
+  stdout: string;
+  messages: IReceived[];
+  ms: number;
+}
+
+/** A kernel websocket client speaking v1, as JupyterLab 4 does. */
+export class KernelChannel {
+  constructor(private readonly _ws: WebSocket) {
+    _ws.on('message', (data: Buffer) => {
+      const { channel, parts } = decodeWsV1(data);
+      const header = JSON.parse(parts.header.toString('utf8'));
+      const parent = JSON.parse(parts.parentHeader.toString('utf8'));
+      const received: IReceived = {
+        channel,
+        msgType: header.msg_type,
+        content: JSON.parse(parts.content.toString('utf8')),
+        parentMsgId: parent.msg_id ?? '',
+        buffers: parts.buffers
+      };
+      for (const listener of [...this._listeners]) {
+        listener(received);
+      }
+    });
+  }
+
+  send(
+    channel: string,
+    msgType: string,
+    content: object,
+    buffers: Buffer[] = []
+  ): string {
+    const msgId = randomUUID();
+    const header = {
+      msg_id: msgId,
+      msg_type: msgType,
+      username: 'test',
+      session: this._session,
+      date: new Date().toISOString(),
+      version: '5.4'
+    };
+    const parts: IMessageParts = {
+      header: Buffer.from(JSON.stringify(header)),
+      parentHeader: Buffer.from('{}'),
+      metadata: Buffer.from('{}'),
+      content: Buffer.from(JSON.stringify(content)),
+      buffers
+    };
+    this._ws.send(encodeWsV1(channel, parts));
+    return msgId;
+  }
+
+  /**
+   * Runs code; answers input_request with `input` lines; resolves with the execute_reply once the
+   * kernel is idle again.
+   */
+  execute(
+    code: string,
+    options: {
+      input?: string[];
+      timeoutMs?: number;
+      onSent?: (msgId: string) => void;
+    } = {}
+  ): Promise<IExecuteResult> {
+    const started = Date.now();
+    const inputs = [...(options.input ?? [])];
+    return new Promise((resolve, reject) => {
+      const messages: IReceived[] = [];
+      let reply: any;
+      let idle = false;
+      let msgId = '';
+      const timer = setTimeout(() => {
+        this._listeners.delete(listener);
+        reject(
+          new Error(
+            `no reply to ${JSON.stringify(code)} in ${options.timeoutMs ?? 30_000} ms`
+          )
+        );
+      }, options.timeoutMs ?? 30_000);
+      const listener = (m: IReceived) => {
+        if (m.parentMsgId !== msgId) {
+          return;
+        }
+        messages.push(m);
+        if (m.channel === 'stdin' && m.msgType === 'input_request') {
+          this.send('stdin', 'input_reply', { value: inputs.shift() ?? '' });
+        }
+        if (m.channel === 'shell' && m.msgType === 'execute_reply') {
+          reply = m.content;
+        }
+        if (
+          m.channel === 'iopub' &&
+          m.msgType === 'status' &&
+          m.content.execution_state === 'idle'
+        ) {
+          idle = true;
+        }
+        if (reply && idle) {
+          clearTimeout(timer);
+          this._listeners.delete(listener);
+          const stdout = messages
+            .filter(x => x.msgType === 'stream')
+            .map(x => x.content.text)
+            .join('');
+          resolve({ reply, stdout, messages, ms: Date.now() - started });
+        }
+      };
+      this._listeners.add(listener);
+      msgId = this.send('shell', 'execute_request', {
+        code,
+        silent: false,
+        store_history: true,
+        user_expressions: {},
+        allow_stdin: true,
+        stop_on_error: true
+      });
+      options.onSent?.(msgId);
+    });
+  }
+
+  close(): void {
+    this._ws.close();
+  }
+
+  private _session = randomUUID();
+  private _listeners = new Set<(m: IReceived) => void>();
+}

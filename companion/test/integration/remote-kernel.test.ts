@@ -1,0 +1,336 @@
+/**
+ * From a request to a GPU kernel in Jupyter's kernel picker, on the real testbed, as the test user:
+ * real Slurm, a real Kernel Gateway on the compute node, real ssh (ssh2 to the node's sshd), and a
+ * real Jupyter Server driven the way JupyterLab drives it (REST + v1 websocket).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Allocation } from '../../../src/api/allocation';
+import { cancelJob, listJobs, LocalRunner } from '../../src/slurm';
+import { Harness } from './harness';
+import { JupyterServer, KernelChannel } from './jupyter';
+import { requireTestUser, waitFor } from './testbed';
+
+jest.setTimeout(180_000);
+
+const user = requireTestUser();
+const harness = new Harness();
+const runner = new LocalRunner();
+let server: JupyterServer;
+let allocation: Allocation;
+let specName: string;
+const sessions: string[] = [];
+
+/** Starts a notebook session on a kernelspec, as JupyterLab does when a notebook opens. */
+async function startSession(
+  kernelName: string,
+  name: string
+): Promise<{ sessionId: string; kernelId: string }> {
+  const session = await server.json('POST', '/api/sessions', {
+    path: `${name}.ipynb`,
+    name: `${name}.ipynb`,
+    type: 'notebook',
+    kernel: { name: kernelName }
+  });
+  sessions.push(session.id);
+  return { sessionId: session.id, kernelId: session.kernel.id };
+}
+
+async function whereAmI(channel: KernelChannel): Promise<string[]> {
+  const { stdout, reply } = await channel.execute(
+    "import os, socket; print(socket.gethostname(), os.environ.get('SLURM_JOB_ID'), os.environ.get('CUDA_VISIBLE_DEVICES'))"
+  );
+  expect(reply.status).toBe('ok');
+  return stdout.trim().split(' ');
+}
+
+beforeAll(async () => {
+  await harness.startCompanion();
+  const notebooks = path.join(harness.dir, 'notebooks');
+  mkdirSync(notebooks);
+  server = await JupyterServer.start(harness.env, notebooks);
+  const result = await harness.cli([
+    'request',
+    '-p',
+    'gpu',
+    '--gres',
+    'gpu:1',
+    '-t',
+    '20',
+    '--wait',
+    '--json'
+  ]);
+  if (result.code !== 0) {
+    throw new Error(
+      `request failed: ${result.stderr}\ncompanion: ${harness.companionLog}`
+    );
+  }
+  allocation = JSON.parse(result.stdout);
+  specName = `slurm-${allocation.jobId}-python3`;
+});
+
+afterAll(async () => {
+  for (const id of sessions) {
+    await server
+      ?.request('DELETE', `/api/sessions/${id}`)
+      .catch(() => undefined);
+  }
+  await harness.cancelEverything().catch(() => undefined);
+  // Should the companion have failed to, leave no job of ours in Slurm (the test user runs only tests).
+  const left = await listJobs(runner, { user });
+  for (const job of left.filter(
+    j => j.comment === 'slurm-kernels' && /^(PENDING|RUNNING)$/.test(j.state)
+  )) {
+    await cancelJob(runner, job.id);
+  }
+  await server?.stop();
+  await harness.stop();
+});
+
+describe('a GPU kernel on the testbed', () => {
+  it('is published as a kernelspec that Jupyter Server lists, named after node, GPUs and job', async () => {
+    expect(allocation.state).toBe('ready');
+    expect(allocation.node).toMatch(/^node\d$/);
+    expect(allocation.kernelspecs.map(k => k.name)).toContain(specName);
+    const { kernelspecs } = await server.json('GET', '/api/kernelspecs');
+    expect(kernelspecs[specName].spec.display_name).toBe(
+      `Python 3 (ipykernel) · ${allocation.node} · 1× GPU · job ${allocation.jobId}`
+    );
+    expect(kernelspecs[specName].spec.interrupt_mode).toBe('message');
+    expect(Object.keys(kernelspecs[specName].resources)).toEqual(
+      expect.arrayContaining(['logo-64x64'])
+    );
+  });
+
+  it('runs cells on the compute node, inside the job, with the GPU Slurm gave it', async () => {
+    const { kernelId } = await startSession(specName, 'gpu');
+    const channel = await server.connect(kernelId);
+    try {
+      const [host, jobId, gpus] = await whereAmI(channel);
+      expect(host).toBe(allocation.node);
+      expect(jobId).toBe(allocation.jobId);
+      expect(gpus).toMatch(/^[01]$/);
+
+      await channel.execute('answer = 6 * 7');
+      const { stdout } = await channel.execute('print(answer)');
+      expect(stdout).toBe('42\n');
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('answers input() through the stdin channel', async () => {
+    const { kernelId } = await startSession(specName, 'stdin');
+    const channel = await server.connect(kernelId);
+    try {
+      const { stdout, messages } = await channel.execute(
+        "name = input('who? '); print('hello', name)",
+        {
+          input: ['slurm']
+        }
+      );
+      expect(
+        messages.some(
+          m => m.msgType === 'input_request' && m.content.prompt === 'who? '
+        )
+      ).toBe(true);
+      expect(stdout).toContain('hello slurm');
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('keeps binary buffers intact both ways (a comm, as widgets use)', async () => {
+    const { kernelId } = await startSession(specName, 'buffers');
+    const channel = await server.connect(kernelId);
+    try {
+      const payload = Buffer.from(
+        Array.from({ length: 1024 }, (_, i) => i % 256)
+      );
+      const { messages } = await channel.execute(
+        [
+          'from ipykernel.comm import Comm',
+          "comm = Comm(target_name='echo', data={'n': 1024}, buffers=[bytes(i % 256 for i in range(1024))])"
+        ].join('\n')
+      );
+      const open = messages.find(m => m.msgType === 'comm_open');
+      expect(open?.buffers).toHaveLength(1);
+      expect(Buffer.compare(open!.buffers[0], payload)).toBe(0);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('interrupts time.sleep(60) within 2 s', async () => {
+    const { kernelId } = await startSession(specName, 'interrupt');
+    const channel = await server.connect(kernelId);
+    try {
+      let interruptedAt = 0;
+      const running = channel.execute('import time; time.sleep(60)', {
+        timeoutMs: 20_000
+      });
+      await new Promise(resolve => setTimeout(resolve, 1000));
+      interruptedAt = Date.now();
+      const res = await server.request(
+        'POST',
+        `/api/kernels/${kernelId}/interrupt`
+      );
+      expect(res.status).toBe(204);
+      const { reply } = await running;
+      expect(reply.status).toBe('error');
+      expect(reply.ename).toBe('KeyboardInterrupt');
+      expect(Date.now() - interruptedAt).toBeLessThan(2000);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('restarts into a fresh namespace on the same node', async () => {
+    const { kernelId } = await startSession(specName, 'restart');
+    let channel = await server.connect(kernelId);
+    await channel.execute('before_restart = 1');
+    channel.close();
+    const res = await server.request(
+      'POST',
+      `/api/kernels/${kernelId}/restart`
+    );
+    expect(res.status).toBe(200);
+    channel = await server.connect(kernelId);
+    try {
+      const { stdout } = await channel.execute(
+        "print('before_restart' in globals())"
+      );
+      expect(stdout).toBe('False\n');
+      const [host] = await whereAmI(channel);
+      expect(host).toBe(allocation.node);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('runs two kernels side by side in one allocation', async () => {
+    const a = await startSession(specName, 'two-a');
+    const b = await startSession(specName, 'two-b');
+    expect(a.kernelId).not.toBe(b.kernelId);
+    const [ca, cb] = await Promise.all([
+      server.connect(a.kernelId),
+      server.connect(b.kernelId)
+    ]);
+    try {
+      await ca.execute("who = 'a'");
+      await cb.execute("who = 'b'");
+      expect((await ca.execute('print(who)')).stdout).toBe('a\n');
+      expect((await cb.execute('print(who)')).stdout).toBe('b\n');
+      const [wa, wb] = await Promise.all([whereAmI(ca), whereAmI(cb)]);
+      expect(wa.slice(0, 2)).toEqual([allocation.node, allocation.jobId]);
+      expect(wb.slice(0, 2)).toEqual([allocation.node, allocation.jobId]);
+    } finally {
+      ca.close();
+      cb.close();
+    }
+  });
+
+  it('switches a notebook session from a local kernel to the remote one and back', async () => {
+    const local = await startSession('python3', 'switch');
+    const asLocal = await server.connect(local.kernelId);
+    const [localHost] = await whereAmI(asLocal);
+    asLocal.close();
+    expect(localHost).not.toMatch(/^node\d$/);
+
+    const toRemote = await server.json(
+      'PATCH',
+      `/api/sessions/${local.sessionId}`,
+      { kernel: { name: specName } }
+    );
+    expect(toRemote.id).toBe(local.sessionId);
+    const asRemote = await server.connect(toRemote.kernel.id);
+    expect((await whereAmI(asRemote))[0]).toBe(allocation.node);
+    asRemote.close();
+
+    const back = await server.json(
+      'PATCH',
+      `/api/sessions/${local.sessionId}`,
+      { kernel: { name: 'python3' } }
+    );
+    const again = await server.connect(back.kernel.id);
+    expect((await whereAmI(again))[0]).toBe(localHost);
+    again.close();
+  });
+
+  it('shows a job on a full partition as pending for Resources, and cancels it', async () => {
+    // The testbed has 2 nodes × 2 GPUs; one is ours. gpu:2 fits only on the other node; a second gpu:2 cannot.
+    const filler = await harness.cli([
+      'request',
+      '-p',
+      'gpu',
+      '--gres',
+      'gpu:2',
+      '-t',
+      '10',
+      '--json'
+    ]);
+    expect(filler.code).toBe(0);
+    const waiting = await harness.cli([
+      'request',
+      '-p',
+      'gpu',
+      '--gres',
+      'gpu:2',
+      '-t',
+      '10',
+      '--json'
+    ]);
+    expect(waiting.code).toBe(0);
+    const third: Allocation = JSON.parse(waiting.stdout);
+    const pending = await waitFor('the pending reason', async () => {
+      const listed = await harness.cli(['list', '--json']);
+      const mine = (JSON.parse(listed.stdout) as Allocation[]).find(
+        a => a.id === third.id
+      );
+      return mine?.state === 'pending' &&
+        mine.pendingReason?.code === 'Resources'
+        ? mine
+        : undefined;
+    });
+    expect(pending.pendingReason?.text).toMatch(/in use by other jobs/);
+
+    const cancelled = await harness.cli(['cancel', third.id]);
+    expect(cancelled.code).toBe(0);
+    await harness.cli(['cancel', JSON.parse(filler.stdout).id]);
+    await waitFor('the pending job to leave the queue', async () => {
+      const jobs = await listJobs(runner, { jobIds: [third.jobId as string] });
+      return jobs.every(j => !/PENDING|RUNNING/.test(j.state));
+    });
+  });
+
+  it('on cancel: the kernel ends with a clear message, the kernelspec goes, the job leaves Slurm', async () => {
+    const { kernelId } = await startSession(specName, 'cancel');
+    const channel = await server.connect(kernelId);
+    await channel.execute('pass');
+    channel.close();
+
+    const cancelled = await harness.cli(['cancel', allocation.id]);
+    expect(cancelled.code).toBe(0);
+    await waitFor('the kernelspec to disappear', async () => {
+      const { kernelspecs } = await server.json('GET', '/api/kernelspecs');
+      return !(specName in kernelspecs);
+    });
+    expect(harness.kernelspecNames()).not.toContain(specName);
+    // The shim's last words, which Jupyter Server's log shows.
+    await waitFor('the shim to report why it ended', async () =>
+      /slurm-kernels: .*(allocation .* ended|remote kernel)/.test(server.output)
+    );
+    await waitFor('the job to leave the queue', async () => {
+      const jobs = await listJobs(runner, {
+        jobIds: [allocation.jobId as string]
+      });
+      return jobs.every(j => !/PENDING|RUNNING|COMPLETING/.test(j.state));
+    });
+    const listed = await harness.cli(['list', '--json']);
+    const ended = (JSON.parse(listed.stdout) as Allocation[]).find(
+      a => a.id === allocation.id
+    );
+    expect(ended?.state).toBe('ended');
+    expect(ended?.outcome?.state).toBe('CANCELLED');
+  });
+});
