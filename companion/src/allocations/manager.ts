@@ -483,18 +483,39 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     this.emit('changed', record.allocation);
   }
 
-  private async _save(record: IRecord): Promise<void> {
-    await writePrivateFile(
-      path.join(record.files.dir, 'record.json'),
-      JSON.stringify(
-        { allocation: record.allocation, files: record.files },
-        null,
-        1
-      )
-    );
+  /**
+   * Persists a record. Writes of one record are chained so they land in order; a failed write is
+   * logged, never thrown into whoever changed the state.
+   */
+  private _save(record: IRecord): Promise<void> {
+    const previous =
+      this._saving.get(record.allocation.id) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      if (this._disposed) {
+        return;
+      }
+      try {
+        await writePrivateFile(
+          path.join(record.files.dir, 'record.json'),
+          JSON.stringify(
+            { allocation: record.allocation, files: record.files },
+            null,
+            1
+          )
+        );
+      } catch (err) {
+        this._o.log.warn(
+          { id: record.allocation.id, err: (err as Error).message },
+          'could not save the allocation'
+        );
+      }
+    });
+    this._saving.set(record.allocation.id, next);
+    return next;
   }
 
   private _records = new Map<string, IRecord>();
+  private _saving = new Map<string, Promise<void>>();
   private _timer: NodeJS.Timeout | null = null;
   private _disposed = false;
 }

@@ -1,0 +1,177 @@
+/**
+ * POST /api/allocations: bad requests are refused with a 400 naming the field, and reach no Slurm
+ * command; a good one becomes exactly one sbatch with argv values and the script on stdin.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { Gateway } from '../../../src/allocations/gateway';
+import { AllocationManager } from '../../../src/allocations/manager';
+import { createApp, IListening, listenOnSocket } from '../../../src/http/app';
+import { KernelspecWriter } from '../../../src/kernelspecs/writer';
+import { CachedCluster } from '../../../src/routes/cluster';
+import { SshPool } from '../../../src/tunnel/ssh';
+import { requestJson } from '../http/request';
+import { FakeRunner } from '../slurm/fake-runner';
+
+const fixture = (name: string) =>
+  readFileSync(
+    path.join(__dirname, '../../fixtures/slurm-22.05', name),
+    'utf8'
+  );
+const pendingRow = [
+  '4242',
+  'PENDING',
+  'Priority',
+  '',
+  'gres:gpu:tesla:1',
+  'gpu',
+  'x',
+  'alice',
+  '30:00',
+  '0:00',
+  'N/A',
+  'N/A',
+  'slurm-kernels'
+].join('\u001f');
+
+describe('requesting an allocation', () => {
+  let dir: string;
+  let listening: IListening;
+  let manager: AllocationManager;
+  const socket = () => path.join(dir, 'c.sock');
+  const runner = new FakeRunner(argv => {
+    switch (argv[0]) {
+      case 'sinfo':
+        return { stdout: fixture('sinfo-nodes.txt') };
+      case 'scontrol':
+        return argv.includes('partition')
+          ? { stdout: fixture('scontrol-partitions.txt') }
+          : { code: 1 };
+      case 'sbatch':
+        return { stdout: '4242\n' };
+      case 'squeue':
+        return argv.includes('--start')
+          ? { stdout: '4242|N/A\n' }
+          : { stdout: pendingRow };
+      default:
+        return { stdout: '' };
+    }
+  });
+  const slurmCommands = () =>
+    runner.calls
+      .map(c => c.argv[0])
+      .filter(c => c === 'sbatch' || c === 'scancel');
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sk-req-'));
+    const log = pino({ level: 'silent' });
+    const kernelspecs = new KernelspecWriter({
+      dataDir: path.join(dir, 'data'),
+      shimArgv: ['node', 'shim.js']
+    });
+    const gateway = new Gateway({ tunnels: new SshPool(), kernelspecs, log });
+    const cluster = new CachedCluster(runner, 0);
+    // Polls are pushed far out: this test is about requests, not the lifecycle.
+    manager = new AllocationManager({
+      runner,
+      cluster,
+      stateDir: path.join(dir, 'state'),
+      gateway,
+      log,
+      fastPollMs: 3_600_000
+    });
+    listening = await listenOnSocket(
+      createApp({ cluster, allocations: manager, gateway, log, version: 't' }),
+      socket()
+    );
+  });
+
+  afterAll(async () => {
+    manager.dispose();
+    await listening.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    [
+      { partition: 'gpu', gres: 'gpu:99', time: '1:00:00' },
+      'gres',
+      'no node of gpu has 99 GPUs; at most 2 per node'
+    ],
+    [
+      { partition: 'nope', time: '1:00:00' },
+      'partition',
+      'no partition "nope" on this cluster (there are: cpu, gpu)'
+    ],
+    [
+      { partition: 'gpu', time: '9:00:00' },
+      'time',
+      'partition gpu allows at most 08:00:00'
+    ],
+    [
+      { partition: 'gpu', time: '1:00:00', qos: 'normal\nsrun x' },
+      'qos',
+      expect.stringContaining('qos: QOS')
+    ]
+  ])(
+    'refuses %j with a 400 naming %s, submitting nothing',
+    async (body, field, message) => {
+      const res = await requestJson(socket(), 'POST', '/api/allocations', body);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: 'invalid_request', field, message });
+      expect(slurmCommands()).toEqual([]);
+    }
+  );
+
+  it('submits a valid request as one sbatch: values in argv, script on stdin, tagged', async () => {
+    const res = await requestJson(socket(), 'POST', '/api/allocations', {
+      partition: 'gpu',
+      gres: 'gpu:tesla:1',
+      time: '30',
+      cpus: 2,
+      memory: '4G',
+      environment: { venv: '/opt/slurm-kernels/site-env' }
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      jobId: '4242',
+      state: 'submitted',
+      request: { partition: 'gpu', gres: 'gpu:tesla:1' }
+    });
+    const sbatch = runner.calls.filter(c => c.argv[0] === 'sbatch');
+    expect(sbatch).toHaveLength(1);
+    expect(sbatch[0].argv).toEqual(
+      expect.arrayContaining([
+        '--partition=gpu',
+        '--gres=gpu:tesla:1',
+        '--time=30',
+        '--cpus-per-task=2',
+        '--mem=4G',
+        '--comment=slurm-kernels'
+      ])
+    );
+    expect(sbatch[0].input).toContain(
+      "source '/opt/slurm-kernels/site-env/bin/activate'"
+    );
+    const listed = await requestJson(socket(), 'GET', '/api/allocations');
+    expect(
+      listed.body.allocations.map((a: { jobId: string }) => a.jobId)
+    ).toEqual(['4242']);
+    // The first poll follows at once: one squeue for all jobs, and the reason in plain words.
+    let pending: any;
+    for (let i = 0; i < 100 && pending?.state !== 'pending'; i++) {
+      pending = (
+        await requestJson(socket(), 'GET', `/api/allocations/${res.body.id}`)
+      ).body;
+      await new Promise(resolve => setTimeout(resolve, 20));
+    }
+    expect(pending.pendingReason).toEqual({
+      code: 'Priority',
+      text: expect.stringMatching(/higher priority/)
+    });
+    const missing = await requestJson(socket(), 'GET', '/api/allocations/nope');
+    expect(missing.status).toBe(404);
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * The bridge against real ZMQ sockets (as jupyter_client connects them) and an in-process websocket
+ * server playing the Kernel Gateway.
+ */
+import { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
+import * as zmq from 'zeromq';
+import { IConnectionInfo, KernelBridge } from '../../../src/bridge/bridge';
+import {
+  decodeWsV1,
+  encodeWsV1,
+  IMessageParts,
+  parseZmqFrames,
+  Signer,
+  toZmqFrames
+} from '../../../src/bridge/codec';
+import { freePort } from '../../integration/jupyter';
+
+const KEY = 'test-key';
+const V1 = 'v1.kernel.websocket.jupyter.org';
+
+function message(
+  msgType: string,
+  parent: Buffer = Buffer.from('{}'),
+  content: object = {}
+): IMessageParts {
+  return {
+    header: Buffer.from(
+      JSON.stringify({
+        msg_id: `${msgType}-${Math.random()}`,
+        msg_type: msgType
+      })
+    ),
+    parentHeader: parent,
+    metadata: Buffer.from('{}'),
+    content: Buffer.from(JSON.stringify(content)),
+    buffers: []
+  };
+}
+
+describe('KernelBridge', () => {
+  let server: WebSocketServer;
+  let gateway: WebSocket;
+  let fromBridge: Array<{ channel: string; parts: IMessageParts }>;
+  let bridge: KernelBridge;
+  let info: IConnectionInfo;
+  const sockets: Array<{ close(): void }> = [];
+
+  async function jupyterSocket<
+    T extends zmq.Dealer | zmq.Subscriber | zmq.Request
+  >(socket: T, port: number): Promise<T> {
+    socket.connect(`tcp://127.0.0.1:${port}`);
+    sockets.push(socket);
+    return socket;
+  }
+
+  async function nextFromBridge(): Promise<{
+    channel: string;
+    parts: IMessageParts;
+  }> {
+    for (let i = 0; i < 200 && fromBridge.length === 0; i++) {
+      await new Promise(resolve => setTimeout(resolve, 10));
+    }
+    const next = fromBridge.shift();
+    if (!next) {
+      throw new Error('the gateway received nothing');
+    }
+    return next;
+  }
+
+  beforeEach(async () => {
+    fromBridge = [];
+    server = new WebSocketServer({
+      port: 0,
+      host: '127.0.0.1',
+      handleProtocols: () => V1
+    });
+    await new Promise(resolve => server.once('listening', resolve));
+    const connected = new Promise<WebSocket>(resolve =>
+      server.once('connection', resolve)
+    );
+    const client = new WebSocket(
+      `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      [V1]
+    );
+    await new Promise(resolve => client.once('open', resolve));
+    gateway = await connected;
+    gateway.on('message', (data: Buffer) => fromBridge.push(decodeWsV1(data)));
+    info = {
+      transport: 'tcp',
+      ip: '127.0.0.1',
+      shell_port: await freePort(),
+      control_port: await freePort(),
+      stdin_port: await freePort(),
+      iopub_port: await freePort(),
+      hb_port: await freePort(),
+      key: KEY,
+      signature_scheme: 'hmac-sha256'
+    };
+    bridge = new KernelBridge(info, client);
+    await bridge.start();
+  });
+
+  afterEach(async () => {
+    bridge.close();
+    sockets.splice(0).forEach(s => s.close());
+    gateway.terminate();
+    await new Promise(resolve => server.close(resolve));
+  });
+
+  it('relays a signed shell request to the gateway and routes the reply back to its sender', async () => {
+    const shell = await jupyterSocket(
+      new zmq.Dealer({ routingId: 'client-1' }),
+      info.shell_port
+    );
+    const request = message('kernel_info_request');
+    await shell.send(toZmqFrames([], request, new Signer(KEY)));
+
+    const relayed = await nextFromBridge();
+    expect(relayed.channel).toBe('shell');
+    expect(relayed.parts.header.equals(request.header)).toBe(true);
+
+    gateway.send(
+      encodeWsV1(
+        'shell',
+        message('kernel_info_reply', request.header, { status: 'ok' })
+      )
+    );
+    const [frames] = await Promise.all([shell.receive()]);
+    const reply = parseZmqFrames(frames as Buffer[]);
+    expect(JSON.parse(reply.header.toString()).msg_type).toBe(
+      'kernel_info_reply'
+    );
+    expect(reply.parentHeader.equals(request.header)).toBe(true);
+    expect(new Signer(KEY).verify(reply)).toBe(true);
+  });
+
+  it('drops a message signed with another key', async () => {
+    const shell = await jupyterSocket(
+      new zmq.Dealer({ routingId: 'intruder' }),
+      info.shell_port
+    );
+    await shell.send(
+      toZmqFrames([], message('execute_request'), new Signer('wrong-key'))
+    );
+    const good = message('kernel_info_request');
+    await shell.send(toZmqFrames([], good, new Signer(KEY)));
+    const first = await nextFromBridge();
+    expect(first.parts.header.equals(good.header)).toBe(true);
+  });
+
+  it("sends the kernel's input_request to the client that asked on shell", async () => {
+    const shell = await jupyterSocket(
+      new zmq.Dealer({ routingId: 'client-2' }),
+      info.shell_port
+    );
+    const stdin = await jupyterSocket(
+      new zmq.Dealer({ routingId: 'client-2' }),
+      info.stdin_port
+    );
+    const execute = message('execute_request', undefined, { code: 'input()' });
+    await shell.send(toZmqFrames([], execute, new Signer(KEY)));
+    await nextFromBridge();
+    gateway.send(
+      encodeWsV1(
+        'stdin',
+        message('input_request', execute.header, { prompt: '> ' })
+      )
+    );
+    const got = parseZmqFrames((await stdin.receive()) as Buffer[]);
+    expect(JSON.parse(got.content.toString())).toEqual({ prompt: '> ' });
+  });
+
+  it('publishes iopub messages, buffers intact', async () => {
+    const iopub = await jupyterSocket(new zmq.Subscriber(), info.iopub_port);
+    iopub.subscribe();
+    const stream = {
+      ...message('display_data'),
+      buffers: [Buffer.from([1, 2, 3, 250])]
+    };
+    // A subscriber joins a moment after connecting: publish until it hears.
+    const timer = setInterval(
+      () => gateway.send(encodeWsV1('iopub', stream)),
+      20
+    );
+    try {
+      const got = parseZmqFrames((await iopub.receive()) as Buffer[]);
+      expect(got.header.equals(stream.header)).toBe(true);
+      expect(got.buffers[0].equals(Buffer.from([1, 2, 3, 250]))).toBe(true);
+      expect(new Signer(KEY).verify(got)).toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('answers the heartbeat', async () => {
+    const hb = await jupyterSocket(new zmq.Request(), info.hb_port);
+    await hb.send('ping');
+    expect((await hb.receive())[0].toString()).toBe('ping');
+  });
+
+  it('answers shutdown_request itself and ends, so the owner can delete the remote kernel', async () => {
+    const control = await jupyterSocket(
+      new zmq.Dealer({ routingId: 'manager' }),
+      info.control_port
+    );
+    const request = message('shutdown_request', undefined, { restart: true });
+    await control.send(toZmqFrames([], request, new Signer(KEY)));
+    const reply = parseZmqFrames((await control.receive()) as Buffer[]);
+    expect(JSON.parse(reply.header.toString()).msg_type).toBe('shutdown_reply');
+    expect(JSON.parse(reply.content.toString())).toEqual({
+      status: 'ok',
+      restart: true
+    });
+    await expect(bridge.ended).resolves.toMatchObject({
+      reason: 'shutdown',
+      restart: true
+    });
+    expect(fromBridge).toEqual([]);
+  });
+
+  it('ends when the gateway closes the kernel websocket', async () => {
+    gateway.close(1011, 'kernel died');
+    await expect(bridge.ended).resolves.toMatchObject({
+      reason: 'remote',
+      message: expect.stringContaining('kernel died')
+    });
+  });
+});
