@@ -406,6 +406,12 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     const a = record.allocation;
     const final = await this._finalState(a.jobId as string, job);
     await this._o.gateway.release(a);
+    if (final.state === 'COMPLETING') {
+      // squeue already says CANCELLED while scontrol still reports the job's processes ending:
+      // the final word comes with a later poll.
+      this._update(record, { state: a.state === 'failed' ? 'failed' : 'ending', kernelspecs: [] });
+      return;
+    }
     if (a.state === 'failed') {
       this._update(record, { kernelspecs: [], slurmState: final.state });
       return;

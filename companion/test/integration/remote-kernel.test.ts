@@ -326,10 +326,14 @@ describe('a GPU kernel on the testbed', () => {
       });
       return jobs.every(j => !/PENDING|RUNNING|COMPLETING/.test(j.state));
     });
-    const listed = await harness.cli(['list', '--json']);
-    const ended = (JSON.parse(listed.stdout) as Allocation[]).find(
-      a => a.id === allocation.id
-    );
+    // Slurm gives its final word once the job's processes are gone (KillWait).
+    const ended = await waitFor('the allocation to end', async () => {
+      const listed = await harness.cli(['list', '--json']);
+      const mine = (JSON.parse(listed.stdout) as Allocation[]).find(
+        a => a.id === allocation.id
+      );
+      return mine?.state === 'ended' ? mine : undefined;
+    });
     expect(ended?.state).toBe('ended');
     expect(ended?.outcome?.state).toBe('CANCELLED');
   });
