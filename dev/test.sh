@@ -52,7 +52,7 @@ step "companion unit tests"
 record_report "companion unit (jest)" jest "$results/companion-unit.json" $?
 
 step "companion integration tests on the testbed, as $TEST_USER"
-as_test_user bash -c 'cd "$1" && exec npx jest --ci --selectProjects integration --runInBand \
+as_test_user env npm_config_cache="$results/$TEST_USER/npm-cache" bash -c 'cd "$1" && exec npx jest --ci --selectProjects integration --runInBand \
     --cacheDirectory="$2/jest-cache" --json --outputFile="$2/integration.json"' _ "$REPO/companion" "$results/$TEST_USER"
 record_report "companion integration (testbed)" jest "$results/$TEST_USER/integration.json" $?
 

@@ -409,7 +409,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     if (final.state === 'COMPLETING') {
       // squeue already says CANCELLED while scontrol still reports the job's processes ending:
       // the final word comes with a later poll.
-      this._update(record, { state: a.state === 'failed' ? 'failed' : 'ending', kernelspecs: [] });
+      this._update(record, {
+        state: a.state === 'failed' ? 'failed' : 'ending',
+        kernelspecs: []
+      });
       return;
     }
     if (a.state === 'failed') {

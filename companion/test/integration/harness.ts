@@ -35,7 +35,8 @@ export class Harness {
     JUPYTER_DATA_DIR: path.join(this.dir, 'jupyter-data'),
     JUPYTER_CONFIG_DIR: path.join(this.dir, 'jupyter-config'),
     JUPYTER_RUNTIME_DIR: path.join(this.dir, 'jupyter-runtime'),
-    IPYTHONDIR: path.join(this.dir, 'ipython')
+    IPYTHONDIR: path.join(this.dir, 'ipython'),
+    XDG_CACHE_HOME: path.join(this.dir, 'cache')
   };
   companionLog = '';
   private _companion: ChildProcess | null = null;
