@@ -51,12 +51,16 @@ install_lab_env() {
         cp dev/lab-requirements.txt "$marker"
     fi
     if ! "$LAB_ENV/bin/pip" show -q jupyterlab_slurm_kernels >/dev/null 2>&1 ||
-        [ "$("$LAB_ENV/bin/python" -c 'import jupyterlab_slurm_kernels as m; print(m.HERE.parent)')" != "$REPO" ]; then
+        [ "$("$LAB_ENV/bin/python" -I -c 'import jupyterlab_slurm_kernels as m; print(m.HERE.parent)')" != "$REPO" ]; then
         step "pip: installing jupyterlab_slurm_kernels (editable) into $LAB_ENV"
+        # A link left by a checkout elsewhere would make pip's uninstall of the old install fail.
+        rm -f "$LAB_ENV/share/jupyter/labextensions/jupyterlab-slurm-kernels"
         # npm has already built the labextension; the hatch build hook need not run npm again.
         SKIP_JUPYTER_BUILDER=1 "$LAB_ENV/bin/pip" install -q --no-build-isolation -e "$REPO"
     fi
-    PATH="$LAB_ENV/bin:$PATH" jupyter labextension develop --overwrite "$REPO" >/dev/null 2>&1
+    local out
+    out=$(PATH="$LAB_ENV/bin:$PATH" jupyter labextension develop --overwrite "$REPO" 2>&1) ||
+        { echo "$out" >&2; echo "setup: linking the labextension into $LAB_ENV failed" >&2; return 1; }
     chmod -R a+rX "$LAB_ENV"
 }
 
