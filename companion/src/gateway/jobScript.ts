@@ -99,6 +99,9 @@ for sk_attempt in 1 2 3 4 5; do
             --ServerApp.ip=127.0.0.1 --ServerApp.port="$sk_port" --ServerApp.port_retries=0 &
     fi
     sk_pid=$!
+    # On scancel, stay until the gateway has stopped: a script that exits first orphans it, and
+    # Slurm (without cgroups) no longer finds it to kill.
+    trap 'kill -TERM "$sk_pid" 2>/dev/null; wait "$sk_pid"; exit 143' TERM
     for _ in $(seq 1 600); do
         sk_listening "$sk_port" && break
         kill -0 "$sk_pid" 2>/dev/null || break
