@@ -1,7 +1,8 @@
 """jupyterlab-slurm-kernels: GPU kernels on a Slurm cluster, straight from JupyterLab.
 
-Python is here only where Jupyter needs it: the prebuilt labextension's paths, and the
-jupyter-server-proxy entry point that starts the companion (Node) on demand.
+Python is here only where Jupyter needs it: the prebuilt labextension's paths, the
+jupyter-server-proxy entry point that starts the companion (Node) on demand, and a server extension
+that turns Nagle off on kernel websockets.
 """
 
 import os
@@ -18,6 +19,21 @@ HERE = Path(__file__).parent.resolve()
 
 def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyterlab-slurm-kernels"}]
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "jupyterlab_slurm_kernels"}]
+
+
+def _load_jupyter_server_extension(server_app):
+    """Turns Nagle off on kernel websockets, whatever connection class the server is configured with."""
+    from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
+
+    from .nodelay import with_nodelay
+
+    settings = server_app.web_app.settings
+    configured = settings.get("kernel_websocket_connection_class") or ZMQChannelsWebsocketConnection
+    settings["kernel_websocket_connection_class"] = with_nodelay(configured)
 
 
 def _state_dir() -> Path:

@@ -143,9 +143,9 @@ from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebso
 class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
     """Tornado leaves Nagle on for websockets: small replies would wait ~40 ms for a delayed ACK."""
 
-    async def connect(self):
+    def connect(self):
         self.websocket_handler.set_nodelay(True)
-        return await super().connect()
+        return super().connect()
 
 
 for app in ("KernelGatewayApp", "ServerApp"):

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { LAB_ENV } from './jupyter';
 import { waitFor } from './testbed';
 
-export const MAIN = path.join(__dirname, '../../dist/companion/src/main.js');
+export const MAIN =
+  process.env.SLURM_KERNELS_MAIN ??
+  path.join(__dirname, '../../dist/companion/src/main.js');
 
 export interface ICliResult {
   code: number | null;
@@ -40,6 +42,10 @@ export class Harness {
   };
   companionLog = '';
   private _companion: ChildProcess | null = null;
+
+  get companionPid(): number | undefined {
+    return this._companion?.pid;
+  }
 
   get kernelsDir(): string {
     return path.join(this.env.JUPYTER_DATA_DIR as string, 'kernels');

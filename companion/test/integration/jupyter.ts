@@ -45,7 +45,8 @@ export class JupyterServer {
    */
   static async start(
     env: NodeJS.ProcessEnv,
-    rootDir: string
+    rootDir: string,
+    extraArgs: string[] = []
   ): Promise<JupyterServer> {
     const port = await freePort();
     const token = randomBytes(16).toString('hex');
@@ -57,7 +58,8 @@ export class JupyterServer {
         '--ip=127.0.0.1',
         `--port=${port}`,
         '--ServerApp.port_retries=0',
-        `--ServerApp.root_dir=${rootDir}`
+        `--ServerApp.root_dir=${rootDir}`,
+        ...extraArgs
       ],
       // The token goes in the environment, never argv.
       {
@@ -209,7 +211,7 @@ export class KernelChannel {
       onSent?: (msgId: string) => void;
     } = {}
   ): Promise<IExecuteResult> {
-    const started = Date.now();
+    const started = performance.now();
     const inputs = [...(options.input ?? [])];
     return new Promise((resolve, reject) => {
       const messages: IReceived[] = [];
@@ -249,7 +251,7 @@ export class KernelChannel {
             .filter(x => x.msgType === 'stream')
             .map(x => x.content.text)
             .join('');
-          resolve({ reply, stdout, messages, ms: Date.now() - started });
+          resolve({ reply, stdout, messages, ms: performance.now() - started });
         }
       };
       this._listeners.add(listener);

@@ -1,0 +1,360 @@
+/**
+ * Benchmark: our remote kernel against the manual path users take today, on the testbed, as the test
+ * user, interleaved in one run (../shared/reference/baseline-perf.md measured the manual path alone).
+ *
+ * - ours: companion + Kernel Gateway in the job + ssh2 tunnel + bridge, driven through a local Jupyter
+ *   Server over its kernel websocket (v1), the way JupyterLab drives it;
+ * - manual: `jupyter server` in a job on the node, OpenSSH `ssh -N -L`, the server's websocket (v1).
+ *
+ * Prints Markdown: `pass` round trip (median/p90/p99 over N after warm-up), 100 MiB of output,
+ * Slurm RUNNING → kernelspec visible, and companion RSS with 5 allocations and 20 kernels.
+ * Run with bench/run.sh (as root; it runs this as the test user).
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import type { Allocation } from '../src/api/allocation';
+import { KERNEL_WS_PROTOCOL } from '../companion/src/gateway/client';
+import {
+  cancelJob,
+  listJobs,
+  LocalRunner,
+  submitJob
+} from '../companion/src/slurm';
+import { Harness } from '../companion/test/integration/harness';
+import {
+  freePort,
+  JupyterServer,
+  KernelChannel
+} from '../companion/test/integration/jupyter';
+import { waitFor } from '../companion/test/integration/testbed';
+
+const N = Number(process.env.BENCH_N ?? 1000);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 50);
+const BULK_REPS = Number(process.env.BENCH_BULK_REPS ?? 3);
+const STARTUP_REPS = Number(process.env.BENCH_STARTUP_REPS ?? 3);
+const SITE_ENV = '/opt/slurm-kernels/site-env';
+const BULK_CELL =
+  "import sys\nfor _ in range(100): sys.stdout.write('x'*1048576)";
+const BULK_FLUSH_CELL =
+  "import sys\nfor _ in range(100):\n    sys.stdout.write('x'*1048576); sys.stdout.flush()";
+const BULK_CHARS = 100 * 1048576;
+
+const runner = new LocalRunner();
+const cleanup: Array<() => Promise<void>> = [];
+
+interface IPath {
+  name: string;
+  channel: KernelChannel;
+}
+
+/** The manual path: jupyter server in a job, reached with `ssh -N -L`. */
+async function manualPath(harness: Harness): Promise<IPath> {
+  const token = randomBytes(16).toString('hex');
+  const port = 20000 + Math.floor(Math.random() * 40000);
+  // The token reaches the job through sbatch's exported environment, never argv (as in the baseline).
+  const withToken = new LocalRunner({ ...process.env, JUPYTER_TOKEN: token });
+  const jobId = await submitJob(withToken, {
+    script: [
+      '#!/bin/bash',
+      `source ${SITE_ENV}/bin/activate`,
+      `exec jupyter server --no-browser --ip=127.0.0.1 --port=${port} --ServerApp.port_retries=0 ` +
+        `--ServerApp.root_dir=${harness.dir} --ZMQChannelsWebsocketConnection.limit_rate=False`,
+      ''
+    ].join('\n'),
+    partition: 'gpu',
+    gres: 'gpu:1',
+    time: '30',
+    jobName: 'bench-manual-path',
+    output: path.join(harness.dir, 'manual-%j.log')
+  });
+  cleanup.push(() => cancelJob(runner, jobId));
+  const job = await waitFor('the manual job to run', async () => {
+    const [j] = await listJobs(runner, { jobIds: [jobId] });
+    return j?.state === 'RUNNING' ? j : undefined;
+  });
+  const local = await freePort();
+  const ssh: ChildProcess = spawn(
+    '/usr/bin/ssh',
+    [
+      '-N',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ExitOnForwardFailure=yes',
+      '-L',
+      `127.0.0.1:${local}:127.0.0.1:${port}`,
+      job.nodes
+    ],
+    { stdio: 'ignore', env: harness.env }
+  );
+  cleanup.push(async () => {
+    ssh.kill('SIGTERM');
+  });
+  const base = `http://127.0.0.1:${local}`;
+  const headers = {
+    Authorization: `token ${token}`,
+    'Content-Type': 'application/json'
+  };
+  await waitFor(
+    'the manual server through ssh -L',
+    () =>
+      fetch(`${base}/api`, { headers }).then(
+        r => r.ok,
+        () => false
+      ),
+    60_000,
+    100
+  );
+  const kernel = (await (
+    await fetch(`${base}/api/kernels`, {
+      method: 'POST',
+      headers,
+      body: '{"name":"python3"}'
+    })
+  ).json()) as { id: string };
+  const ws = new WebSocket(
+    `ws://127.0.0.1:${local}/api/kernels/${kernel.id}/channels?session_id=${randomBytes(8).toString('hex')}`,
+    [KERNEL_WS_PROTOCOL],
+    {
+      headers,
+      maxPayload: 0
+    }
+  );
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return {
+    name: 'manual (jupyter server + ssh -N -L)',
+    channel: new KernelChannel(ws)
+  };
+}
+
+async function ourPath(
+  harness: Harness,
+  server: JupyterServer
+): Promise<{ path: IPath; allocation: Allocation }> {
+  const requested = await harness.cli([
+    'request',
+    '-p',
+    'gpu',
+    '--gres',
+    'gpu:1',
+    '-t',
+    '30',
+    '--wait',
+    '--json'
+  ]);
+  if (requested.code !== 0) {
+    throw new Error(requested.stderr);
+  }
+  const allocation: Allocation = JSON.parse(requested.stdout);
+  const session = await server.json('POST', '/api/sessions', {
+    path: 'bench.ipynb',
+    type: 'notebook',
+    kernel: { name: `slurm-${allocation.jobId}-python3` }
+  });
+  return {
+    path: {
+      name: 'ours (companion + Kernel Gateway + ssh2)',
+      channel: await server.connect(session.kernel.id)
+    },
+    allocation
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  const rank = (p / 100) * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
+}
+
+async function roundTrips(paths: IPath[]): Promise<Map<string, number[]>> {
+  const samples = new Map(paths.map(p => [p.name, [] as number[]]));
+  for (let round = 0; round < WARMUP + N; round++) {
+    for (let i = 0; i < paths.length; i++) {
+      const p = paths[(round + i) % paths.length]; // rotate the order every round
+      const { ms, reply } = await p.channel.execute('pass');
+      if (reply.status !== 'ok') {
+        throw new Error(`${p.name}: pass failed`);
+      }
+      if (round >= WARMUP) {
+        samples.get(p.name)!.push(ms);
+      }
+    }
+  }
+  return samples;
+}
+
+async function bulk(
+  paths: IPath[],
+  cell: string
+): Promise<Map<string, number[]>> {
+  const rates = new Map(paths.map(p => [p.name, [] as number[]]));
+  for (let rep = 0; rep < BULK_REPS; rep++) {
+    for (const p of rep % 2 ? [...paths].reverse() : paths) {
+      const { ms, stdout } = await p.channel.execute(cell, {
+        timeoutMs: 300_000
+      });
+      if (stdout.length !== BULK_CHARS) {
+        throw new Error(
+          `${p.name}: ${stdout.length} of ${BULK_CHARS} characters arrived`
+        );
+      }
+      rates.get(p.name)!.push(100 / (ms / 1000));
+    }
+  }
+  return rates;
+}
+
+/** Slurm RUNNING (squeue polled every 20 ms) → the kernelspec directory exists. */
+async function runningToKernelspec(harness: Harness): Promise<number[]> {
+  const times: number[] = [];
+  for (let rep = 0; rep < STARTUP_REPS; rep++) {
+    const requested = await harness.cli([
+      'request',
+      '-p',
+      'gpu',
+      '--gres',
+      'gpu:1',
+      '-t',
+      '10',
+      '--json'
+    ]);
+    const allocation: Allocation = JSON.parse(requested.stdout);
+    let runningAt = 0;
+    await waitFor(
+      'RUNNING',
+      async () => {
+        const [job] = await listJobs(runner, {
+          jobIds: [allocation.jobId as string]
+        });
+        runningAt = performance.now();
+        return job?.state === 'RUNNING';
+      },
+      60_000,
+      20
+    );
+    const spec = path.join(
+      harness.kernelsDir,
+      `slurm-${allocation.jobId}-python3`,
+      'kernel.json'
+    );
+    await waitFor('the kernelspec', async () => existsSync(spec), 60_000, 20);
+    times.push(performance.now() - runningAt);
+    await harness.cli(['cancel', allocation.id]);
+  }
+  return times;
+}
+
+/** Companion RSS with 5 allocations (cpu partition) and 4 kernels in each. */
+async function companionRss(
+  harness: Harness,
+  server: JupyterServer
+): Promise<{ rssMb: number; kernels: number }> {
+  const allocations: Allocation[] = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await harness.cli(['request', '-p', 'cpu', '-t', '10', '--json']);
+    allocations.push(JSON.parse(r.stdout));
+  }
+  const channels: KernelChannel[] = [];
+  for (const a of allocations) {
+    await waitFor(
+      `allocation ${a.id} ready`,
+      async () => {
+        const listed = JSON.parse(
+          (await harness.cli(['list', '--json'])).stdout
+        ) as Allocation[];
+        return listed.find(x => x.id === a.id)?.state === 'ready';
+      },
+      120_000,
+      250
+    );
+    for (let k = 0; k < 4; k++) {
+      const s = await server.json('POST', '/api/sessions', {
+        path: `rss-${a.id}-${k}.ipynb`,
+        type: 'notebook',
+        kernel: { name: `slurm-${a.jobId}-python3` }
+      });
+      const channel = await server.connect(s.kernel.id);
+      await channel.execute('x = 1');
+      channels.push(channel);
+    }
+  }
+  const status = readFileSync(`/proc/${harness.companionPid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  channels.forEach(c => c.close());
+  return { rssMb: rssKb / 1024, kernels: channels.length };
+}
+
+const fmt = (x: number) => x.toFixed(1);
+
+async function main(): Promise<void> {
+  const harness = new Harness();
+  cleanup.push(() => harness.stop());
+  cleanup.push(() => harness.cancelEverything());
+  await harness.startCompanion();
+  const notebooks = path.join(harness.dir, 'notebooks');
+  mkdirSync(notebooks);
+  // The local server is the one users see: its IOPub limit is off here as on the node (baseline §5.3).
+  const server = await JupyterServer.start(harness.env, notebooks, [
+    '--ZMQChannelsWebsocketConnection.limit_rate=False'
+  ]);
+  cleanup.push(() => server.stop());
+
+  const ours = await ourPath(harness, server);
+  const manual = await manualPath(harness);
+  const paths = [ours.path, manual];
+
+  const rt = await roundTrips(paths);
+  const bulkOne = await bulk(paths, BULK_CELL);
+  const bulkFlush = await bulk(paths, BULK_FLUSH_CELL);
+  ours.path.channel.close();
+  manual.channel.close();
+  const startup = await runningToKernelspec(harness);
+  const rss = await companionRss(harness, server);
+
+  const out: string[] = [];
+  out.push(
+    `## Remote kernel benchmark (${new Date().toISOString()}, N=${N}, warm-up ${WARMUP}, interleaved)`,
+    ''
+  );
+  out.push(
+    '| path | `pass` median ms | p90 | p99 | max | 100 MiB as written, MiB/s | 100 MiB flushed per MiB, MiB/s |'
+  );
+  out.push('|---|---:|---:|---:|---:|---|---|');
+  for (const p of paths) {
+    const s = [...rt.get(p.name)!].sort((a, b) => a - b);
+    out.push(
+      `| ${p.name} | ${fmt(percentile(s, 50))} | ${fmt(percentile(s, 90))} | ${fmt(percentile(s, 99))} | ${fmt(s[s.length - 1])} | ` +
+        `${bulkOne.get(p.name)!.map(fmt).join(', ')} | ${bulkFlush.get(p.name)!.map(fmt).join(', ')} |`
+    );
+  }
+  const sortedStartup = [...startup].sort((a, b) => a - b);
+  out.push(
+    '',
+    `Slurm RUNNING → kernelspec visible: ${startup.map(ms => `${(ms / 1000).toFixed(2)} s`).join(', ')} (median ${(percentile(sortedStartup, 50) / 1000).toFixed(2)} s)`
+  );
+  out.push(
+    `Companion RSS with 5 allocations and ${rss.kernels} kernels: ${fmt(rss.rssMb)} MiB`,
+    ''
+  );
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+main()
+  .catch(err => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? err.stack : String(err)}\n`
+    );
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const step of cleanup.reverse()) {
+      await step().catch(() => undefined);
+    }
+  });
