@@ -293,7 +293,8 @@ async function companionRss(
 
 const fmt = (x: number) => x.toFixed(1);
 
-async function main(): Promise<void> {
+/** A companion and a Jupyter Server of their own, in a fresh set of directories. */
+async function setUp(): Promise<{ harness: Harness; server: JupyterServer }> {
   const harness = new Harness();
   cleanup.push(() => harness.stop());
   cleanup.push(() => harness.cancelEverything());
@@ -305,7 +306,16 @@ async function main(): Promise<void> {
     '--ZMQChannelsWebsocketConnection.limit_rate=False'
   ]);
   cleanup.push(() => server.stop());
+  return { harness, server };
+}
 
+async function main(): Promise<void> {
+  // Memory first, in a companion that has carried nothing else.
+  const fresh = await setUp();
+  const rss = await companionRss(fresh.harness, fresh.server);
+  await fresh.harness.cancelEverything();
+
+  const { harness, server } = await setUp();
   const ours = await ourPath(harness, server);
   const manual = await manualPath(harness);
   const paths = [ours.path, manual];
@@ -316,7 +326,6 @@ async function main(): Promise<void> {
   ours.path.channel.close();
   manual.channel.close();
   const startup = await runningToKernelspec(harness);
-  const rss = await companionRss(harness, server);
 
   const out: string[] = [];
   out.push(

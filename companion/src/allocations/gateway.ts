@@ -85,6 +85,10 @@ export class Gateway {
     stillActive: () => boolean
   ): Promise<KernelspecRef[]> {
     const deadline = Date.now() + timeoutMs;
+    if (allocation.node) {
+      // The ssh handshake overlaps with the gateway's start-up (~1.4 s of Python imports).
+      this._o.tunnels.warm(allocation.node);
+    }
     const rendezvous = await waitUntil(deadline, stillActive, async () => {
       const found = (await readJsonIfExists(files.rendezvousFile)) as
         IRendezvous | undefined;
@@ -101,22 +105,23 @@ export class Gateway {
       client.version().catch(() => undefined)
     );
     const { kernelspecs } = await client.kernelspecs();
-    const specs: IRemoteSpecToPublish[] = [];
-    for (const spec of Object.values(kernelspecs)) {
-      const logos: Record<string, Buffer> = {};
-      for (const file of LOGO_FILES) {
-        const bytes = await client.resource(spec.name, file);
-        if (bytes) {
-          logos[file] = bytes;
-        }
-      }
-      specs.push({
-        remoteName: spec.name,
-        displayName: spec.spec.display_name,
-        language: spec.spec.language,
-        logos
-      });
-    }
+    const specs: IRemoteSpecToPublish[] = await Promise.all(
+      Object.values(kernelspecs).map(async spec => {
+        const found = await Promise.all(
+          LOGO_FILES.map(file => client.resource(spec.name, file))
+        );
+        const logos: Record<string, Buffer> = {};
+        LOGO_FILES.forEach(
+          (file, i) => found[i] && (logos[file] = found[i] as Buffer)
+        );
+        return {
+          remoteName: spec.name,
+          displayName: spec.spec.display_name,
+          language: spec.spec.language,
+          logos
+        };
+      })
+    );
     this._connected.set(allocation.id, {
       client,
       rendezvous,
@@ -229,6 +234,6 @@ async function waitUntil<T>(
     if (Date.now() > deadline) {
       throw new Error('timed out; see the job log');
     }
-    await new Promise(resolve => setTimeout(resolve, 100));
+    await new Promise(resolve => setTimeout(resolve, 50));
   }
 }

@@ -88,6 +88,19 @@ trap 'rm -rf "$JUPYTER_RUNTIME_DIR"' EXIT
 
 sk_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Versions for the rendezvous file, read while the gateway starts (off the critical path).
+python3 - >"$JUPYTER_RUNTIME_DIR/versions" 2>/dev/null <<'PY' &
+import importlib.metadata as m, platform
+found = ["python=" + platform.python_version()]
+for name in ("jupyter_server", "jupyter-kernel-gateway", "ipykernel"):
+    try:
+        found.append(name + "=" + m.version(name))
+    except m.PackageNotFoundError:
+        pass
+print(" ".join(found))
+PY
+sk_versions_pid=$!
+
 for sk_attempt in 1 2 3 4 5; do
     sk_port=$((20000 + RANDOM % 40000))
     sk_listening "$sk_port" && continue
@@ -108,17 +121,8 @@ for sk_attempt in 1 2 3 4 5; do
         sleep 0.05
     done
     if kill -0 "$sk_pid" 2>/dev/null && sk_listening "$sk_port"; then
-        sk_versions=$(python3 - 2>/dev/null <<'PY'
-import importlib.metadata as m, platform
-found = ["python=" + platform.python_version()]
-for name in ("jupyter_server", "jupyter-kernel-gateway", "ipykernel"):
-    try:
-        found.append(name + "=" + m.version(name))
-    except m.PackageNotFoundError:
-        pass
-print(" ".join(found))
-PY
-)
+        wait "$sk_versions_pid" 2>/dev/null
+        sk_versions=$(cat "$JUPYTER_RUNTIME_DIR/versions" 2>/dev/null)
         printf '{"host": "%s", "port": %d, "pid": %d, "kind": "%s", "versions": "%s"}\n' \
             "$(hostname)" "$sk_port" "$sk_pid" "$sk_kind" "$sk_versions" >"$sk_rendezvous.tmp"
         mv "$sk_rendezvous.tmp" "$sk_rendezvous"
