@@ -2,6 +2,7 @@
  * Plain-text renderings of cluster values for the UI (never HTML: names come from the cluster).
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
+import { Allocation, parseGresRequest } from './api/allocation';
 import type { Partition } from './api/cluster';
 import { formatSlurmMinutes } from './api/slurmTime';
 
@@ -41,4 +42,45 @@ export function partitionLabel(
     ? trans.__('%1 (default)', partition.name)
     : partition.name;
   return trans.__('%1 — %2', base, formatGpus(partition, trans));
+}
+
+/** GPUs the allocation asked for (0 without GRES). */
+export function gpuCount(allocation: Allocation): number {
+  return allocation.request.gres
+    ? (parseGresRequest(allocation.request.gres)?.count ?? 0)
+    : 0;
+}
+
+/** GPU-hours used so far: GPUs × hours since the job started. */
+export function gpuHours(allocation: Allocation, now: number): number {
+  if (!allocation.startTime) {
+    return 0;
+  }
+  return (
+    (gpuCount(allocation) *
+      Math.max(0, now - Date.parse(allocation.startTime))) /
+    3_600_000
+  );
+}
+
+/** "1 h 05 min", "12 min", or "no limit". */
+export function timeLeft(
+  allocation: Allocation,
+  trans: TranslationBundle,
+  now = Date.now()
+): string {
+  if (!allocation.endTime) {
+    return trans.__('no limit');
+  }
+  const minutes = Math.max(
+    0,
+    Math.floor((Date.parse(allocation.endTime) - now) / 60_000)
+  );
+  return minutes >= 60
+    ? trans.__(
+        '%1 h %2 min',
+        Math.floor(minutes / 60),
+        String(minutes % 60).padStart(2, '0')
+      )
+    : trans.__('%1 min', minutes);
 }

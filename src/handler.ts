@@ -4,7 +4,13 @@
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
-import type { z } from 'zod';
+import { z } from 'zod';
+import {
+  Allocation,
+  AllocationRequestInput,
+  allocationSchema,
+  environmentSchema
+} from './api/allocation';
 import { Cluster, clusterSchema, errorSchema } from './api/cluster';
 import { COMPANION_PATH } from './tokens';
 
@@ -80,6 +86,93 @@ export function fetchCluster(
     clusterSchema,
     settings
   );
+}
+
+const allocationListSchema = z.object({
+  allocations: z.array(allocationSchema)
+});
+const presetsSchema = z.object({
+  default: z.string().optional(),
+  presets: z.record(z.string(), environmentSchema)
+});
+export type Presets = z.infer<typeof presetsSchema>;
+
+/** The user's allocations, newest first. */
+export async function fetchAllocations(
+  settings: ServerConnection.ISettings
+): Promise<Allocation[]> {
+  return (await requestAPI('api/allocations', allocationListSchema, settings))
+    .allocations;
+}
+
+/**
+ * Submits a request. Rejects with a CompanionError whose `field` names the bad field (400), or
+ * carrying Slurm's refusal (502).
+ */
+export function requestAllocation(
+  input: AllocationRequestInput,
+  settings: ServerConnection.ISettings
+): Promise<Allocation> {
+  return requestAPI(
+    'api/allocations',
+    allocationSchema,
+    settings,
+    jsonBody('POST', input)
+  );
+}
+
+/** The job script the companion would submit for this request. */
+export async function previewJobScript(
+  input: AllocationRequestInput,
+  settings: ServerConnection.ISettings
+): Promise<string> {
+  return (
+    await requestAPI(
+      'api/job-script',
+      z.object({ script: z.string() }),
+      settings,
+      jsonBody('POST', input)
+    )
+  ).script;
+}
+
+export function cancelAllocation(
+  id: string,
+  settings: ServerConnection.ISettings
+): Promise<Allocation> {
+  return requestAPI(
+    `api/allocations/${encodeURIComponent(id)}`,
+    allocationSchema,
+    settings,
+    { method: 'DELETE' }
+  );
+}
+
+export async function fetchJobLog(
+  id: string,
+  settings: ServerConnection.ISettings
+): Promise<string> {
+  return (
+    await requestAPI(
+      `api/allocations/${encodeURIComponent(id)}/log`,
+      z.object({ log: z.string() }),
+      settings
+    )
+  ).log;
+}
+
+export function fetchPresets(
+  settings: ServerConnection.ISettings
+): Promise<Presets> {
+  return requestAPI('api/presets', presetsSchema, settings);
+}
+
+function jsonBody(method: string, body: unknown): RequestInit {
+  return {
+    method,
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json' }
+  };
 }
 
 namespace Private {

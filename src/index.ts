@@ -2,13 +2,27 @@
  * jupyterlab-slurm-kernels: GPU kernels on a Slurm cluster, straight from JupyterLab.
  */
 import {
+  ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  ICommandPalette,
+  MainAreaWidget,
+  showDialog
+} from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import React from 'react';
 import { gpuIcon } from './icons';
+// The model polls from activation on and the status bar shows it at once: no lazy import.
+// eslint-disable-next-line jupyter/prefer-lazy-imports
+import { SlurmKernelsModel } from './model';
+import { notifyTransition, notifyWalltime } from './notifications';
+import { readDefaults } from './settings';
 import { CommandIDs, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
 import type { RequestPanel } from './widgets/RequestPanel';
 
@@ -17,16 +31,62 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description:
     'Request GPU allocations on a Slurm cluster and use their kernels from JupyterLab.',
   autoStart: true,
-  optional: [ILauncher, ICommandPalette, ITranslator],
+  optional: [
+    ILauncher,
+    ICommandPalette,
+    ITranslator,
+    ISettingRegistry,
+    IStatusBar,
+    ILayoutRestorer
+  ],
   activate: (
     app: JupyterFrontEnd,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    settingRegistry: ISettingRegistry | null,
+    statusBar: IStatusBar | null,
+    restorer: ILayoutRestorer | null
   ) => {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
-    let panel: MainAreaWidget<RequestPanel> | null = null;
+    const services = app.serviceManager;
+    const model = new SlurmKernelsModel({
+      serverSettings: services.serverSettings,
+      kernelspecs: services.kernelspecs,
+      kernels: services.kernels
+    });
+    // Activation never waits on the network: the cluster and allocations load in the background.
+    void model.refreshCluster();
+    void model.refresh();
+    if (settingRegistry) {
+      void settingRegistry.load(PLUGIN_ID).then(settings => {
+        const apply = () => (model.defaults = readDefaults(settings));
+        apply();
+        settings.changed.connect(apply);
+      });
+    }
 
+    const openNotebook = (kernelName: string) => {
+      void app.commands.execute('notebook:create-new', { kernelName });
+    };
+    const showLog = async (allocationId: string) => {
+      const log = await model.log(allocationId);
+      await showDialog({
+        title: trans.__('Job log'),
+        body: React.createElement(
+          'pre',
+          { className: 'jp-SlurmKernels-log' },
+          log || trans.__('(empty)')
+        ),
+        buttons: [Dialog.okButton({ label: trans.__('Close') })]
+      });
+    };
+    model.transitioned.connect((_, t) =>
+      notifyTransition(t, trans, { openNotebook, showLog })
+    );
+    model.walltimeWarning.connect((_, w) => notifyWalltime(w, trans));
+
+    let panel: MainAreaWidget<RequestPanel> | null = null;
     app.commands.addCommand(CommandIDs.openRequestPanel, {
       label: trans.__('GPU kernel on cluster'),
       caption: trans.__(
@@ -38,15 +98,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (!panel || panel.isDisposed) {
           // Loaded on first use, so the panel's code does not delay JupyterLab's start.
           const { RequestPanel } = await import('./widgets/RequestPanel');
-          const content = new RequestPanel({
-            serverSettings: app.serviceManager.serverSettings,
-            translator: translator ?? undefined
+          panel = new MainAreaWidget({
+            content: new RequestPanel({ model, trans, openNotebook })
           });
-          panel = new MainAreaWidget({ content });
           panel.id = 'jp-SlurmKernels-request';
           panel.title.label = trans.__('GPU kernel on cluster');
           panel.title.icon = gpuIcon;
           panel.title.closable = true;
+          void model.refreshCluster();
         }
         if (!panel.isAttached) {
           app.shell.add(panel, 'main');
@@ -55,7 +114,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return panel;
       }
     });
-
     launcher?.add({
       command: CommandIDs.openRequestPanel,
       category: trans.__('HPC'),
@@ -65,6 +123,34 @@ const plugin: JupyterFrontEndPlugin<void> = {
       command: CommandIDs.openRequestPanel,
       category: trans.__('Slurm cluster')
     });
+
+    void import('./widgets/Sidebar').then(({ AllocationsSidebar }) => {
+      const sidebar = new AllocationsSidebar({
+        model,
+        trans,
+        openNotebook,
+        openRequestPanel: () =>
+          void app.commands.execute(CommandIDs.openRequestPanel)
+      });
+      sidebar.id = 'jp-SlurmKernels-sidebar';
+      sidebar.title.icon = gpuIcon;
+      sidebar.title.caption = trans.__('My Slurm allocations');
+      app.shell.add(sidebar, 'left', { rank: 900 });
+      restorer?.add(sidebar, sidebar.id);
+    });
+
+    if (statusBar) {
+      void import('./widgets/StatusItem').then(({ StatusItem }) => {
+        const item = new StatusItem(model, trans, () =>
+          app.shell.activateById('jp-SlurmKernels-sidebar')
+        );
+        statusBar.registerStatusItem(PLUGIN_ID, {
+          item,
+          align: 'left',
+          rank: 4
+        });
+      });
+    }
   }
 };
 

@@ -1,7 +1,11 @@
 import { ServerConnection } from '@jupyterlab/services';
+import { nullTranslator } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
+import type { Allocation } from '../api/allocation';
+import { SlurmKernelsModel } from '../model';
 import { RequestPanel } from '../widgets/RequestPanel';
 
+const trans = nullTranslator.load('jupyterlab_slurm_kernels');
 const gpuPartition = {
   name: 'gpu',
   isDefault: false,
@@ -23,15 +27,51 @@ const cpuPartition = {
   gpus: { total: 0, free: 0, types: [] }
 };
 
-function settings(reply: () => Response): ServerConnection.ISettings {
+const pending: Allocation = {
+  id: 'a1',
+  jobId: '17',
+  request: {
+    partition: 'gpu',
+    gres: 'gpu:tesla:2',
+    time: '1:00:00',
+    environment: { modules: [], init: [] }
+  },
+  state: 'pending',
+  slurmState: 'PENDING',
+  pendingReason: {
+    code: 'Resources',
+    text: 'Waiting for resources: the GPUs or nodes asked for are in use by other jobs.'
+  },
+  estimatedStart: null,
+  startTime: null,
+  endTime: null,
+  node: null,
+  kernelspecs: [],
+  outcome: null,
+  createdAt: '2026-11-23T07:00:00.000Z',
+  updatedAt: '2026-11-23T07:00:00.000Z'
+};
+
+/** A companion answering from a table, by path. */
+function settings(
+  routes: Record<string, () => Response>
+): ServerConnection.ISettings {
   return ServerConnection.makeSettings({
     baseUrl: 'http://localhost/',
-    fetch: async () => reply()
+    fetch: async (input: RequestInfo | URL) => {
+      const url = new URL(String(input instanceof Request ? input.url : input));
+      const route = Object.keys(routes).find(path =>
+        url.pathname.endsWith(path)
+      );
+      return route
+        ? routes[route]()
+        : new Response('{"error":"not_found","message":"no"}', { status: 404 });
+    }
   });
 }
 
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) {
+  for (let i = 0; i < 300 && !check(); i++) {
     await new Promise(resolve => setTimeout(resolve, 10));
   }
   expect(check()).toBe(true);
@@ -39,62 +79,130 @@ async function until(check: () => boolean): Promise<void> {
 
 describe('RequestPanel', () => {
   let panel: RequestPanel;
+  let model: SlurmKernelsModel;
 
-  afterEach(() => panel.dispose());
+  afterEach(() => {
+    panel.dispose();
+    model.dispose();
+  });
 
-  it('lists the partitions and preselects one that has GPUs', async () => {
-    const body = {
-      partitions: [cpuPartition, gpuPartition],
-      nodes: [],
-      fetchedAt: new Date().toISOString()
-    };
-    panel = new RequestPanel({
-      serverSettings: settings(() => new Response(JSON.stringify(body)))
-    });
+  function open(routes: Record<string, () => Response>): void {
+    model = new SlurmKernelsModel({ serverSettings: settings(routes) });
+    panel = new RequestPanel({ model, trans, openNotebook: () => undefined });
     Widget.attach(panel, document.body);
+    void model.refreshCluster();
+    void model.refresh();
+  }
+
+  const json =
+    (body: unknown, status = 200) =>
+    () =>
+      new Response(JSON.stringify(body), { status });
+  const cluster = json({
+    partitions: [cpuPartition, gpuPartition],
+    nodes: [],
+    fetchedAt: new Date().toISOString()
+  });
+
+  it('prefills the form, preferring a partition with GPUs, and lists the partitions', async () => {
+    open({
+      'api/cluster': cluster,
+      'api/presets': json({ presets: {} }),
+      'api/allocations': json({ allocations: [] })
+    });
     await until(
-      () => panel.node.querySelector('tr[data-partition="gpu"]') !== null
+      () => panel.node.querySelector('#jp-SlurmKernels-partition') !== null
     );
-    const select = panel.node.querySelector('select') as HTMLSelectElement;
+    const select = panel.node.querySelector(
+      '#jp-SlurmKernels-partition'
+    ) as HTMLSelectElement;
     expect(select.value).toBe('gpu');
     expect(Array.from(select.options).map(o => o.textContent)).toEqual([
       'cpu (default) — no GPUs',
       'gpu — 3 of 4 GPUs free (tesla)'
     ]);
     expect(panel.node.textContent).toContain('Time limit 08:00:00 · 2 nodes');
+    expect(panel.node.querySelector('tr[data-partition="gpu"]')).not.toBeNull();
   });
 
-  it('shows the reason and a retry button when the cluster cannot be read', async () => {
-    const error = {
-      error: 'slurm_error',
-      message: 'sinfo failed: Unable to contact slurm controller'
-    };
-    panel = new RequestPanel({
-      serverSettings: settings(
-        () => new Response(JSON.stringify(error), { status: 502 })
-      )
+  it('shows an impossible GPU count beside its field and keeps Submit disabled', async () => {
+    open({
+      'api/cluster': cluster,
+      'api/presets': json({ presets: {} }),
+      'api/allocations': json({ allocations: [] })
     });
-    Widget.attach(panel, document.body);
+    await until(
+      () => panel.node.querySelector('#jp-SlurmKernels-gresCount') !== null
+    );
+    const count = panel.node.querySelector(
+      '#jp-SlurmKernels-gresCount'
+    ) as HTMLInputElement;
+    const setter = Object.getOwnPropertyDescriptor(
+      HTMLInputElement.prototype,
+      'value'
+    )!.set!;
+    setter.call(count, '99');
+    count.dispatchEvent(new Event('input', { bubbles: true }));
+    await until(
+      () =>
+        panel.node.querySelector('[data-field="gresCount"] [role="alert"]') !==
+        null
+    );
+    expect(
+      panel.node.querySelector('[data-field="gresCount"] [role="alert"]')!
+        .textContent
+    ).toBe('no node of gpu has 99 GPUs; at most 2 per node');
+    expect(
+      (panel.node.querySelector('button[type="submit"]') as HTMLButtonElement)
+        .disabled
+    ).toBe(true);
+  });
+
+  it('shows a pending allocation with its stage and the reason in words', async () => {
+    open({
+      'api/cluster': cluster,
+      'api/presets': json({ presets: {} }),
+      'api/allocations': json({ allocations: [pending] })
+    });
+    await until(
+      () => panel.node.querySelector('[data-allocation="a1"]') !== null
+    );
+    const card = panel.node.querySelector('[data-allocation="a1"]')!;
+    expect(card.querySelector('.jp-mod-current')!.textContent).toBe('pending');
+    expect(card.textContent).toContain('Waiting for resources');
+    expect(card.querySelector('code')!.textContent).toBe('Resources');
+  });
+
+  it('says why the cluster cannot be read, with a retry', async () => {
+    const failing = json(
+      {
+        error: 'slurm_error',
+        message: 'sinfo failed: Unable to contact slurm controller'
+      },
+      502
+    );
+    open({
+      'api/cluster': failing,
+      'api/presets': json({ presets: {} }),
+      'api/allocations': json({ allocations: [] })
+    });
     await until(() => panel.node.querySelector('[role="alert"]') !== null);
     expect(panel.node.querySelector('[role="alert"]')!.textContent).toContain(
       'Cannot read the cluster: sinfo failed: Unable to contact slurm controller'
-    );
-    expect(panel.node.querySelector('[role="alert"] button')!.textContent).toBe(
-      'Try again'
     );
   });
 
   it('renders cluster strings as text, never as HTML', async () => {
     const hostile = { ...gpuPartition, name: '<img src=x onerror=alert(1)>' };
-    const body = {
-      partitions: [hostile],
-      nodes: [],
-      fetchedAt: new Date().toISOString()
-    };
-    panel = new RequestPanel({
-      serverSettings: settings(() => new Response(JSON.stringify(body)))
+    open({
+      'api/cluster': json({
+        partitions: [hostile],
+        nodes: [],
+        fetchedAt: new Date().toISOString()
+      }),
+      'api/presets': json({ presets: {} }),
+      'api/allocations': json({ allocations: [] })
     });
-    Widget.attach(panel, document.body);
     await until(() => panel.node.querySelector('td') !== null);
     expect(panel.node.querySelector('img')).toBeNull();
     expect(panel.node.querySelector('td')!.textContent).toBe(

@@ -148,7 +148,21 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
    * Rejects with a 400 HttpError naming the field for a bad request, before anything reaches Slurm;
    * with a 502 when sbatch refuses the job (its message included).
    */
-  async request(input: AllocationRequestInput): Promise<Allocation> {
+  /**
+   * The job script a request would be submitted with (the form shows it before Submit), after the
+   * same checks as request(); nothing is written or submitted.
+   */
+  async preview(input: AllocationRequestInput): Promise<string> {
+    const request = await this._checked(input);
+    return buildJobScript(
+      request,
+      jobFiles(path.join(this._dir, '<allocation>'))
+    );
+  }
+
+  private async _checked(
+    input: AllocationRequestInput
+  ): Promise<AllocationRequest> {
     const request = validateRequest(input);
     const problem = checkAgainstCluster(
       request,
@@ -162,14 +176,14 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         problem.field
       );
     }
+    return request;
+  }
+
+  async request(input: AllocationRequestInput): Promise<Allocation> {
+    const request = await this._checked(input);
     const id = `${Date.now().toString(36)}-${newSecret(4)}`;
     const dir = await ensurePrivateDir(path.join(this._dir, id));
-    const files: IJobFiles = {
-      dir,
-      tokenFile: path.join(dir, 'token'),
-      rendezvousFile: path.join(dir, 'rendezvous.json'),
-      gatewayConfig: path.join(dir, 'gateway_config.py')
-    };
+    const files = jobFiles(dir);
     await writePrivateFile(files.tokenFile, newSecret());
     await writePrivateFile(files.gatewayConfig, GATEWAY_CONFIG);
     const now = new Date().toISOString();
@@ -527,6 +541,16 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _saving = new Map<string, Promise<void>>();
   private _timer: NodeJS.Timeout | null = null;
   private _disposed = false;
+}
+
+/** Where an allocation's files live in its directory. */
+function jobFiles(dir: string): IJobFiles {
+  return {
+    dir,
+    tokenFile: path.join(dir, 'token'),
+    rendezvousFile: path.join(dir, 'rendezvous.json'),
+    gatewayConfig: path.join(dir, 'gateway_config.py')
+  };
 }
 
 export function validateRequest(input: unknown): AllocationRequest {

@@ -8,7 +8,7 @@ import type {
 } from '../../../src/api/allocation';
 import { allocationRequestSchema } from '../../../src/api/allocation';
 import { CliError, CompanionClient } from './client';
-import { resolvePreset } from './presets';
+import { PresetError, resolvePreset } from '../presets';
 
 export async function request(
   client: CompanionClient,
@@ -49,7 +49,9 @@ export async function request(
     qos: values.qos,
     constraint: values.constraint,
     jobName: values['job-name'],
-    environment: await resolvePreset(values.env)
+    environment: await resolvePreset(values.env).catch(err => {
+      throw err instanceof PresetError ? new CliError(err.message) : err;
+    })
   };
   // Refused here, before the companion (or Slurm) sees it.
   const checked = allocationRequestSchema.safeParse(input);

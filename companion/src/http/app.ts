@@ -13,6 +13,7 @@ import type { AllocationManager } from '../allocations/manager';
 import { allocationsRouter } from '../routes/allocations';
 import { clusterRouter, IClusterSource } from '../routes/cluster';
 import { kernelsRouter } from '../routes/kernels';
+import { presetsRouter } from '../routes/presets';
 import { errorHandler, notFound } from './errors';
 
 export interface IAppOptions {
@@ -40,6 +41,7 @@ export function createApp(options: IAppOptions): express.Express {
   });
   app.use(clusterRouter(options.cluster));
   if (options.allocations) {
+    app.use(presetsRouter());
     app.use(allocationsRouter(options.allocations));
   }
   if (options.gateway) {

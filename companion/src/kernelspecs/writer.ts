@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { KernelspecRef } from '../../../src/api/allocation';
+import { KernelspecRef, parseGresRequest } from '../../../src/api/allocation';
 import { ensurePrivateDir } from '../state/files';
 
 /** Marks a kernelspec as ours in its metadata, so a sweep never touches anybody else's. */
@@ -176,16 +176,10 @@ export function defaultJupyterDataDir(
 
 /** "2× tesla", "1× GPU", "CPU only" from a GRES request. */
 export function gresLabel(gres: string | undefined): string {
-  if (!gres) {
+  const parsed = gres ? parseGresRequest(gres) : undefined;
+  if (!parsed) {
     return 'CPU only';
   }
-  const parts = gres.split(':');
-  const count = /^\d+$/.test(parts[parts.length - 1]) ? Number(parts.pop()) : 1;
-  const type =
-    parts.length > 1
-      ? parts.slice(1).join(':')
-      : parts[0] === 'gpu'
-        ? 'GPU'
-        : parts[0];
-  return `${count}× ${type}`;
+  const type = parsed.type ?? (parsed.name === 'gpu' ? 'GPU' : parsed.name);
+  return `${parsed.count}× ${type}`;
 }

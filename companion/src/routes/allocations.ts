@@ -12,6 +12,9 @@ export function allocationsRouter(manager: AllocationManager): Router {
   router.post('/api/allocations', async (req, res) => {
     res.status(201).json(await manager.request(req.body ?? {}));
   });
+  router.post('/api/job-script', async (req, res) => {
+    res.json({ script: await manager.preview(req.body ?? {}) });
+  });
   router.get('/api/allocations/:id', (req, res) => {
     res.json(manager.get(req.params.id));
   });

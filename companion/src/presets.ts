@@ -7,8 +7,10 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { environmentSchema } from '../../../src/api/allocation';
-import { CliError } from './client';
+import { environmentSchema } from '../../src/api/allocation';
+
+/** A presets file that cannot be used, or an unknown preset; the message says which. */
+export class PresetError extends Error {}
 
 const presetsFileSchema = z.object({
   default: z.string().optional(),
@@ -40,7 +42,7 @@ export async function loadPresets(
     }
     const parsed = presetsFileSchema.safeParse(JSON.parse(text));
     if (!parsed.success) {
-      throw new CliError(
+      throw new PresetError(
         `${file}: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`
       );
     }
@@ -62,7 +64,9 @@ export async function resolvePreset(
   const preset = presets[chosen];
   if (!preset) {
     const known = Object.keys(presets).join(', ') || 'none';
-    throw new CliError(`no environment preset "${chosen}" (known: ${known})`);
+    throw new PresetError(
+      `no environment preset "${chosen}" (known: ${known})`
+    );
   }
   return preset;
 }

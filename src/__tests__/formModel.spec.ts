@@ -1,0 +1,88 @@
+import type { Cluster } from '../api/cluster';
+import { gresOf, initialValues, toRequestInput, validate } from '../formModel';
+import { DEFAULTS } from '../settings';
+
+const cluster: Cluster = {
+  partitions: [
+    {
+      name: 'cpu',
+      isDefault: true,
+      state: 'UP',
+      maxTimeMinutes: 1440,
+      defaultTimeMinutes: 60,
+      nodes: ['node1'],
+      totalCpus: 4,
+      gpus: { total: 0, free: 0, types: [] }
+    },
+    {
+      name: 'gpu',
+      isDefault: false,
+      state: 'UP',
+      maxTimeMinutes: 480,
+      defaultTimeMinutes: 60,
+      nodes: ['node1', 'node2'],
+      totalCpus: 8,
+      gpus: {
+        total: 4,
+        free: 4,
+        types: [{ type: 'tesla', total: 4, free: 4, maxPerNode: 2 }]
+      }
+    }
+  ],
+  nodes: [],
+  fetchedAt: '2026-11-23T07:00:00.000Z'
+};
+const presets = { 'site-python': { venv: '/opt/slurm-kernels/site-env' } };
+
+describe('the request form model', () => {
+  it('prefills from settings, fitted to the cluster', () => {
+    const values = initialValues(
+      {
+        ...DEFAULTS,
+        partition: 'gpu',
+        gres: 'gpu:tesla:2',
+        time: '2:00:00',
+        cpus: 4
+      },
+      cluster,
+      presets,
+      'site-python'
+    );
+    expect(values).toMatchObject({
+      partition: 'gpu',
+      gresType: 'tesla',
+      gresCount: '2',
+      time: '2:00:00',
+      cpus: '4',
+      preset: 'site-python'
+    });
+    expect(gresOf(values)).toBe('gpu:tesla:2');
+    expect(validate(values, cluster, presets)).toEqual({});
+    expect(toRequestInput(values, presets)).toMatchObject({
+      environment: { venv: '/opt/slurm-kernels/site-env' },
+      cpus: 4
+    });
+  });
+
+  it('puts each problem beside its field', () => {
+    const values = initialValues(DEFAULTS, cluster, presets);
+    expect(validate({ ...values, gresCount: '99' }, cluster, presets)).toEqual({
+      gresCount: 'no node of gpu has 99 GPUs; at most 2 per node'
+    });
+    expect(validate({ ...values, time: '9:00:00' }, cluster, presets)).toEqual({
+      time: 'partition gpu allows at most 08:00:00'
+    });
+    expect(
+      validate({ ...values, time: 'soon' }, cluster, presets).time
+    ).toMatch(/time looks like/);
+    expect(validate({ ...values, cpus: 'four' }, cluster, presets).cpus).toBe(
+      'a whole number of CPUs'
+    );
+    expect(
+      validate({ ...values, memory: '16 GB' }, cluster, presets).memory
+    ).toMatch(/memory looks like/);
+    expect(
+      validate({ ...values, account: 'a;b' }, cluster, presets).account
+    ).toMatch(/account/);
+  });
+});
