@@ -117,6 +117,17 @@ describe('RequestPanel', () => {
       '#jp-SlurmKernels-partition'
     ) as HTMLSelectElement;
     expect(select.value).toBe('gpu');
+    const gpuType = panel.node.querySelector(
+      '#jp-SlurmKernels-gresType'
+    ) as HTMLSelectElement;
+    expect(
+      Array.from(gpuType.options).map(o => [o.value, o.textContent])
+    ).toEqual([
+      ['', 'No GPU'],
+      ['*', 'Any type'],
+      ['tesla', 'tesla']
+    ]);
+    expect(gpuType.value).toBe('*');
     expect(Array.from(select.options).map(o => o.textContent)).toEqual([
       'cpu (default) — no GPUs',
       'gpu — 3 of 4 GPUs free (tesla)'

@@ -148,14 +148,16 @@ export function RequestForm({
             onChange={set('gresType')}
           >
             <option value={NO_GPU}>{trans.__('No GPU')}</option>
-            {types.length > 1 && (
+            {types.length > 0 && (
               <option value={ANY_TYPE}>{trans.__('Any type')}</option>
             )}
-            {types.map(t => (
-              <option key={t} value={t}>
-                {t === ANY_TYPE ? trans.__('Any type') : t}
-              </option>
-            ))}
+            {types
+              .filter(t => t !== ANY_TYPE)
+              .map(t => (
+                <option key={t} value={t}>
+                  {t}
+                </option>
+              ))}
           </select>
         </Field>
         <Field
