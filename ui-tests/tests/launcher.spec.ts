@@ -38,9 +38,6 @@ test.describe('GPU kernel on cluster', () => {
     await expect(picker).toHaveValue('cpu'); // the default partition, which has GPUs on the testbed
     await picker.selectOption('gpu');
     await expect(panel).toContainText('Time limit 08:00:00 · 2 nodes');
-    await panel.screenshot({
-      path: 'test-results/screenshots/request-panel.png'
-    });
   });
 
   test('the command palette opens the same panel', async ({ page }) => {

@@ -598,7 +598,8 @@ function endMessage(
     DEADLINE: 'The job missed its deadline.'
   };
   const base = words[state] ?? `The job ended (${state}).`;
-  const code = exitCode && exitCode !== '0:0' ? ` Exit code ${exitCode}.` : '';
+  // A cancelled job always ends on a signal; its exit code says nothing more.
+  const code = exitCode && exitCode !== '0:0' && state !== 'CANCELLED' ? ` Exit code ${exitCode}.` : '';
   const why = reason && reason !== 'None' ? ` Slurm's reason: ${reason}.` : '';
   return `${base}${code}${why}`;
 }

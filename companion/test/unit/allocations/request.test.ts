@@ -174,4 +174,29 @@ describe('requesting an allocation', () => {
     const missing = await requestJson(socket(), 'GET', '/api/allocations/nope');
     expect(missing.status).toBe(404);
   });
+
+  it('previews the exact job script of a valid request, and refuses an invalid one the same way', async () => {
+    const ok = await requestJson(socket(), 'POST', '/api/job-script', {
+      partition: 'gpu',
+      gres: 'gpu:1',
+      time: '10',
+      environment: { modules: ['cuda/12.4'] }
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body.script).toMatch(/^#!\/bin\/bash\n/);
+    expect(ok.body.script).toContain("module load 'cuda/12.4'");
+    const bad = await requestJson(socket(), 'POST', '/api/job-script', {
+      partition: 'gpu',
+      gres: 'gpu:7',
+      time: '10'
+    });
+    expect(bad).toEqual({
+      status: 400,
+      body: {
+        error: 'invalid_request',
+        field: 'gres',
+        message: 'no node of gpu has 7 GPUs; at most 2 per node'
+      }
+    });
+  });
 });
