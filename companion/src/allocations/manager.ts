@@ -599,7 +599,10 @@ function endMessage(
   };
   const base = words[state] ?? `The job ended (${state}).`;
   // A cancelled job always ends on a signal; its exit code says nothing more.
-  const code = exitCode && exitCode !== '0:0' && state !== 'CANCELLED' ? ` Exit code ${exitCode}.` : '';
+  const code =
+    exitCode && exitCode !== '0:0' && state !== 'CANCELLED'
+      ? ` Exit code ${exitCode}.`
+      : '';
   const why = reason && reason !== 'None' ? ` Slurm's reason: ${reason}.` : '';
   return `${base}${code}${why}`;
 }
