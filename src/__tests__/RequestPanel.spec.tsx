@@ -101,6 +101,8 @@ describe('RequestPanel', () => {
   const cluster = json({
     partitions: [cpuPartition, gpuPartition],
     nodes: [],
+    accounts: [],
+    qos: [],
     fetchedAt: new Date().toISOString()
   });
 
@@ -209,6 +211,8 @@ describe('RequestPanel', () => {
       'api/cluster': json({
         partitions: [hostile],
         nodes: [],
+        accounts: [],
+        qos: [],
         fetchedAt: new Date().toISOString()
       }),
       'api/presets': json({ presets: {} }),

@@ -30,6 +30,8 @@ const cluster: Cluster = {
     }
   ],
   nodes: [],
+  accounts: [],
+  qos: [],
   fetchedAt: '2026-11-23T07:00:00.000Z'
 };
 const presets = { 'site-python': { venv: '/opt/slurm-kernels/site-env' } };

@@ -19,6 +19,8 @@ const cluster = {
     }
   ],
   nodes: [],
+  accounts: [],
+  qos: [],
   fetchedAt: '2026-11-23T07:00:00.000Z'
 };
 

@@ -51,6 +51,9 @@ export const partitionSchema = z.object({
 export const clusterSchema = z.object({
   partitions: z.array(partitionSchema),
   nodes: z.array(nodeSchema),
+  /** The user's accounts and QOS where Slurm has accounting; empty where it has none. */
+  accounts: z.array(z.string()),
+  qos: z.array(z.string()),
   /** ISO time of the Slurm reads this reply comes from. */
   fetchedAt: z.string()
 });

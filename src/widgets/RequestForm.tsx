@@ -223,7 +223,13 @@ export function RequestForm({
             value={values.account}
             onChange={set('account')}
             placeholder={trans.__('default')}
+            list="jp-SlurmKernels-account-choices"
           />
+          <datalist id="jp-SlurmKernels-account-choices">
+            {cluster.accounts.map(name => (
+              <option key={name} value={name} />
+            ))}
+          </datalist>
         </Field>
         <Field id="qos" label={trans.__('QOS')} error={errorOf('qos')}>
           <input
@@ -232,7 +238,13 @@ export function RequestForm({
             value={values.qos}
             onChange={set('qos')}
             placeholder={trans.__('default')}
+            list="jp-SlurmKernels-qos-choices"
           />
+          <datalist id="jp-SlurmKernels-qos-choices">
+            {cluster.qos.map(name => (
+              <option key={name} value={name} />
+            ))}
+          </datalist>
         </Field>
         <Field
           id="jobName"

@@ -3,8 +3,9 @@
  * form opened in several tabs costs Slurm one sinfo + one scontrol per refresh.
  */
 import { Router } from 'express';
+import os from 'node:os';
 import type { Cluster } from '../../../src/api/cluster';
-import { ICommandRunner, readCluster } from '../slurm';
+import { AssociationsReader, ICommandRunner, readCluster } from '../slurm';
 
 export interface IClusterSource {
   get(options?: { fresh?: boolean }): Promise<Cluster>;
@@ -18,7 +19,12 @@ export class CachedCluster implements IClusterSource {
     private readonly _runner: ICommandRunner,
     private readonly _ttlMs = 5_000,
     private readonly _clock: () => number = Date.now
-  ) {}
+  ) {
+    this._associations = new AssociationsReader(
+      _runner,
+      os.userInfo().username
+    );
+  }
 
   get(options: { fresh?: boolean } = {}): Promise<Cluster> {
     const now = this._clock();
@@ -26,7 +32,7 @@ export class CachedCluster implements IClusterSource {
       return this._pending;
     }
     this._readAt = now;
-    this._pending = readCluster(this._runner);
+    this._pending = readCluster(this._runner, this._associations);
     // A failed read must not be served from the cache.
     this._pending.catch(() => {
       this._pending = null;
@@ -34,6 +40,7 @@ export class CachedCluster implements IClusterSource {
     return this._pending;
   }
 
+  private _associations: AssociationsReader;
   private _pending: Promise<Cluster> | null = null;
   private _readAt = 0;
 }

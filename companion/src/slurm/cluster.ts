@@ -11,6 +11,7 @@ import type {
   Partition
 } from '../../../src/api/cluster';
 import { parseGresList } from './gres';
+import type { AssociationsReader } from './associations';
 import { ICommandRunner, runChecked } from './runner';
 import { parseSlurmMinutes } from '../../../src/api/slurmTime';
 
@@ -33,13 +34,15 @@ export const SCONTROL_PARTITIONS_ARGV = [
  */
 export async function readCluster(
   runner: ICommandRunner,
+  associations?: AssociationsReader,
   now: Date = new Date()
 ): Promise<Cluster> {
-  const [sinfoText, partitionText] = await Promise.all([
+  const [sinfoText, partitionText, assoc] = await Promise.all([
     runChecked(runner, SINFO_NODES_ARGV),
-    runChecked(runner, SCONTROL_PARTITIONS_ARGV)
+    runChecked(runner, SCONTROL_PARTITIONS_ARGV),
+    associations?.read() ?? { accounts: [], qos: [] }
   ]);
-  return buildCluster(sinfoText, partitionText, now);
+  return { ...buildCluster(sinfoText, partitionText, now), ...assoc };
 }
 
 /**
@@ -55,7 +58,13 @@ export function buildCluster(
   const partitions = parsePartitions(partitionText).map(p =>
     withGpus(p, nodes)
   );
-  return { partitions, nodes, fetchedAt: now.toISOString() };
+  return {
+    partitions,
+    nodes,
+    accounts: [],
+    qos: [],
+    fetchedAt: now.toISOString()
+  };
 }
 
 interface ISinfoRow {

@@ -4,3 +4,4 @@ export * from './gres';
 export * from './cluster';
 export * from './jobs';
 export * from './reasons';
+export * from './associations';

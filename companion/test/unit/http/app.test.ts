@@ -122,11 +122,11 @@ describe('CachedCluster', () => {
     }));
     const cache = new CachedCluster(runner, 5000, () => now);
     await Promise.all([cache.get(), cache.get()]);
-    expect(runner.calls).toHaveLength(2); // one sinfo + one scontrol
+    expect(runner.calls).toHaveLength(3); // one sinfo, one scontrol, one sacctmgr
     now += 6000;
     await cache.get();
-    expect(runner.calls).toHaveLength(4);
-    await cache.get({ fresh: true });
     expect(runner.calls).toHaveLength(6);
+    await cache.get({ fresh: true });
+    expect(runner.calls).toHaveLength(9);
   });
 });
