@@ -22,7 +22,7 @@ import { gpuIcon } from './icons';
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import { SlurmKernelsModel } from './model';
 import { notifyTransition, notifyWalltime } from './notifications';
-import { readDefaults } from './settings';
+import { readDefaults, withClusterChoices } from './settings';
 import { CommandIDs, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
 import type { RequestPanel } from './widgets/RequestPanel';
 
@@ -59,6 +59,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
     void model.refreshCluster();
     void model.refresh();
     if (settingRegistry) {
+      // The settings editor offers the cluster's partitions and GRES; re-read once they are known.
+      settingRegistry.transform(PLUGIN_ID, {
+        fetch: plugin => ({
+          ...plugin,
+          schema: withClusterChoices(plugin.schema, model.cluster, trans)
+        })
+      });
+      let withChoices = false;
+      model.changed.connect(() => {
+        if (model.cluster && !withChoices) {
+          withChoices = true;
+          void settingRegistry.reload(PLUGIN_ID);
+        }
+      });
       void settingRegistry.load(PLUGIN_ID).then(settings => {
         const apply = () => (model.defaults = readDefaults(settings));
         apply();

@@ -1,6 +1,7 @@
+import { nullTranslator } from '@jupyterlab/translation';
 import type { Cluster } from '../api/cluster';
 import { gresOf, initialValues, toRequestInput, validate } from '../formModel';
-import { DEFAULTS } from '../settings';
+import { DEFAULTS, withClusterChoices } from '../settings';
 
 const cluster: Cluster = {
   partitions: [
@@ -34,6 +35,7 @@ const cluster: Cluster = {
   qos: [],
   fetchedAt: '2026-11-23T07:00:00.000Z'
 };
+const trans = nullTranslator.load('jupyterlab_slurm_kernels');
 const presets = { 'site-python': { venv: '/opt/slurm-kernels/site-env' } };
 
 describe('the request form model', () => {
@@ -86,5 +88,23 @@ describe('the request form model', () => {
     expect(
       validate({ ...values, account: 'a;b' }, cluster, presets).account
     ).toMatch(/account/);
+  });
+});
+
+describe('settings choices from the cluster', () => {
+  it('offers the partitions and every GRES a node can give, keeping "none"', () => {
+    const schema = {
+      type: 'object',
+      properties: { partition: { type: 'string' }, gres: { type: 'string' } }
+    } as any;
+    const result = withClusterChoices(schema, cluster, trans);
+    expect(
+      (result.properties!.partition.oneOf as any[]).map((o: any) => o.const)
+    ).toEqual(['', 'cpu', 'gpu']);
+    expect(
+      (result.properties!.gres.oneOf as any[]).map((o: any) => o.const)
+    ).toEqual(['', 'gpu:1', 'gpu:2', 'gpu:tesla:1', 'gpu:tesla:2']);
+    expect(schema.properties.partition.oneOf).toBeUndefined(); // the registry's copy is untouched
+    expect(withClusterChoices(schema, null, trans)).toEqual(schema);
   });
 });
