@@ -21,6 +21,8 @@ module.exports = {
   use: {
     ...baseConfig.use,
     baseURL: 'http://localhost:8890',
+    // A laptop screen: at 1024 px a notebook toolbar with a long kernel name wraps over the first cell.
+    viewport: { width: 1280, height: 800 },
     video: 'off',
     trace: 'retain-on-failure',
     launchOptions: {

@@ -122,6 +122,7 @@ test.describe('requesting a GPU kernel', () => {
       timeout: 30_000
     });
 
+    await page.sidebar.close('left');
     await page.notebook.setCell(
       0,
       'code',
