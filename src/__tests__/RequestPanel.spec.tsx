@@ -1,31 +1,12 @@
 import { ServerConnection } from '@jupyterlab/services';
-import { nullTranslator } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 import type { Allocation } from '../api/allocation';
 import { SlurmKernelsModel } from '../model';
 import { RequestPanel } from '../widgets/RequestPanel';
+import { cpuPartition, gpuPartition, trans } from './fixtures';
 
-const trans = nullTranslator.load('jupyterlab_slurm_kernels');
-const gpuPartition = {
-  name: 'gpu',
-  isDefault: false,
-  state: 'UP',
-  maxTimeMinutes: 480,
-  defaultTimeMinutes: 60,
-  nodes: ['node1', 'node2'],
-  totalCpus: 8,
-  gpus: {
-    total: 4,
-    free: 3,
-    types: [{ type: 'tesla', total: 4, free: 3, maxPerNode: 2 }]
-  }
-};
-const cpuPartition = {
-  ...gpuPartition,
-  name: 'cpu',
-  isDefault: true,
-  gpus: { total: 0, free: 0, types: [] }
-};
+const gpu = gpuPartition();
+const cpu = cpuPartition();
 
 const pending: Allocation = {
   id: 'a1',
@@ -99,7 +80,7 @@ describe('RequestPanel', () => {
     () =>
       new Response(JSON.stringify(body), { status });
   const cluster = json({
-    partitions: [cpuPartition, gpuPartition],
+    partitions: [cpu, gpu],
     nodes: [],
     accounts: [],
     qos: [],
@@ -206,7 +187,7 @@ describe('RequestPanel', () => {
   });
 
   it('renders cluster strings as text, never as HTML', async () => {
-    const hostile = { ...gpuPartition, name: '<img src=x onerror=alert(1)>' };
+    const hostile = { ...gpu, name: '<img src=x onerror=alert(1)>' };
     open({
       'api/cluster': json({
         partitions: [hostile],

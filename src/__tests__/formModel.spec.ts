@@ -1,41 +1,18 @@
-import { nullTranslator } from '@jupyterlab/translation';
-import type { Cluster } from '../api/cluster';
 import { gresOf, initialValues, toRequestInput, validate } from '../formModel';
 import { DEFAULTS, withClusterChoices } from '../settings';
+import { clusterOf, cpuPartition, gpuPartition, trans } from './fixtures';
 
-const cluster: Cluster = {
-  partitions: [
-    {
-      name: 'cpu',
-      isDefault: true,
-      state: 'UP',
-      maxTimeMinutes: 1440,
-      defaultTimeMinutes: 60,
-      nodes: ['node1'],
-      totalCpus: 4,
-      gpus: { total: 0, free: 0, types: [] }
-    },
-    {
-      name: 'gpu',
-      isDefault: false,
-      state: 'UP',
-      maxTimeMinutes: 480,
-      defaultTimeMinutes: 60,
-      nodes: ['node1', 'node2'],
-      totalCpus: 8,
-      gpus: {
-        total: 4,
-        free: 4,
-        types: [{ type: 'tesla', total: 4, free: 4, maxPerNode: 2 }]
-      }
+const cluster = clusterOf([
+  cpuPartition(),
+  gpuPartition({
+    gpus: {
+      total: 4,
+      free: 4,
+      types: [{ type: 'tesla', total: 4, free: 4, maxPerNode: 2 }]
     }
-  ],
-  nodes: [],
-  accounts: [],
-  qos: [],
-  fetchedAt: '2026-11-23T07:00:00.000Z'
-};
-const trans = nullTranslator.load('jupyterlab_slurm_kernels');
+  })
+]);
+
 const presets = { 'site-python': { venv: '/opt/slurm-kernels/site-env' } };
 
 describe('the request form model', () => {

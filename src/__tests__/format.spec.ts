@@ -1,24 +1,9 @@
-import { nullTranslator } from '@jupyterlab/translation';
 import type { Partition } from '../api/cluster';
 import { formatGpus, formatLimit, partitionLabel } from '../format';
+import { gpuPartition, trans } from './fixtures';
 
-const trans = nullTranslator.load('jupyterlab_slurm_kernels');
-
-const partition = (overrides: Partial<Partition> = {}): Partition => ({
-  name: 'gpu',
-  isDefault: false,
-  state: 'UP',
-  maxTimeMinutes: 480,
-  defaultTimeMinutes: 60,
-  nodes: ['node1', 'node2'],
-  totalCpus: 8,
-  gpus: {
-    total: 4,
-    free: 3,
-    types: [{ type: 'tesla', total: 4, free: 3, maxPerNode: 2 }]
-  },
-  ...overrides
-});
+const partition = (overrides: Partial<Partition> = {}) =>
+  gpuPartition(overrides);
 
 describe('format', () => {
   it('prints time limits as Slurm does', () => {

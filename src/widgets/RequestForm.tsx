@@ -88,6 +88,32 @@ export function RequestForm({
     errors[field] ??
     (serverError?.field === field ? serverError.message : undefined);
 
+  /** A text field with its label, its error and, where Slurm knows them, suggestions. */
+  const textField = (
+    field: FormField,
+    label: string,
+    placeholder: string,
+    choices?: string[]
+  ) => (
+    <Field id={field} label={label} error={errorOf(field)}>
+      <input
+        id={`jp-SlurmKernels-${field}`}
+        className="jp-mod-styled"
+        value={values[field]}
+        onChange={set(field)}
+        placeholder={placeholder}
+        list={choices ? `jp-SlurmKernels-${field}-choices` : undefined}
+      />
+      {choices && (
+        <datalist id={`jp-SlurmKernels-${field}-choices`}>
+          {choices.map(name => (
+            <option key={name} value={name} />
+          ))}
+        </datalist>
+      )}
+    </Field>
+  );
+
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     if (!valid) {
@@ -183,82 +209,19 @@ export function RequestForm({
         </Field>
       </div>
       <div className="jp-SlurmKernels-row">
-        <Field id="time" label={trans.__('Time limit')} error={errorOf('time')}>
-          <input
-            id="jp-SlurmKernels-time"
-            className="jp-mod-styled"
-            value={values.time}
-            onChange={set('time')}
-            placeholder={trans.__('e.g. 1:00:00')}
-          />
-        </Field>
-        <Field id="cpus" label={trans.__('CPUs')} error={errorOf('cpus')}>
-          <input
-            id="jp-SlurmKernels-cpus"
-            className="jp-mod-styled"
-            value={values.cpus}
-            onChange={set('cpus')}
-            placeholder={trans.__('default')}
-          />
-        </Field>
-        <Field id="memory" label={trans.__('Memory')} error={errorOf('memory')}>
-          <input
-            id="jp-SlurmKernels-memory"
-            className="jp-mod-styled"
-            value={values.memory}
-            onChange={set('memory')}
-            placeholder={trans.__('e.g. 16G')}
-          />
-        </Field>
+        {textField('time', trans.__('Time limit'), trans.__('e.g. 1:00:00'))}
+        {textField('cpus', trans.__('CPUs'), trans.__('default'))}
+        {textField('memory', trans.__('Memory'), trans.__('e.g. 16G'))}
       </div>
       <div className="jp-SlurmKernels-row">
-        <Field
-          id="account"
-          label={trans.__('Account')}
-          error={errorOf('account')}
-        >
-          <input
-            id="jp-SlurmKernels-account"
-            className="jp-mod-styled"
-            value={values.account}
-            onChange={set('account')}
-            placeholder={trans.__('default')}
-            list="jp-SlurmKernels-account-choices"
-          />
-          <datalist id="jp-SlurmKernels-account-choices">
-            {cluster.accounts.map(name => (
-              <option key={name} value={name} />
-            ))}
-          </datalist>
-        </Field>
-        <Field id="qos" label={trans.__('QOS')} error={errorOf('qos')}>
-          <input
-            id="jp-SlurmKernels-qos"
-            className="jp-mod-styled"
-            value={values.qos}
-            onChange={set('qos')}
-            placeholder={trans.__('default')}
-            list="jp-SlurmKernels-qos-choices"
-          />
-          <datalist id="jp-SlurmKernels-qos-choices">
-            {cluster.qos.map(name => (
-              <option key={name} value={name} />
-            ))}
-          </datalist>
-        </Field>
-        <Field
-          id="jobName"
-          label={trans.__('Job name')}
-          error={errorOf('jobName')}
-        >
-          <input
-            id="jp-SlurmKernels-jobName"
-            className="jp-mod-styled"
-            value={values.jobName}
-            onChange={set('jobName')}
-            placeholder={trans.__('automatic')}
-          />
-        </Field>
+        {textField(
+          'account',
+          trans.__('Account'),
+          trans.__('default'),
+          cluster.accounts
+        )}
+        {textField('qos', trans.__('QOS'), trans.__('default'), cluster.qos)}
+        {textField('jobName', trans.__('Job name'), trans.__('automatic'))}
       </div>
       <Field
         id="preset"

@@ -36,6 +36,21 @@ async function startSession(
   return { sessionId: session.id, kernelId: session.kernel.id };
 }
 
+/** Runs `use` on a fresh notebook session's kernel, connected as JupyterLab connects. */
+async function inKernel<T>(
+  kernelName: string,
+  name: string,
+  use: (channel: KernelChannel, kernelId: string) => Promise<T>
+): Promise<T> {
+  const { kernelId } = await startSession(kernelName, name);
+  const channel = await server.connect(kernelId);
+  try {
+    return await use(channel, kernelId);
+  } finally {
+    channel.close();
+  }
+}
+
 async function whereAmI(channel: KernelChannel): Promise<string[]> {
   const { stdout, reply } = await channel.execute(
     "import os, socket; print(socket.gethostname(), os.environ.get('SLURM_JOB_ID'), os.environ.get('CUDA_VISIBLE_DEVICES'))"
@@ -103,9 +118,7 @@ describe('a GPU kernel on the testbed', () => {
   });
 
   it('runs cells on the compute node, inside the job, with the GPU Slurm gave it', async () => {
-    const { kernelId } = await startSession(specName, 'gpu');
-    const channel = await server.connect(kernelId);
-    try {
+    await inKernel(specName, 'gpu', async channel => {
       const [host, jobId, gpus] = await whereAmI(channel);
       expect(host).toBe(allocation.node);
       expect(jobId).toBe(allocation.jobId);
@@ -114,15 +127,11 @@ describe('a GPU kernel on the testbed', () => {
       await channel.execute('answer = 6 * 7');
       const { stdout } = await channel.execute('print(answer)');
       expect(stdout).toBe('42\n');
-    } finally {
-      channel.close();
-    }
+    });
   });
 
   it('answers input() through the stdin channel', async () => {
-    const { kernelId } = await startSession(specName, 'stdin');
-    const channel = await server.connect(kernelId);
-    try {
+    await inKernel(specName, 'stdin', async channel => {
       const { stdout, messages } = await channel.execute(
         "name = input('who? '); print('hello', name)",
         {
@@ -135,15 +144,11 @@ describe('a GPU kernel on the testbed', () => {
         )
       ).toBe(true);
       expect(stdout).toContain('hello slurm');
-    } finally {
-      channel.close();
-    }
+    });
   });
 
   it('keeps binary buffers intact both ways (a comm, as widgets use)', async () => {
-    const { kernelId } = await startSession(specName, 'buffers');
-    const channel = await server.connect(kernelId);
-    try {
+    await inKernel(specName, 'buffers', async channel => {
       const payload = Buffer.from(
         Array.from({ length: 1024 }, (_, i) => i % 256)
       );
@@ -156,15 +161,11 @@ describe('a GPU kernel on the testbed', () => {
       const open = messages.find(m => m.msgType === 'comm_open');
       expect(open?.buffers).toHaveLength(1);
       expect(Buffer.compare(open!.buffers[0], payload)).toBe(0);
-    } finally {
-      channel.close();
-    }
+    });
   });
 
   it('interrupts time.sleep(60) within 2 s', async () => {
-    const { kernelId } = await startSession(specName, 'interrupt');
-    const channel = await server.connect(kernelId);
-    try {
+    await inKernel(specName, 'interrupt', async (channel, kernelId) => {
       let interruptedAt = 0;
       const running = channel.execute('import time; time.sleep(60)', {
         timeoutMs: 20_000
@@ -180,9 +181,7 @@ describe('a GPU kernel on the testbed', () => {
       expect(reply.status).toBe('error');
       expect(reply.ename).toBe('KeyboardInterrupt');
       expect(Date.now() - interruptedAt).toBeLessThan(2000);
-    } finally {
-      channel.close();
-    }
+    });
   });
 
   it('restarts into a fresh namespace on the same node', async () => {
