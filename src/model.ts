@@ -3,6 +3,7 @@
  * (fast while something is starting, slow otherwise, paused while the page is hidden). Views render
  * from it; notifications and the kernel picker react to its transitions.
  */
+import { URLExt } from '@jupyterlab/coreutils';
 import { Poll } from '@lumino/polling';
 import type {
   Kernel,
@@ -28,6 +29,7 @@ import {
   requestAllocation
 } from './handler';
 import { DEFAULTS, IDefaults } from './settings';
+import { COMPANION_PATH } from './tokens';
 
 /** A change of an allocation's state seen by the model. */
 export interface ITransition {
@@ -62,6 +64,7 @@ export class SlurmKernelsModel implements IDisposable {
       standby: 'when-hidden',
       name: 'jupyterlab-slurm-kernels:allocations'
     });
+    this._listen();
   }
 
   get cluster(): Cluster | null {
@@ -162,6 +165,7 @@ export class SlurmKernelsModel implements IDisposable {
       return;
     }
     this._isDisposed = true;
+    this._events?.close();
     this._poll.dispose();
     Signal.clearData(this);
   }
@@ -198,6 +202,25 @@ export class SlurmKernelsModel implements IDisposable {
       this._poll.frequency = { ...this._poll.frequency, interval };
     }
     this._changed.emit();
+  }
+
+  /**
+   * Follows the companion's server-sent events, so a change (above all "ready", which puts kernels in
+   * the picker) is seen at once rather than at the next poll. jupyter-server-proxy streams the reply
+   * because EventSource asks for text/event-stream. Without events (no EventSource, or an error that
+   * closes the stream) the poll alone keeps the model fresh.
+   */
+  private _listen(): void {
+    if (typeof EventSource === 'undefined') {
+      return;
+    }
+    this._events = new EventSource(
+      URLExt.join(this._settings.baseUrl, COMPANION_PATH, 'api/events'),
+      {
+        withCredentials: true
+      }
+    );
+    this._events.addEventListener('allocation', () => void this.refresh());
   }
 
   private _checkWalltime(allocations: Allocation[]): void {
@@ -253,6 +276,7 @@ export class SlurmKernelsModel implements IDisposable {
   private _kernelspecs: KernelSpec.IManager | null;
   private _kernels: Kernel.IManager | null;
   private _poll: Poll;
+  private _events: EventSource | null = null;
   private _cluster: Cluster | null = null;
   private _allocations: Allocation[] = [];
   private _sitePresets: PresetMap = {};

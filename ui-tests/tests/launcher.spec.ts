@@ -51,3 +51,19 @@ test.describe('GPU kernel on cluster', () => {
     ).toBeVisible();
   });
 });
+
+test.describe('live updates', () => {
+  test.use({ autoGoto: false });
+
+  test("the page follows the companion's event stream through Jupyter Server", async ({
+    page
+  }) => {
+    const events = page.waitForResponse(r =>
+      r.url().includes('/slurm-kernels/api/events')
+    );
+    await page.goto();
+    const response = await events;
+    expect(response.status()).toBe(200);
+    expect(response.headers()['content-type']).toContain('text/event-stream');
+  });
+});
