@@ -1,15 +1,16 @@
 /**
  * `slurm-kernels serve`: the companion itself, on a 0600 unix socket.
  */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Gateway } from './allocations/gateway';
 import { AllocationManager } from './allocations/manager';
-import { createApp, listenOnSocket } from './http/app';
+import { createApp, listenOnSocket, socketAnswers } from './http/app';
 import { KernelspecWriter } from './kernelspecs/writer';
 import { createLogger } from './log';
 import { CachedCluster } from './routes/cluster';
 import { LocalRunner } from './slurm';
-import { defaultStateDir, ensurePrivateDir } from './state/files';
+import { defaultStateDir } from './state/files';
 import { SshPool } from './tunnel/ssh';
 
 export async function serve(
@@ -17,6 +18,7 @@ export async function serve(
   version: string
 ): Promise<void> {
   const log = createLogger();
+  await waitForSocket(socketPath, log);
   const runner = new LocalRunner();
   const cluster = new CachedCluster(runner);
   const tunnels = new SshPool();
@@ -37,7 +39,8 @@ export async function serve(
     log
   });
   await allocations.init();
-  await ensurePrivateDir(path.dirname(socketPath));
+  // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.
+  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   const app = createApp({ cluster, allocations, gateway, log, version });
   const listening = await listenOnSocket(app, socketPath);
   log.info({ socket: socketPath, version }, 'companion listening');
@@ -49,4 +52,26 @@ export async function serve(
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * One companion per user: while another one serves this socket (a second JupyterLab of the same user
+ * starts its own through jupyter-server-proxy), this one waits, and takes over when that one stops.
+ * Requests meanwhile reach the one that serves, through the same socket.
+ */
+async function waitForSocket(
+  socketPath: string,
+  log: ReturnType<typeof createLogger>
+): Promise<void> {
+  let told = false;
+  while (await socketAnswers(socketPath)) {
+    if (!told) {
+      log.info(
+        { socket: socketPath },
+        'another companion serves this user; standing by'
+      );
+      told = true;
+    }
+    await new Promise(resolve => setTimeout(resolve, 2_000));
+  }
 }

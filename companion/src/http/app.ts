@@ -71,7 +71,7 @@ export async function listenOnSocket(
   app: express.Express,
   socketPath: string
 ): Promise<IListening> {
-  if (await Private.answers(socketPath)) {
+  if (await socketAnswers(socketPath)) {
     throw new Error(`another companion is already serving on ${socketPath}`);
   }
   await fs.rm(socketPath, { force: true });
@@ -106,16 +106,14 @@ export async function listenOnSocket(
   };
 }
 
-namespace Private {
-  /** Whether something accepts connections on the socket (a stale file from a crash does not). */
-  export function answers(socketPath: string): Promise<boolean> {
-    return new Promise(resolve => {
-      const probe = net.connect(socketPath);
-      probe.once('connect', () => {
-        probe.destroy();
-        resolve(true);
-      });
-      probe.once('error', () => resolve(false));
+/** Whether something accepts connections on the socket (a stale file from a crash does not). */
+export function socketAnswers(socketPath: string): Promise<boolean> {
+  return new Promise(resolve => {
+    const probe = net.connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
     });
-  }
+    probe.once('error', () => resolve(false));
+  });
 }

@@ -68,7 +68,53 @@ describe('companion serve on the testbed', () => {
     );
   });
 
+  it('has a second companion of the same user stand by, and take over when the first stops', async () => {
+    let log = '';
+    const second = spawn(
+      process.execPath,
+      [main, 'serve', '--socket', socketPath],
+      {
+        stdio: ['ignore', 'ignore', 'pipe']
+      }
+    );
+    second.stderr?.on('data', (c: Buffer) => (log += c.toString('utf8')));
+    try {
+      await waitFor(
+        'the second companion to stand by',
+        async () => log.includes('standing by'),
+        10_000,
+        50
+      );
+      const firstExited = new Promise(resolve => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await firstExited;
+      await waitFor(
+        'the second companion to take over',
+        async () => log.includes('companion listening'),
+        10_000,
+        50
+      );
+      const res = await requestJson(socketPath, 'GET', '/api');
+      expect(res.status).toBe(200);
+    } finally {
+      const exited = new Promise(resolve => second.once('exit', resolve));
+      second.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   it('stops on SIGTERM and removes nothing it does not own', async () => {
+    child = spawn(process.execPath, [main, 'serve', '--socket', socketPath], {
+      stdio: ['ignore', 'ignore', 'inherit']
+    });
+    await waitFor(
+      'the companion to answer',
+      async () =>
+        (await requestJson(socketPath, 'GET', '/api').catch(() => null))
+          ?.status === 200,
+      10_000,
+      50
+    );
     const exited = new Promise<number | null>(resolve =>
       child.once('exit', code => resolve(code))
     );
