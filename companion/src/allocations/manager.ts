@@ -395,7 +395,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       if (!isActive(a)) {
         return;
       }
-      const message = `the gateway did not come up: ${(err as Error).message}`;
+      const message = await this._withLogTail(
+        record,
+        `the gateway did not come up: ${(err as Error).message}`
+      );
       this._o.log.warn(
         { id: a.id, jobId: a.jobId, err: (err as Error).message },
         'gateway failed'
@@ -433,14 +436,37 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       this._update(record, { kernelspecs: [], slurmState: final.state });
       return;
     }
+    // An end the user did not ask for comes with the last lines the job wrote.
+    const unexpected =
+      final.state !== 'COMPLETED' && final.state !== 'CANCELLED';
+    const outcome = unexpected
+      ? { ...final, message: await this._withLogTail(record, final.message) }
+      : final;
     this._update(record, {
       state: 'ended',
       slurmState: final.state,
       pendingReason: null,
       kernelspecs: [],
-      outcome: final
+      outcome
     });
     this._o.log.info({ id: a.id, jobId: a.jobId, ...final }, 'ended');
+  }
+
+  /** A message followed by the last lines of the job's log, so the cause is in sight. */
+  private async _withLogTail(
+    record: IRecord,
+    message: string
+  ): Promise<string> {
+    const tail = (
+      await tailFile(path.join(record.files.dir, 'job.log'), 4096).catch(
+        () => ''
+      )
+    )
+      .trimEnd()
+      .split('\n')
+      .slice(-8)
+      .join('\n');
+    return tail ? `${message}\nThe job's last lines:\n${tail}` : message;
   }
 
   /** Slurm's final word on a job: scontrol while it remembers the job, else what squeue last said. */

@@ -1,0 +1,68 @@
+/**
+ * A job that cannot start its gateway tells the user why, with the job's own last lines, and leaves
+ * nothing behind.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Harness } from './harness';
+import { requireTestUser } from './testbed';
+
+jest.setTimeout(120_000);
+requireTestUser();
+const harness = new Harness();
+
+beforeAll(async () => {
+  // The user's own presets, next to the site's: one names an environment that does not exist.
+  const dir = path.join(harness.env.XDG_CONFIG_HOME as string, 'slurm-kernels');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    path.join(dir, 'presets.json'),
+    JSON.stringify({ presets: { broken: { venv: '/nonexistent/env' } } })
+  );
+  await harness.startCompanion();
+});
+
+afterAll(async () => {
+  await harness.cancelEverything().catch(() => undefined);
+  await harness.stop();
+});
+
+it('reports a job that failed to set up its environment, quoting its log', async () => {
+  const result = await harness.cli([
+    'request',
+    '-p',
+    'cpu',
+    '-t',
+    '5',
+    '--env',
+    'broken',
+    '--wait'
+  ]);
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(
+    /slurm-kernels: The job failed\. Exit code 22:0\./
+  );
+  expect(result.stderr).toContain("The job's last lines:");
+  expect(result.stderr).toMatch(
+    /\/nonexistent\/env\/bin\/activate: No such file or directory/
+  );
+  expect(harness.kernelspecNames()).toEqual([]);
+});
+
+it('refuses an unknown preset before anything is submitted', async () => {
+  const result = await harness.cli([
+    'request',
+    '-p',
+    'cpu',
+    '-t',
+    '5',
+    '--env',
+    'nope'
+  ]);
+  expect(result.code).toBe(1);
+  expect(result.stderr).toBe(
+    'slurm-kernels: no environment preset "nope" (known: site-python, broken)\n'
+  );
+  const listed = await harness.cli(['list', '--json']);
+  expect(JSON.parse(listed.stdout)).toHaveLength(1); // only the broken one above
+});
