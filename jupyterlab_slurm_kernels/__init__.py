@@ -2,7 +2,7 @@
 
 Python is here only where Jupyter needs it: the prebuilt labextension's paths, the
 jupyter-server-proxy entry point that starts the companion (Node) on demand, and a server extension
-that turns Nagle off on kernel websockets.
+that makes kernel websockets fast (kernel_ws.py).
 """
 
 import os
@@ -26,14 +26,14 @@ def _jupyter_server_extension_points():
 
 
 def _load_jupyter_server_extension(server_app):
-    """Turns Nagle off on kernel websockets, whatever connection class the server is configured with."""
+    """Kernel websockets without Nagle or copies, whatever connection class the server is configured with."""
     from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
-    from .nodelay import with_nodelay
+    from .kernel_ws import fast_kernel_websocket
 
     settings = server_app.web_app.settings
     configured = settings.get("kernel_websocket_connection_class") or ZMQChannelsWebsocketConnection
-    settings["kernel_websocket_connection_class"] = with_nodelay(configured)
+    settings["kernel_websocket_connection_class"] = fast_kernel_websocket(configured)
 
 
 def _state_dir() -> Path:

@@ -22,9 +22,11 @@ import {
 } from '../../../src/api/allocation';
 import {
   GATEWAY_CONFIG,
+  KERNEL_WS_MODULE,
   buildJobScript,
   IJobFiles
 } from '../gateway/jobScript';
+import { readKernelWsModule } from '../gateway/kernelWsModule';
 import { HttpError } from '../http/errors';
 import type { IClusterSource } from '../routes/cluster';
 import {
@@ -186,6 +188,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     const files = jobFiles(dir);
     await writePrivateFile(files.tokenFile, newSecret());
     await writePrivateFile(files.gatewayConfig, GATEWAY_CONFIG);
+    await writePrivateFile(files.gatewayModule, await readKernelWsModule());
     const now = new Date().toISOString();
     const allocation: Allocation = {
       id,
@@ -575,7 +578,8 @@ function jobFiles(dir: string): IJobFiles {
     dir,
     tokenFile: path.join(dir, 'token'),
     rendezvousFile: path.join(dir, 'rendezvous.json'),
-    gatewayConfig: path.join(dir, 'gateway_config.py')
+    gatewayConfig: path.join(dir, 'gateway_config.py'),
+    gatewayModule: path.join(dir, `${KERNEL_WS_MODULE}.py`)
   };
 }
 

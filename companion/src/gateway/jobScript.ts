@@ -17,6 +17,8 @@ export interface IJobFiles {
   rendezvousFile: string;
   /** The gateway's configuration (Python, read by jupyter). */
   gatewayConfig: string;
+  /** The kernel websocket module the configuration imports, beside it. */
+  gatewayModule: string;
 }
 
 /** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
@@ -137,23 +139,25 @@ echo "slurm-kernels: the gateway could not start; see the messages above" >&2
 exit 24
 `;
 
+/** The module name the gateway's configuration imports from its own directory. */
+export const KERNEL_WS_MODULE = 'slurm_kernels_ws';
+
 /**
- * The gateway's configuration, read by jupyter on the node. Python because Jupyter's config is.
+ * The gateway's configuration, read by jupyter on the node. Python because Jupyter's config is. The
+ * companion writes `slurm_kernels_ws.py` (jupyterlab_slurm_kernels/kernel_ws.py) beside it.
  */
 export const GATEWAY_CONFIG = `# Written by jupyterlab-slurm-kernels.
+import os
+import sys
+
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
+sys.path.insert(0, os.path.dirname(__file__))
+from ${KERNEL_WS_MODULE} import fast_kernel_websocket  # noqa: E402
 
-class NoDelayWebsocketConnection(ZMQChannelsWebsocketConnection):
-    """Tornado leaves Nagle on for websockets: small replies would wait ~40 ms for a delayed ACK."""
-
-    def connect(self):
-        self.websocket_handler.set_nodelay(True)
-        return super().connect()
-
-
+# TCP_NODELAY and zero-copy v1 output on the kernel websockets.
 for app in ("KernelGatewayApp", "ServerApp"):
-    c[app].kernel_websocket_connection_class = NoDelayWebsocketConnection
+    c[app].kernel_websocket_connection_class = fast_kernel_websocket(ZMQChannelsWebsocketConnection)
 # The local Jupyter Server applies the user's own IOPub limit; the gateway must not add another.
 c.ZMQChannelsWebsocketConnection.limit_rate = False
 c.ServerApp.terminals_enabled = False

@@ -164,6 +164,32 @@ describe('a GPU kernel on the testbed', () => {
     });
   });
 
+  it('passes large outputs and buffers intact (both servers write them without copies)', async () => {
+    await inKernel(specName, 'large', async channel => {
+      // Large frames of an odd length, within the local server's IOPub data rate limit (3 MB in 3 s).
+      const size = 1048576 + 7;
+      const { stdout, messages } = await channel.execute(
+        [
+          'import sys',
+          'from comm import create_comm',
+          `sys.stdout.write(''.join(chr(97 + i % 26) for i in range(${size}))); sys.stdout.flush()`,
+          `comm = create_comm(target_name='echo', buffers=[bytes(i % 251 for i in range(${size}))])`
+        ].join('\n'),
+        { timeoutMs: 60_000 }
+      );
+      const letters = Array.from({ length: 26 }, (_, i) =>
+        String.fromCharCode(97 + i)
+      ).join('');
+      expect(stdout).toBe(letters.repeat(Math.ceil(size / 26)).slice(0, size));
+      const open = messages.find(m => m.msgType === 'comm_open');
+      const expected = Buffer.from(
+        Array.from({ length: size }, (_, i) => i % 251)
+      );
+      expect(open?.buffers).toHaveLength(1);
+      expect(Buffer.compare(open!.buffers[0], expected)).toBe(0);
+    });
+  });
+
   it('interrupts time.sleep(60) within 2 s', async () => {
     await inKernel(specName, 'interrupt', async (channel, kernelId) => {
       let interruptedAt = 0;

@@ -11,7 +11,9 @@ const files = {
   rendezvousFile:
     '/home/alice/.local/state/slurm-kernels/allocations/x/rendezvous.json',
   gatewayConfig:
-    '/home/alice/.local/state/slurm-kernels/allocations/x/gateway_config.py'
+    '/home/alice/.local/state/slurm-kernels/allocations/x/gateway_config.py',
+  gatewayModule:
+    '/home/alice/.local/state/slurm-kernels/allocations/x/slurm_kernels_ws.py'
 };
 
 function script(environment: object): string {

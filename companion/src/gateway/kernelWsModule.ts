@@ -1,0 +1,23 @@
+/**
+ * The Python module that gives kernel websockets TCP_NODELAY and zero-copy output
+ * (jupyterlab_slurm_kernels/kernel_ws.py). The user's Jupyter Server imports it from the package;
+ * the gateway in the job gets a copy beside its configuration. One file, two servers.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+const MODULE = path.join('jupyterlab_slurm_kernels', 'kernel_ws.py');
+
+/** Its source, found above the companion: in a source checkout and in an installed package alike. */
+export async function readKernelWsModule(from = __dirname): Promise<string> {
+  for (let dir = from; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      return await fs.readFile(path.join(dir, MODULE), 'utf8');
+    } catch {
+      // not at this level
+    }
+  }
+  throw new Error(
+    `${MODULE} was not found in any directory above ${from}; the companion needs it for the gateway`
+  );
+}
