@@ -150,6 +150,9 @@ export interface IExecuteResult {
   reply: any;
   stdout: string;
   messages: IReceived[];
+  /** Milliseconds from sending the request to the execute_reply (the baseline's round trip). */
+  replyMs: number;
+  /** Milliseconds to the later of execute_reply and status idle. */
   ms: number;
 }
 
@@ -216,6 +219,7 @@ export class KernelChannel {
     return new Promise((resolve, reject) => {
       const messages: IReceived[] = [];
       let reply: any;
+      let replyMs = 0;
       let idle = false;
       let msgId = '';
       const timer = setTimeout(() => {
@@ -236,6 +240,7 @@ export class KernelChannel {
         }
         if (m.channel === 'shell' && m.msgType === 'execute_reply') {
           reply = m.content;
+          replyMs = performance.now() - started;
         }
         if (
           m.channel === 'iopub' &&
@@ -251,7 +256,13 @@ export class KernelChannel {
             .filter(x => x.msgType === 'stream')
             .map(x => x.content.text)
             .join('');
-          resolve({ reply, stdout, messages, ms: performance.now() - started });
+          resolve({
+            reply,
+            stdout,
+            messages,
+            replyMs,
+            ms: performance.now() - started
+          });
         }
       };
       this._listeners.add(listener);
