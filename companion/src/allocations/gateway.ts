@@ -176,8 +176,13 @@ export class Gateway {
       relativeToHome(cwd)
     );
     try {
-      const ws = await connected.client.channels(kernel.id, randomUUID());
-      const bridge = new KernelBridge(info, ws, this._o.log);
+      // Reopened with the same session id, the gateway replays what the kernel said meanwhile.
+      const sessionId = randomUUID();
+      const reopen = () => connected.client.channels(kernel.id, sessionId);
+      const bridge = new KernelBridge(info, await reopen(), {
+        log: this._o.log,
+        reopen
+      });
       await bridge.start();
       const session = new KernelSession(
         specName,

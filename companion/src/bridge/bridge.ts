@@ -8,7 +8,10 @@
  * - hb: REP, answered here while the remote kernel's websocket is open.
  * - shutdown_request is answered here and ends the bridge (the owner deletes the remote kernel);
  *   interrupt_request goes to the kernel on the control channel (interrupt_mode "message").
+ * - A lost websocket (the tunnel dropped) is reopened with the same session id, with backoff; the
+ *   gateway replays what the kernel said meanwhile, and what Jupyter sent waits here.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type WebSocket from 'ws';
 import * as zmq from 'zeromq';
 import {
@@ -23,6 +26,7 @@ import {
   Signer,
   toZmqFrames
 } from './codec';
+import { Backoff } from '../tunnel/backoff';
 
 /** The fields of a Jupyter connection file the bridge uses. */
 export interface IConnectionInfo {
@@ -46,16 +50,29 @@ export interface IBridgeEnd {
   message: string;
 }
 
+export interface IBridgeOptions {
+  log?: { warn: (obj: object, msg: string) => void };
+  /**
+   * Opens the remote kernel's websocket again, with the same session id. Without it, a lost
+   * websocket ends the bridge. An error with `status` 404 means the kernel is gone: no retry.
+   */
+  reopen?: () => Promise<WebSocket>;
+  /** How long to keep trying to reopen a lost websocket; default 60 s. */
+  reconnectForMs?: number;
+}
+
 const MAX_ROUTES = 10_000;
+/** Messages from Jupyter held while the websocket is reopened. */
+const MAX_PENDING = 10_000;
 
 export class KernelBridge {
   constructor(
     private readonly _info: IConnectionInfo,
-    private readonly _ws: WebSocket,
-    private readonly _log: { warn: (obj: object, msg: string) => void } = {
-      warn: () => undefined
-    }
+    ws: WebSocket,
+    private readonly _o: IBridgeOptions = {}
   ) {
+    this._ws = ws;
+    this._log = _o.log ?? { warn: () => undefined };
     this._signer = new Signer(_info.key, _info.signature_scheme);
   }
 
@@ -72,21 +89,7 @@ export class KernelBridge {
       this._iopub.bind(ep(this._info.iopub_port)),
       this._hb.bind(ep(this._info.hb_port))
     ]);
-    this._ws.on('message', (data: Buffer, isBinary: boolean) =>
-      this._fromKernel(data, isBinary)
-    );
-    this._ws.on('close', (code: number, reason: Buffer) =>
-      this._end({
-        reason: 'remote',
-        message: `the remote kernel's connection closed (${code} ${reason.toString() || 'no reason'})`
-      })
-    );
-    this._ws.on('error', err =>
-      this._end({
-        reason: 'remote',
-        message: `the remote kernel's connection failed: ${err.message}`
-      })
-    );
+    this._attach(this._ws);
     void this._pump('shell', this._shell);
     void this._pump('control', this._control);
     void this._pump('stdin', this._stdin);
@@ -101,6 +104,70 @@ export class KernelBridge {
   /** Stops relaying and closes every socket. */
   close(message = 'closed'): void {
     this._end({ reason: 'closed', message });
+  }
+
+  private _attach(ws: WebSocket): void {
+    this._ws = ws;
+    ws.on('message', (data: Buffer, isBinary: boolean) =>
+      this._fromKernel(data, isBinary)
+    );
+    ws.on('close', (code: number, reason: Buffer) =>
+      this._lost(ws, `closed (${code} ${reason.toString() || 'no reason'})`)
+    );
+    ws.on('error', err => this._lost(ws, `failed: ${err.message}`));
+  }
+
+  private _lost(ws: WebSocket, why: string): void {
+    if (this._closed || ws !== this._ws || this._reconnecting) {
+      return;
+    }
+    if (!this._o.reopen) {
+      this._end({
+        reason: 'remote',
+        message: `the remote kernel's connection ${why}`
+      });
+      return;
+    }
+    void this._reconnect(this._o.reopen, why);
+  }
+
+  private async _reconnect(
+    reopen: () => Promise<WebSocket>,
+    why: string
+  ): Promise<void> {
+    this._reconnecting = true;
+    this._log.warn({ why }, "reopening the remote kernel's websocket");
+    const deadline = Date.now() + (this._o.reconnectForMs ?? 60_000);
+    const backoff = new Backoff();
+    let lastError = '';
+    while (!this._closed) {
+      try {
+        const ws = await reopen();
+        if (this._closed) {
+          ws.close();
+          return;
+        }
+        this._reconnecting = false;
+        this._attach(ws);
+        this._pending.splice(0).forEach(frame => ws.send(frame));
+        return;
+      } catch (err) {
+        lastError = (err as Error).message;
+        const delay = backoff.fail();
+        if ((err as { status?: number }).status === 404) {
+          break;
+        }
+        if (Date.now() + delay > deadline) {
+          break;
+        }
+        await sleep(delay);
+      }
+    }
+    this._reconnecting = false;
+    this._end({
+      reason: 'remote',
+      message: `the remote kernel's connection ${why}, and reopening it failed: ${lastError}`
+    });
   }
 
   private async _pump(
@@ -148,8 +215,15 @@ export class KernelBridge {
       this._answerShutdown(message);
       return;
     }
-    if (this._ws.readyState === this._ws.OPEN) {
-      this._ws.send(encodeWsV1(channel, message));
+    const frame = encodeWsV1(channel, message);
+    if (this._reconnecting) {
+      this._pending.push(frame);
+      if (this._pending.length > MAX_PENDING) {
+        this._pending.shift();
+        this._log.warn({}, 'dropped the oldest message held for the kernel');
+      }
+    } else if (this._ws.readyState === this._ws.OPEN) {
+      this._ws.send(frame);
     }
   }
 
@@ -304,6 +378,10 @@ export class KernelBridge {
     this._resolveEnded(end);
   }
 
+  private _ws: WebSocket;
+  private _log: { warn: (obj: object, msg: string) => void };
+  private _reconnecting = false;
+  private _pending: Buffer[] = [];
   private _signer: Signer;
   private _shell = new zmq.Router();
   private _control = new zmq.Router();

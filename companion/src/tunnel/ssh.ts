@@ -1,6 +1,7 @@
 /**
  * One ssh2 connection per host, reused by every tunnel to it: no `ssh` processes, no local TCP
  * listener. Host keys are verified against known_hosts; keys come from ~/.ssh and the ssh-agent.
+ * A connection that drops is opened again on next use; after failures, with backoff.
  * Only this module imports ssh2.
  */
 import { promises as dns } from 'node:dns';
@@ -8,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AgentAuthMethod,
   Client,
@@ -15,6 +17,7 @@ import {
   PublicKeyAuthMethod,
   utils
 } from 'ssh2';
+import { Backoff, IBackoffOptions } from './backoff';
 import { KnownHosts } from './knownHosts';
 
 export class TunnelError extends Error {
@@ -40,6 +43,8 @@ export interface ISshPoolOptions {
    * pty session exists; without it, replies to small messages stall ~40 ms on delayed ACKs.
    */
   interactive?: boolean;
+  /** Delays between attempts to connect to a host that failed. */
+  backoff?: IBackoffOptions;
 }
 
 interface IPooled {
@@ -118,7 +123,7 @@ export class SshPool {
     let pooled = this._pool.get(host);
     if (!pooled) {
       const client = new Client();
-      pooled = { client, ready: this._connect(host, client) };
+      pooled = { client, ready: this._connectAfterBackoff(host, client) };
       this._pool.set(host, pooled);
       const entry = pooled;
       entry.ready.catch(
@@ -130,6 +135,31 @@ export class SshPool {
       );
     }
     return pooled.ready;
+  }
+
+  /** Connects, first waiting out the backoff of earlier failures to this host. */
+  private async _connectAfterBackoff(
+    host: string,
+    client: Client
+  ): Promise<Client> {
+    const retry = this._retries.get(host);
+    const wait = retry ? retry.at - Date.now() : 0;
+    if (wait > 0) {
+      await sleep(wait);
+    }
+    try {
+      const connected = await this._connect(host, client);
+      this._retries.delete(host);
+      return connected;
+    } catch (err) {
+      const failed = retry ?? {
+        backoff: new Backoff(this._options.backoff),
+        at: 0
+      };
+      failed.at = Date.now() + failed.backoff.fail();
+      this._retries.set(host, failed);
+      throw err;
+    }
   }
 
   private async _connect(host: string, client: Client): Promise<Client> {
@@ -218,6 +248,8 @@ export class SshPool {
 
   private _options: ISshPoolOptions;
   private _pool = new Map<string, IPooled>();
+  /** Hosts whose last connection attempt failed: when the next one may start. */
+  private _retries = new Map<string, { backoff: Backoff; at: number }>();
 }
 
 namespace Private {

@@ -9,7 +9,7 @@ import type { Allocation } from '../../../src/api/allocation';
 import { cancelJob, listJobs, LocalRunner } from '../../src/slurm';
 import { Harness } from './harness';
 import { JupyterServer, KernelChannel } from './jupyter';
-import { requireTestUser, waitFor } from './testbed';
+import { dropSshConnections, requireTestUser, waitFor } from './testbed';
 
 jest.setTimeout(180_000);
 
@@ -187,6 +187,20 @@ describe('a GPU kernel on the testbed', () => {
       );
       expect(open?.buffers).toHaveLength(1);
       expect(Buffer.compare(open!.buffers[0], expected)).toBe(0);
+    });
+  });
+
+  it('survives a dropped ssh connection: same kernel, same variables, output of the gap delivered', async () => {
+    await inKernel(specName, 'dropped', async channel => {
+      await channel.execute('x = 41');
+      const running = channel.execute(
+        'import time; time.sleep(1.5); x += 1; print(x)',
+        { timeoutMs: 60_000 }
+      );
+      await new Promise(resolve => setTimeout(resolve, 500));
+      expect(await dropSshConnections()).toBeGreaterThan(0);
+      expect((await running).stdout).toBe('42\n');
+      expect((await channel.execute('print(x)')).stdout).toBe('42\n');
     });
   });
 

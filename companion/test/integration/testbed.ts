@@ -1,7 +1,9 @@
 /**
  * Helpers for tests on the real testbed (dev/testbed/up.sh). They run as an ordinary user.
  */
+import { execFile } from 'node:child_process';
 import os from 'node:os';
+import { promisify } from 'node:util';
 
 export async function waitFor<T>(
   what: string,
@@ -30,4 +32,24 @@ export function requireTestUser(): string {
     );
   }
   return user;
+}
+
+/**
+ * Drops the test user's ssh connections the way a network cut would: ends the user's own sshd
+ * session processes (on every node; only the companion under test has any). Returns how many.
+ */
+export async function dropSshConnections(): Promise<number> {
+  const { stdout } = await promisify(execFile)('ps', [
+    '-u',
+    os.userInfo().username,
+    '-o',
+    'pid=,args='
+  ]);
+  const sessions = stdout
+    .split('\n')
+    .map(line => /^\s*(\d+)\s+sshd: /.exec(line)?.[1])
+    .filter((pid): pid is string => Boolean(pid))
+    .map(Number);
+  sessions.forEach(pid => process.kill(pid, 'SIGTERM'));
+  return sessions.length;
 }

@@ -68,14 +68,8 @@ describe('KernelBridge', () => {
     return next;
   }
 
-  beforeEach(async () => {
-    fromBridge = [];
-    server = new WebSocketServer({
-      port: 0,
-      host: '127.0.0.1',
-      handleProtocols: () => V1
-    });
-    await new Promise(resolve => server.once('listening', resolve));
+  /** A websocket to the gateway's server; the server's end becomes `gateway`. */
+  async function connectToGateway(): Promise<WebSocket> {
     const connected = new Promise<WebSocket>(resolve =>
       server.once('connection', resolve)
     );
@@ -86,7 +80,11 @@ describe('KernelBridge', () => {
     await new Promise(resolve => client.once('open', resolve));
     gateway = await connected;
     gateway.on('message', (data: Buffer) => fromBridge.push(decodeWsV1(data)));
-    info = {
+    return client;
+  }
+
+  async function connectionInfo(): Promise<IConnectionInfo> {
+    return {
       transport: 'tcp',
       ip: '127.0.0.1',
       shell_port: await freePort(),
@@ -97,7 +95,18 @@ describe('KernelBridge', () => {
       key: KEY,
       signature_scheme: 'hmac-sha256'
     };
-    bridge = new KernelBridge(info, client);
+  }
+
+  beforeEach(async () => {
+    fromBridge = [];
+    server = new WebSocketServer({
+      port: 0,
+      host: '127.0.0.1',
+      handleProtocols: () => V1
+    });
+    await new Promise(resolve => server.once('listening', resolve));
+    info = await connectionInfo();
+    bridge = new KernelBridge(info, await connectToGateway());
     await bridge.start();
   });
 
@@ -224,6 +233,82 @@ describe('KernelBridge', () => {
     await expect(bridge.ended).resolves.toMatchObject({
       reason: 'remote',
       message: expect.stringContaining('kernel died')
+    });
+  });
+
+  describe('when the websocket is lost', () => {
+    async function reopeningBridge(
+      reopen: () => Promise<WebSocket>,
+      reconnectForMs?: number
+    ): Promise<void> {
+      bridge.close();
+      info = await connectionInfo();
+      bridge = new KernelBridge(info, await connectToGateway(), {
+        reopen,
+        reconnectForMs
+      });
+      await bridge.start();
+    }
+
+    it('reopens it and delivers what Jupyter sent meanwhile', async () => {
+      let noticed!: () => void;
+      const lost = new Promise<void>(resolve => (noticed = resolve));
+      let reconnect!: () => void;
+      const gap = new Promise<void>(resolve => (reconnect = resolve));
+      await reopeningBridge(async () => {
+        noticed();
+        await gap;
+        return connectToGateway();
+      });
+      const shell = await jupyterSocket(
+        new zmq.Dealer({ routingId: 'client-1' }),
+        info.shell_port
+      );
+      gateway.terminate(); // the tunnel drops, without a close frame
+      await lost;
+      const request = message('execute_request');
+      await shell.send(toZmqFrames([], request, new Signer(KEY)));
+      await new Promise(resolve => setTimeout(resolve, 50));
+      expect(fromBridge).toEqual([]);
+      reconnect();
+
+      const relayed = await nextFromBridge();
+      expect(relayed.parts.header.equals(request.header)).toBe(true);
+      gateway.send(
+        encodeWsV1(
+          'shell',
+          message('execute_reply', request.header, { status: 'ok' })
+        )
+      );
+      const reply = parseZmqFrames((await shell.receive()) as Buffer[]);
+      expect(reply.parentHeader.equals(request.header)).toBe(true);
+    });
+
+    it('gives up after its time, saying why', async () => {
+      let attempts = 0;
+      await reopeningBridge(async () => {
+        attempts += 1;
+        throw new Error('connection refused');
+      }, 400);
+      gateway.terminate();
+      await expect(bridge.ended).resolves.toMatchObject({
+        reason: 'remote',
+        message: expect.stringMatching(
+          /closed .*reopening it failed: connection refused/
+        )
+      });
+      expect(attempts).toBeGreaterThan(1);
+    });
+
+    it('gives up at once when the gateway no longer has the kernel', async () => {
+      let attempts = 0;
+      await reopeningBridge(async () => {
+        attempts += 1;
+        throw Object.assign(new Error('HTTP 404'), { status: 404 });
+      });
+      gateway.terminate();
+      await expect(bridge.ended).resolves.toMatchObject({ reason: 'remote' });
+      expect(attempts).toBe(1);
     });
   });
 });
