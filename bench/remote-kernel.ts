@@ -138,21 +138,15 @@ async function ourPath(
   harness: Harness,
   server: JupyterServer
 ): Promise<{ path: IPath; allocation: Allocation }> {
-  const requested = await harness.cli([
-    'request',
+  const allocation = await harness.request([
     '-p',
     'gpu',
     '--gres',
     'gpu:1',
     '-t',
     '30',
-    '--wait',
-    '--json'
+    '--wait'
   ]);
-  if (requested.code !== 0) {
-    throw new Error(requested.stderr);
-  }
-  const allocation: Allocation = JSON.parse(requested.stdout);
   const session = await server.json('POST', '/api/sessions', {
     path: 'bench.ipynb',
     type: 'notebook',
@@ -226,17 +220,14 @@ async function bulk(
 async function runningToKernelspec(harness: Harness): Promise<number[]> {
   const times: number[] = [];
   for (let rep = 0; rep < STARTUP_REPS; rep++) {
-    const requested = await harness.cli([
-      'request',
+    const allocation = await harness.request([
       '-p',
       'gpu',
       '--gres',
       'gpu:1',
       '-t',
-      '10',
-      '--json'
+      '10'
     ]);
-    const allocation: Allocation = JSON.parse(requested.stdout);
     let runningAt = 0;
     await waitFor(
       'RUNNING',
@@ -269,17 +260,14 @@ async function companionRss(
 ): Promise<{ rssMb: number; kernels: number }> {
   const allocations: Allocation[] = [];
   for (let i = 0; i < 5; i++) {
-    const r = await harness.cli(['request', '-p', 'cpu', '-t', '10', '--json']);
-    allocations.push(JSON.parse(r.stdout));
+    allocations.push(await harness.request(['-p', 'cpu', '-t', '10']));
   }
   const channels: KernelChannel[] = [];
   for (const a of allocations) {
     await waitFor(
       `allocation ${a.id} ready`,
       async () => {
-        const listed = JSON.parse(
-          (await harness.cli(['list', '--json'])).stdout
-        ) as Allocation[];
+        const listed = await harness.list();
         return listed.find(x => x.id === a.id)?.state === 'ready';
       },
       120_000,

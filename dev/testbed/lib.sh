@@ -13,6 +13,8 @@ TB_STATE=/var/lib/slurm-testbed
 TB_LOG=/var/log/slurm-testbed
 # The Python environment that jobs use, on the shared file system, as a site would provide it.
 TB_SITE_ENV=${TB_SITE_ENV:-/opt/slurm-kernels/site-env}
+# Without Kernel Gateway: jobs that use it run `jupyter server` instead.
+TB_SERVER_ONLY_ENV=${TB_SERVER_ONLY_ENV:-/opt/slurm-kernels/server-only-env}
 TB_HOSTS_MARK="# slurm-testbed"
 CTLD_HOST=$(hostname)
 

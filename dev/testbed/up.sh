@@ -70,18 +70,25 @@ write_known_hosts() {
     done
 }
 
-make_site_env() {
-    local marker="$TB_SITE_ENV/.requirements"
-    if [ -f "$marker" ] && cmp -s "$marker" "$here/site-requirements.txt"; then
+# A Python environment on the "shared file system" (/opt is seen by every node), rebuilt only when its
+# requirements change: make_venv DIR REQUIREMENTS_FILE
+make_venv() {
+    local dir=$1 requirements=$2 marker="$1/.requirements"
+    if [ -f "$marker" ] && cmp -s "$marker" "$requirements"; then
         return 0
     fi
-    tb_log "creating the site Python environment $TB_SITE_ENV"
-    mkdir -p "$(dirname "$TB_SITE_ENV")"
-    /usr/bin/python3 -m venv "$TB_SITE_ENV"
-    "$TB_SITE_ENV/bin/pip" install -q --upgrade pip
-    "$TB_SITE_ENV/bin/pip" install -q -r "$here/site-requirements.txt"
-    cp "$here/site-requirements.txt" "$marker"
-    chmod -R a+rX "$TB_SITE_ENV"
+    tb_log "creating the site Python environment $dir"
+    mkdir -p "$(dirname "$dir")"
+    /usr/bin/python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --upgrade pip
+    "$dir/bin/pip" install -q -r "$requirements"
+    cp "$requirements" "$marker"
+    chmod -R a+rX "$dir"
+}
+
+make_site_envs() {
+    make_venv "$TB_SITE_ENV" "$here/site-requirements.txt"
+    make_venv "$TB_SERVER_ONLY_ENV" "$here/server-only-requirements.txt"
 }
 
 # The site's environment presets, as an admin would publish them for jupyterlab-slurm-kernels.
@@ -211,7 +218,7 @@ wait_for_idle_nodes() {
 install_packages
 make_dirs
 make_users
-make_site_env
+make_site_envs
 write_site_presets
 make_network
 write_hosts_file

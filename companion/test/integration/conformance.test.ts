@@ -4,7 +4,6 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import type { Allocation } from '../../../src/api/allocation';
 import { Harness } from './harness';
 import { LAB_ENV } from './jupyter';
 import { requireTestUser } from './testbed';
@@ -20,19 +19,15 @@ afterAll(async () => {
 
 it('passes jupyter_kernel_test against the remote Python kernel', async () => {
   await harness.startCompanion();
-  const requested = await harness.cli([
-    'request',
+  const allocation = await harness.request([
     '-p',
     'gpu',
     '--gres',
     'gpu:1',
     '-t',
     '15',
-    '--wait',
-    '--json'
+    '--wait'
   ]);
-  expect(requested.code).toBe(0);
-  const allocation: Allocation = JSON.parse(requested.stdout);
   const spec = `slurm-${allocation.jobId}-python3`;
 
   const result = await new Promise<{ code: number | null; output: string }>(

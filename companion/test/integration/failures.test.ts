@@ -63,6 +63,5 @@ it('refuses an unknown preset before anything is submitted', async () => {
   expect(result.stderr).toBe(
     'slurm-kernels: no environment preset "nope" (known: site-python, broken)\n'
   );
-  const listed = await harness.cli(['list', '--json']);
-  expect(JSON.parse(listed.stdout)).toHaveLength(1); // only the broken one above
+  expect(await harness.list()).toHaveLength(1); // only the broken one above
 });

@@ -6,6 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Allocation } from '../../../src/api/allocation';
 import { LAB_ENV } from './jupyter';
 import { waitFor } from './testbed';
 
@@ -109,13 +110,26 @@ export class Harness {
     });
   }
 
+  /** `slurm-kernels request ARGS --json`: the allocation, or an error with the CLI's stderr. */
+  async request(args: string[]): Promise<Allocation> {
+    const result = await this.cli(['request', ...args, '--json']);
+    if (result.code !== 0) {
+      throw new Error(
+        `request ${args.join(' ')} failed: ${result.stderr}\ncompanion: ${this.companionLog}`
+      );
+    }
+    return JSON.parse(result.stdout);
+  }
+
+  /** `slurm-kernels list --json`; none when the companion does not answer. */
+  async list(): Promise<Allocation[]> {
+    const listed = await this.cli(['list', '--json']);
+    return listed.code === 0 ? JSON.parse(listed.stdout) : [];
+  }
+
   /** Cancels every allocation still active and waits until Slurm has no job of ours left. */
   async cancelEverything(): Promise<void> {
-    const listed = await this.cli(['list', '--json']);
-    const allocations =
-      listed.code === 0
-        ? (JSON.parse(listed.stdout) as Array<{ id: string; state: string }>)
-        : [];
+    const allocations = await this.list();
     for (const a of allocations.filter(
       a => a.state !== 'ended' && a.state !== 'failed'
     )) {
@@ -123,15 +137,10 @@ export class Harness {
     }
     await waitFor(
       'every allocation to end',
-      async () => {
-        const now = await this.cli(['list', '--json']);
-        return (
-          now.code === 0 &&
-          (JSON.parse(now.stdout) as Array<{ state: string }>).every(
-            a => a.state === 'ended' || a.state === 'failed'
-          )
-        );
-      },
+      async () =>
+        (await this.list()).every(
+          a => a.state === 'ended' || a.state === 'failed'
+        ),
       60_000,
       250
     );

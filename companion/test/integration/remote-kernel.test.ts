@@ -64,23 +64,15 @@ beforeAll(async () => {
   const notebooks = path.join(harness.dir, 'notebooks');
   mkdirSync(notebooks);
   server = await JupyterServer.start(harness.env, notebooks);
-  const result = await harness.cli([
-    'request',
+  allocation = await harness.request([
     '-p',
     'gpu',
     '--gres',
     'gpu:1',
     '-t',
     '20',
-    '--wait',
-    '--json'
+    '--wait'
   ]);
-  if (result.code !== 0) {
-    throw new Error(
-      `request failed: ${result.stderr}\ncompanion: ${harness.companionLog}`
-    );
-  }
-  allocation = JSON.parse(result.stdout);
   specName = `slurm-${allocation.jobId}-python3`;
 });
 
@@ -298,34 +290,11 @@ describe('a GPU kernel on the testbed', () => {
 
   it('shows a job on a full partition as pending for Resources, and cancels it', async () => {
     // The testbed has 2 nodes × 2 GPUs; one is ours. gpu:2 fits only on the other node; a second gpu:2 cannot.
-    const filler = await harness.cli([
-      'request',
-      '-p',
-      'gpu',
-      '--gres',
-      'gpu:2',
-      '-t',
-      '10',
-      '--json'
-    ]);
-    expect(filler.code).toBe(0);
-    const waiting = await harness.cli([
-      'request',
-      '-p',
-      'gpu',
-      '--gres',
-      'gpu:2',
-      '-t',
-      '10',
-      '--json'
-    ]);
-    expect(waiting.code).toBe(0);
-    const third: Allocation = JSON.parse(waiting.stdout);
+    const gpu2 = ['-p', 'gpu', '--gres', 'gpu:2', '-t', '10'];
+    const filler = await harness.request(gpu2);
+    const third = await harness.request(gpu2);
     const pending = await waitFor('the pending reason', async () => {
-      const listed = await harness.cli(['list', '--json']);
-      const mine = (JSON.parse(listed.stdout) as Allocation[]).find(
-        a => a.id === third.id
-      );
+      const mine = (await harness.list()).find(a => a.id === third.id);
       return mine?.state === 'pending' &&
         mine.pendingReason?.code === 'Resources'
         ? mine
@@ -335,7 +304,7 @@ describe('a GPU kernel on the testbed', () => {
 
     const cancelled = await harness.cli(['cancel', third.id]);
     expect(cancelled.code).toBe(0);
-    await harness.cli(['cancel', JSON.parse(filler.stdout).id]);
+    await harness.cli(['cancel', filler.id]);
     await waitFor('the pending job to leave the queue', async () => {
       const jobs = await listJobs(runner, { jobIds: [third.jobId as string] });
       return jobs.every(j => !/PENDING|RUNNING/.test(j.state));
@@ -367,10 +336,7 @@ describe('a GPU kernel on the testbed', () => {
     });
     // Slurm gives its final word once the job's processes are gone (KillWait).
     const ended = await waitFor('the allocation to end', async () => {
-      const listed = await harness.cli(['list', '--json']);
-      const mine = (JSON.parse(listed.stdout) as Allocation[]).find(
-        a => a.id === allocation.id
-      );
+      const mine = (await harness.list()).find(a => a.id === allocation.id);
       return mine?.state === 'ended' ? mine : undefined;
     });
     expect(ended?.state).toBe('ended');
