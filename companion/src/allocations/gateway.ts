@@ -181,7 +181,8 @@ export class Gateway {
       const reopen = () => connected.client.channels(kernel.id, sessionId);
       const bridge = new KernelBridge(info, await reopen(), {
         log: this._o.log,
-        reopen
+        reopen,
+        interrupt: () => connected.client.interruptKernel(kernel.id)
       });
       await bridge.start();
       const session = new KernelSession(

@@ -7,7 +7,8 @@
  * - iopub: PUB; every message of the kernel is published to all subscribers.
  * - hb: REP, answered here while the remote kernel's websocket is open.
  * - shutdown_request is answered here and ends the bridge (the owner deletes the remote kernel);
- *   interrupt_request goes to the kernel on the control channel (interrupt_mode "message").
+ *   interrupt_request (the local kernelspec says interrupt_mode "message") becomes the gateway's
+ *   REST interrupt, which interrupts the remote kernel the way its own kernelspec says.
  * - A lost websocket (the tunnel dropped) is reopened with the same session id, with backoff; the
  *   gateway replays what the kernel said meanwhile, and what Jupyter sent waits here.
  */
@@ -59,6 +60,8 @@ export interface IBridgeOptions {
   reopen?: () => Promise<WebSocket>;
   /** How long to keep trying to reopen a lost websocket; default 60 s. */
   reconnectForMs?: number;
+  /** Interrupts the remote kernel (the gateway's REST call). Without it, interrupt_request is relayed. */
+  interrupt?: () => Promise<void>;
 }
 
 const MAX_ROUTES = 10_000;
@@ -208,11 +211,13 @@ export class KernelBridge {
     }
     const msgId = msgIdOf(message.header);
     this._remember(msgId, channel, message.identities);
-    if (
-      channel === 'control' &&
-      msgTypeOf(message.header) === 'shutdown_request'
-    ) {
+    const msgType = channel === 'control' ? msgTypeOf(message.header) : '';
+    if (msgType === 'shutdown_request') {
       this._answerShutdown(message);
+      return;
+    }
+    if (msgType === 'interrupt_request' && this._o.interrupt) {
+      void this._answerInterrupt(message, this._o.interrupt);
       return;
     }
     const frame = encodeWsV1(channel, message);
@@ -278,31 +283,60 @@ export class KernelBridge {
     const content = JSON.parse(request.content.toString('utf8')) as {
       restart?: boolean;
     };
+    void this._reply(request, 'shutdown_reply', {
+      status: 'ok',
+      restart: Boolean(content.restart)
+    }).then(() =>
+      this._end({
+        reason: 'shutdown',
+        restart: Boolean(content.restart),
+        message: 'Jupyter asked the kernel to shut down'
+      })
+    );
+  }
+
+  private async _answerInterrupt(
+    request: IZmqMessage,
+    interrupt: () => Promise<void>
+  ): Promise<void> {
+    try {
+      await interrupt();
+      await this._reply(request, 'interrupt_reply', { status: 'ok' });
+    } catch (err) {
+      const evalue = `the gateway could not interrupt the kernel: ${(err as Error).message}`;
+      this._log.warn({}, evalue);
+      await this._reply(request, 'interrupt_reply', {
+        status: 'error',
+        ename: 'InterruptError',
+        evalue,
+        traceback: []
+      });
+    }
+  }
+
+  /** A reply made here, on the control channel, to the Jupyter client that asked. */
+  private _reply(
+    request: IZmqMessage,
+    msgType: string,
+    content: object
+  ): Promise<void> {
     const requestHeader = JSON.parse(request.header.toString('utf8'));
     const header = {
       ...requestHeader,
       msg_id: `${requestHeader.msg_id}-reply`,
-      msg_type: 'shutdown_reply',
+      msg_type: msgType,
       date: new Date().toISOString()
     };
     const reply: IMessageParts = {
       header: Buffer.from(JSON.stringify(header)),
       parentHeader: request.header,
       metadata: Buffer.from('{}'),
-      content: Buffer.from(
-        JSON.stringify({ status: 'ok', restart: Boolean(content.restart) })
-      ),
+      content: Buffer.from(JSON.stringify(content)),
       buffers: []
     };
-    void this._send(
+    return this._send(
       this._control,
       toZmqFrames(request.identities, reply, this._signer)
-    ).then(() =>
-      this._end({
-        reason: 'shutdown',
-        restart: Boolean(content.restart),
-        message: 'Jupyter asked the kernel to shut down'
-      })
     );
   }
 

@@ -5,7 +5,11 @@
 import { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import * as zmq from 'zeromq';
-import { IConnectionInfo, KernelBridge } from '../../../src/bridge/bridge';
+import {
+  IBridgeOptions,
+  IConnectionInfo,
+  KernelBridge
+} from '../../../src/bridge/bridge';
 import {
   decodeWsV1,
   encodeWsV1,
@@ -236,19 +240,56 @@ describe('KernelBridge', () => {
     });
   });
 
+  /** Replaces the bridge of beforeEach with one made with these options. */
+  async function bridgeWith(options: IBridgeOptions): Promise<void> {
+    bridge.close();
+    info = await connectionInfo();
+    bridge = new KernelBridge(info, await connectToGateway(), options);
+    await bridge.start();
+  }
+
+  describe('on interrupt_request', () => {
+    async function interrupt(): Promise<any> {
+      const control = await jupyterSocket(
+        new zmq.Dealer({ routingId: 'manager' }),
+        info.control_port
+      );
+      const request = message('interrupt_request');
+      await control.send(toZmqFrames([], request, new Signer(KEY)));
+      const reply = parseZmqFrames((await control.receive()) as Buffer[]);
+      expect(JSON.parse(reply.header.toString()).msg_type).toBe(
+        'interrupt_reply'
+      );
+      expect(reply.parentHeader.equals(request.header)).toBe(true);
+      return JSON.parse(reply.content.toString());
+    }
+
+    it("calls the gateway's REST interrupt and answers, relaying nothing", async () => {
+      let calls = 0;
+      await bridgeWith({ interrupt: async () => void (calls += 1) });
+      expect(await interrupt()).toEqual({ status: 'ok' });
+      expect(calls).toBe(1);
+      expect(fromBridge).toEqual([]);
+    });
+
+    it('answers with an error when the gateway refuses', async () => {
+      await bridgeWith({
+        interrupt: async () => {
+          throw new Error('HTTP 500');
+        }
+      });
+      expect(await interrupt()).toMatchObject({
+        status: 'error',
+        evalue: expect.stringContaining('HTTP 500')
+      });
+    });
+  });
+
   describe('when the websocket is lost', () => {
-    async function reopeningBridge(
+    const reopeningBridge = (
       reopen: () => Promise<WebSocket>,
       reconnectForMs?: number
-    ): Promise<void> {
-      bridge.close();
-      info = await connectionInfo();
-      bridge = new KernelBridge(info, await connectToGateway(), {
-        reopen,
-        reconnectForMs
-      });
-      await bridge.start();
-    }
+    ) => bridgeWith({ reopen, reconnectForMs });
 
     it('reopens it and delivers what Jupyter sent meanwhile', async () => {
       let noticed!: () => void;
