@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops what up.sh started, by pid file, and removes the namespaces, bridge and run-time state.
-# Leaves the packages, users and the site environment in place. KEEP_STATE=1 keeps slurmctld's state.
+# Leaves the packages, users and the site environment in place. KEEP_STATE=1 keeps slurmctld's state
+# and the accounting database.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
@@ -57,6 +58,11 @@ cancel_all_jobs
 for h in $(tb_hosts); do stop_daemon "$TB_RUN/sshd-$h.pid" sshd; done
 for n in $(tb_compute_nodes); do stop_daemon "$TB_RUN/slurmd-$n.pid" slurmd; done
 stop_daemon "$TB_RUN/slurmctld.pid" slurmctld
+stop_daemon "$TB_RUN/slurmdbd.pid" slurmdbd
+# Job ids start again at 1 with slurmctld's state: the accounting that remembers them goes with it.
+[ "${KEEP_STATE:-0}" = 1 ] || ! tb_live_pid "$TB_MARIADB_PID" mariadbd >/dev/null ||
+    mariadb -e "DROP DATABASE IF EXISTS $TB_ACCT_DB"
+stop_daemon "$TB_MARIADB_PID" mariadbd
 stop_daemon /run/munge/munged.pid munged
 kill_namespace_leftovers
 remove_network

@@ -17,6 +17,9 @@ TB_SITE_ENV=${TB_SITE_ENV:-/opt/slurm-kernels/site-env}
 TB_SERVER_ONLY_ENV=${TB_SERVER_ONLY_ENV:-/opt/slurm-kernels/server-only-env}
 TB_HOSTS_MARK="# slurm-testbed"
 CTLD_HOST=$(hostname)
+TB_ACCT_DB=slurm_acct_db
+# MariaDB runs as mysql and writes its pid file itself, so it lives in its own run directory.
+TB_MARIADB_PID=/run/mysqld/slurm-testbed.pid
 
 tb_hosts() {
     echo login
@@ -74,4 +77,16 @@ tb_ctld_alive() {
 
 tb_log() {
     echo "testbed: $*" >&2
+}
+
+# tb_wait WHAT SECONDS CMD...: runs CMD until it succeeds, or fails after SECONDS.
+tb_wait() {
+    local what=$1 seconds=$2 i
+    shift 2
+    for i in $(seq 1 $((seconds * 10))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "testbed: $what did not answer in $seconds s; see $TB_LOG" >&2
+    return 1
 }

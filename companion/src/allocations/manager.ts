@@ -35,7 +35,7 @@ import {
   ICommandRunner,
   IJobInfo,
   listJobs,
-  runChecked,
+  readFinalState,
   submitJob
 } from '../slurm';
 import {
@@ -472,31 +472,19 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     return tail ? `${message}\nThe job's last lines:\n${tail}` : message;
   }
 
-  /** Slurm's final word on a job: scontrol while it remembers the job, else what squeue last said. */
+  /** Slurm's final word on a job (scontrol, then sacct), else what squeue last said. */
   private async _finalState(
     jobId: string,
     job: IJobInfo | undefined
   ): Promise<{ state: string; exitCode: string | null; message: string }> {
-    try {
-      const out = await runChecked(this._o.runner, [
-        'scontrol',
-        '--oneliner',
-        'show',
-        'job',
-        jobId
-      ]);
-      const state = /JobState=(\S+)/.exec(out)?.[1] ?? job?.state ?? 'UNKNOWN';
-      const exitCode = /\bExitCode=(\S+)/.exec(out)?.[1] ?? null;
-      const reason = /\bReason=(\S+)/.exec(out)?.[1];
-      return { state, exitCode, message: endMessage(state, exitCode, reason) };
-    } catch {
-      const state = job?.state ?? 'UNKNOWN';
-      return {
-        state,
-        exitCode: null,
-        message: endMessage(state, null, undefined)
-      };
-    }
+    const final = await readFinalState(this._o.runner, jobId).catch(() => null);
+    const state = final?.state ?? job?.state ?? 'UNKNOWN';
+    const exitCode = final?.exitCode ?? null;
+    return {
+      state,
+      exitCode,
+      message: endMessage(state, exitCode, final?.reason ?? undefined)
+    };
   }
 
   private async _estimatedStarts(

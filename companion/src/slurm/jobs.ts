@@ -197,3 +197,71 @@ export async function cancelJob(
     );
   }
 }
+
+/** How a job ended, in Slurm's words. */
+export interface IFinalState {
+  state: string;
+  exitCode: string | null;
+  reason: string | null;
+}
+
+/**
+ * Slurm's last word on a job: scontrol while slurmctld still remembers it (MinJobAge, 5 minutes by
+ * default), then the accounting database (sacct) where the cluster has one; null when neither knows.
+ */
+export async function readFinalState(
+  runner: ICommandRunner,
+  jobId: string
+): Promise<IFinalState | null> {
+  const shown = await runner.run(scontrolJobArgv(jobId));
+  const fromController =
+    shown.code === 0 ? parseScontrolJob(shown.stdout) : null;
+  if (fromController) {
+    return fromController;
+  }
+  const accounted = await runner.run(sacctArgv(jobId));
+  return accounted.code === 0 ? parseSacct(accounted.stdout, jobId) : null;
+}
+
+export function scontrolJobArgv(jobId: string): string[] {
+  return ['scontrol', '--oneliner', 'show', 'job', jobId];
+}
+
+export function parseScontrolJob(text: string): IFinalState | null {
+  const state = /\bJobState=(\S+)/.exec(text)?.[1];
+  if (!state) {
+    return null;
+  }
+  return {
+    state,
+    exitCode: /\bExitCode=(\S+)/.exec(text)?.[1] ?? null,
+    reason: /\bReason=(\S+)/.exec(text)?.[1] ?? null
+  };
+}
+
+export function sacctArgv(jobId: string): string[] {
+  return [
+    'sacct',
+    '--noheader',
+    '--parsable2',
+    '--allocations',
+    `--jobs=${jobId}`,
+    '--format=JobID,State,ExitCode,Reason'
+  ];
+}
+
+/** The job's line of `sacct --parsable2` ("1|CANCELLED by 1001|0:0|None"); the latest if ids repeat. */
+export function parseSacct(text: string, jobId: string): IFinalState | null {
+  let found: IFinalState | null = null;
+  for (const line of text.split('\n')) {
+    const [id, state, exitCode, reason] = line.trim().split('|');
+    if (id === jobId && state) {
+      found = {
+        state: state.split(' ')[0], // "CANCELLED by 1001"
+        exitCode: exitCode || null,
+        reason: reason && reason !== 'None' ? reason : null
+      };
+    }
+  }
+  return found;
+}

@@ -68,6 +68,14 @@ describe('companion serve on the testbed', () => {
     );
   });
 
+  it("reports the user's accounts and QOS from Slurm's accounting", async () => {
+    // dev/testbed/up.sh: alice in physics (default) and chemistry, with QOS normal and debug.
+    const res = await requestJson(socketPath, 'GET', '/api/cluster?refresh=1');
+    expect(res.status).toBe(200);
+    expect(res.body.accounts).toEqual(['chemistry', 'physics']);
+    expect(res.body.qos).toEqual(['debug', 'normal']);
+  });
+
   it('has a second companion of the same user stand by, and take over when the first stops', async () => {
     let log = '';
     const second = spawn(

@@ -5,7 +5,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cancelJob, listJobs, LocalRunner, submitJob } from '../../src/slurm';
+import {
+  cancelJob,
+  listJobs,
+  LocalRunner,
+  parseSacct,
+  readFinalState,
+  sacctArgv,
+  submitJob
+} from '../../src/slurm';
 import { requireTestUser, waitFor } from './testbed';
 
 const runner = new LocalRunner();
@@ -93,5 +101,49 @@ describe('a GPU job on the testbed', () => {
     expect(
       jobs.filter(j => j.name === 'sk-itest-3gpu' && activeStates.has(j.state))
     ).toEqual([]);
+  });
+});
+
+describe('a job that ends on its own, with accounting', () => {
+  it('runs under the account and QOS it asked for, and its end is known to scontrol and to sacct', async () => {
+    const id = await submitJob(runner, {
+      script: '#!/bin/bash\nexit 3\n',
+      partition: 'cpu',
+      time: '5',
+      account: 'chemistry',
+      qos: 'debug',
+      jobName: 'sk-itest-exit3',
+      comment: 'slurm-kernels-test',
+      output: '/dev/null'
+    });
+    submitted.push(id);
+    await waitFor('the job to end', async () => {
+      const jobs = await listJobs(runner, { jobIds: [id] });
+      return jobs.every(j => !activeStates.has(j.state));
+    });
+    // slurmctld still remembers it (MinJobAge): scontrol answers first.
+    expect(await readFinalState(runner, id)).toEqual({
+      state: 'FAILED',
+      exitCode: '3:0',
+      reason: 'NonZeroExitCode'
+    });
+    // Once slurmctld forgets it, the accounting database answers (its record fills in within seconds).
+    await waitFor('the accounting record', async () => {
+      const { stdout } = await runner.run([
+        'sacct',
+        '--noheader',
+        '--parsable2',
+        '--allocations',
+        `--jobs=${id}`,
+        '--format=Account,QOS,State'
+      ]);
+      return stdout.trim() === 'chemistry|debug|FAILED';
+    });
+    const accounted = await runner.run(sacctArgv(id));
+    expect(parseSacct(accounted.stdout, id)).toEqual({
+      state: 'FAILED',
+      exitCode: '3:0',
+      reason: null
+    });
   });
 });

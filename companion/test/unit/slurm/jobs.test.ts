@@ -1,10 +1,19 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   cancelJob,
   listJobs,
+  readFinalState,
   sbatchArgv,
   submitJob
 } from '../../../src/slurm/jobs';
 import { FakeRunner } from './fake-runner';
+
+const fixture = (name: string) =>
+  readFileSync(
+    path.join(__dirname, '../../fixtures/slurm-22.05', name),
+    'utf8'
+  );
 
 describe('submitJob', () => {
   it('passes every value as its own argv element and the script on stdin', async () => {
@@ -121,5 +130,50 @@ describe('cancelJob', () => {
         'scancel: error: Kill job error on job id 5: Job/step already completing or completed'
     }));
     await expect(cancelJob(runner, '5')).resolves.toBeUndefined();
+  });
+});
+
+describe('readFinalState', () => {
+  it('takes state, exit code and reason from scontrol while slurmctld remembers the job', async () => {
+    const runner = new FakeRunner(argv =>
+      argv[0] === 'scontrol'
+        ? { stdout: fixture('scontrol-job-failed.txt') }
+        : { code: 1 }
+    );
+    expect(await readFinalState(runner, '2')).toEqual({
+      state: 'FAILED',
+      exitCode: '3:0',
+      reason: 'NonZeroExitCode'
+    });
+    expect(runner.calls.map(c => c.argv[0])).toEqual(['scontrol']);
+  });
+
+  it('asks sacct once slurmctld has forgotten the job', async () => {
+    const runner = new FakeRunner(argv =>
+      argv[0] === 'scontrol'
+        ? {
+            code: 1,
+            stderr: 'slurm_load_jobs error: Invalid job id specified\n'
+          }
+        : { stdout: fixture('sacct-ended.txt') }
+    );
+    expect(await readFinalState(runner, '1')).toEqual({
+      state: 'CANCELLED',
+      exitCode: '0:0',
+      reason: null
+    });
+    expect(runner.calls[1].argv).toEqual([
+      'sacct',
+      '--noheader',
+      '--parsable2',
+      '--allocations',
+      '--jobs=1',
+      '--format=JobID,State,ExitCode,Reason'
+    ]);
+  });
+
+  it('knows nothing where neither knows the job (no accounting)', async () => {
+    const runner = new FakeRunner(() => ({ code: 1 }));
+    expect(await readFinalState(runner, '7')).toBeNull();
   });
 });
