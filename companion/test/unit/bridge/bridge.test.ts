@@ -88,14 +88,20 @@ describe('KernelBridge', () => {
   }
 
   async function connectionInfo(): Promise<IConnectionInfo> {
+    // Free ports are found one at a time: the same one can come back twice.
+    const ports = new Set<number>();
+    while (ports.size < 5) {
+      ports.add(await freePort());
+    }
+    const [shell, control, stdin, iopub, hb] = ports;
     return {
       transport: 'tcp',
       ip: '127.0.0.1',
-      shell_port: await freePort(),
-      control_port: await freePort(),
-      stdin_port: await freePort(),
-      iopub_port: await freePort(),
-      hb_port: await freePort(),
+      shell_port: shell,
+      control_port: control,
+      stdin_port: stdin,
+      iopub_port: iopub,
+      hb_port: hb,
       key: KEY,
       signature_scheme: 'hmac-sha256'
     };
