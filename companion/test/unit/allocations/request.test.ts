@@ -2,7 +2,7 @@
  * POST /api/allocations: bad requests are refused with a 400 naming the field, and reach no Slurm
  * command; a good one becomes exactly one sbatch with argv values and the script on stdin.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -14,12 +14,8 @@ import { CachedCluster } from '../../../src/routes/cluster';
 import { SshPool } from '../../../src/tunnel/ssh';
 import { requestJson } from '../http/request';
 import { FakeRunner } from '../slurm/fake-runner';
+import { fixture } from '../fixtures';
 
-const fixture = (name: string) =>
-  readFileSync(
-    path.join(__dirname, '../../fixtures/slurm-22.05', name),
-    'utf8'
-  );
 const pendingRow = [
   '4242',
   'PENDING',

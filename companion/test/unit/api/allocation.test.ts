@@ -1,17 +1,11 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   allocationRequestSchema,
   checkAgainstCluster,
   parseGresRequest
 } from '../../../../src/api/allocation';
 import { buildCluster } from '../../../src/slurm/cluster';
+import { fixture } from '../fixtures';
 
-const fixture = (name: string) =>
-  readFileSync(
-    path.join(__dirname, '../../fixtures/slurm-22.05', name),
-    'utf8'
-  );
 const cluster = buildCluster(
   fixture('sinfo-nodes.txt'),
   fixture('scontrol-partitions.txt'),

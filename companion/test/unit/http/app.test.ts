@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -10,12 +10,7 @@ import {
 } from '../../../src/slurm/cluster';
 import { FakeRunner } from '../slurm/fake-runner';
 import { requestJson } from './request';
-
-const fixture = (name: string) =>
-  readFileSync(
-    path.join(__dirname, '../../fixtures/slurm-22.05', name),
-    'utf8'
-  );
+import { fixture } from '../fixtures';
 
 describe('companion HTTP API on a unix socket', () => {
   let dir: string;

@@ -1,12 +1,5 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { buildCluster, parseKeyValues } from '../../../src/slurm/cluster';
-
-const fixture = (name: string) =>
-  readFileSync(
-    path.join(__dirname, '../../fixtures/slurm-22.05', name),
-    'utf8'
-  );
+import { fixture } from '../fixtures';
 
 describe('buildCluster on real Slurm 22.05 output', () => {
   const cluster = buildCluster(

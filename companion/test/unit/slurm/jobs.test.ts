@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   cancelJob,
   listJobs,
@@ -8,12 +6,7 @@ import {
   submitJob
 } from '../../../src/slurm/jobs';
 import { FakeRunner } from './fake-runner';
-
-const fixture = (name: string) =>
-  readFileSync(
-    path.join(__dirname, '../../fixtures/slurm-22.05', name),
-    'utf8'
-  );
+import { fixture } from '../fixtures';
 
 describe('submitJob', () => {
   it('passes every value as its own argv element and the script on stdin', async () => {
