@@ -66,6 +66,23 @@ describe('the request form model', () => {
       validate({ ...values, account: 'a;b' }, cluster, presets).account
     ).toMatch(/account/);
   });
+
+  it("refuses an account or QOS that Slurm's accounting does not give the user", () => {
+    const accounted = { ...cluster, accounts: ['physics'], qos: ['normal'] };
+    const values = initialValues(DEFAULTS, accounted, presets);
+    expect(
+      validate({ ...values, account: 'biology' }, accounted, presets)
+    ).toEqual({
+      account: 'you have no account "biology" on this cluster (yours: physics)'
+    });
+    expect(
+      validate(
+        { ...values, account: 'physics', qos: 'normal' },
+        accounted,
+        presets
+      )
+    ).toEqual({});
+  });
 });
 
 describe('settings choices from the cluster', () => {

@@ -155,15 +155,19 @@ export interface IClusterLimits {
     maxTimeMinutes: number | null;
     gpus: { types: ReadonlyArray<{ type: string | null; maxPerNode: number }> };
   }>;
+  /** The user's accounts and QOS where Slurm has accounting; none known, none checked. */
+  accounts?: ReadonlyArray<string>;
+  qos?: ReadonlyArray<string>;
 }
 
 /**
  * Checks a well-formed request against what the cluster really has: the partition exists and is up,
- * some node of it has that many GPUs of that type, the time fits the partition's MaxTime.
+ * some node of it has that many GPUs of that type, the time fits the partition's MaxTime, and the
+ * account and QOS are the user's where Slurm's accounting lists them.
  *
  * #### Notes
- * Returns the first problem, or null. Slurm stays the final judge (accounts, QOS, limits it alone
- * knows); this catches what would otherwise only fail, or pend forever, after submission.
+ * Returns the first problem, or null. Slurm stays the final judge (limits it alone knows); this
+ * catches what would otherwise only fail, or pend forever, after submission.
  */
 export function checkAgainstCluster(
   request: AllocationRequest,
@@ -220,7 +224,26 @@ export function checkAgainstCluster(
       }
     }
   }
-  return null;
+  return (
+    notTheUsers('account', 'account', request.account, cluster.accounts) ??
+    notTheUsers('qos', 'QOS', request.qos, cluster.qos)
+  );
+}
+
+/** An account or QOS the user has no association with, where accounting lists the ones they have. */
+function notTheUsers(
+  field: 'account' | 'qos',
+  label: string,
+  value: string | undefined,
+  known: ReadonlyArray<string> | undefined
+): IFieldProblem | null {
+  if (!value || !known || known.length === 0 || known.includes(value)) {
+    return null;
+  }
+  return {
+    field,
+    message: `you have no ${label} "${value}" on this cluster (yours: ${known.join(', ')})`
+  };
 }
 
 /**

@@ -65,3 +65,20 @@ it('refuses an unknown preset before anything is submitted', async () => {
   );
   expect(await harness.list()).toHaveLength(1); // only the broken one above
 });
+
+it("refuses an account the user does not have in Slurm's accounting, naming theirs", async () => {
+  const result = await harness.cli([
+    'request',
+    '-p',
+    'cpu',
+    '-t',
+    '5',
+    '--account',
+    'biology'
+  ]);
+  expect(result.code).toBe(1);
+  expect(result.stderr).toBe(
+    'slurm-kernels: you have no account "biology" on this cluster (yours: chemistry, physics) (account)\n'
+  );
+  expect(await harness.list()).toHaveLength(1); // still only the broken one
+});

@@ -126,3 +126,51 @@ describe('checkAgainstCluster (real 22.05 testbed output)', () => {
     ).toBeNull();
   });
 });
+
+describe('checking account and QOS against Slurm accounting', () => {
+  const withAccounting = {
+    ...cluster,
+    accounts: ['chemistry', 'physics'],
+    qos: ['debug', 'normal']
+  };
+  const check = (extra: object) =>
+    checkAgainstCluster(
+      allocationRequestSchema.parse({
+        partition: 'gpu',
+        gres: 'gpu:1',
+        time: '30',
+        ...extra
+      }),
+      withAccounting
+    );
+
+  it("accepts the user's own account and QOS, and no choice at all", () => {
+    expect(check({ account: 'physics', qos: 'debug' })).toBeNull();
+    expect(check({})).toBeNull();
+  });
+
+  it('names the field and the choices the user has', () => {
+    expect(check({ account: 'biology' })).toEqual({
+      field: 'account',
+      message:
+        'you have no account "biology" on this cluster (yours: chemistry, physics)'
+    });
+    expect(check({ qos: 'high' })).toEqual({
+      field: 'qos',
+      message: 'you have no QOS "high" on this cluster (yours: debug, normal)'
+    });
+  });
+
+  it('checks nothing where the cluster has no accounting', () => {
+    expect(
+      checkAgainstCluster(
+        allocationRequestSchema.parse({
+          partition: 'gpu',
+          time: '30',
+          account: 'anything'
+        }),
+        { ...cluster, accounts: [], qos: [] }
+      )
+    ).toBeNull();
+  });
+});
