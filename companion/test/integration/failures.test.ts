@@ -49,36 +49,27 @@ it('reports a job that failed to set up its environment, quoting its log', async
   expect(harness.kernelspecNames()).toEqual([]);
 });
 
-it('refuses an unknown preset before anything is submitted', async () => {
-  const result = await harness.cli([
-    'request',
-    '-p',
-    'cpu',
-    '-t',
-    '5',
-    '--env',
-    'nope'
-  ]);
-  expect(result.code).toBe(1);
-  expect(result.stderr).toBe(
+it.each([
+  [
+    'an unknown preset',
+    ['--env', 'nope'],
     'slurm-kernels: no environment preset "nope" (known: site-python, broken)\n'
-  );
-  expect(await harness.list()).toHaveLength(1); // only the broken one above
-});
-
-it("refuses an account the user does not have in Slurm's accounting, naming theirs", async () => {
+  ],
+  [
+    "an account the user does not have in Slurm's accounting, naming theirs",
+    ['--account', 'biology'],
+    'slurm-kernels: you have no account "biology" on this cluster (yours: chemistry, physics) (account)\n'
+  ]
+])('refuses %s before anything is submitted', async (_what, extra, message) => {
   const result = await harness.cli([
     'request',
     '-p',
     'cpu',
     '-t',
     '5',
-    '--account',
-    'biology'
+    ...extra
   ]);
   expect(result.code).toBe(1);
-  expect(result.stderr).toBe(
-    'slurm-kernels: you have no account "biology" on this cluster (yours: chemistry, physics) (account)\n'
-  );
-  expect(await harness.list()).toHaveLength(1); // still only the broken one
+  expect(result.stderr).toBe(message);
+  expect(await harness.list()).toHaveLength(1); // only the broken one above
 });
