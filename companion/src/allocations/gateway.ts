@@ -3,6 +3,7 @@
  * kernelspecs, and run a bridge for every kernel Jupyter Server starts from them.
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,8 +67,14 @@ export interface IGatewayOptions {
   };
 }
 
-export class Gateway {
-  constructor(private readonly _o: IGatewayOptions) {}
+/**
+ * Emits `connection-lost` (allocation id) when a kernel's websocket to its gateway drops: the job may
+ * have ended, so the owner should look at once rather than at its next poll.
+ */
+export class Gateway extends EventEmitter {
+  constructor(private readonly _o: IGatewayOptions) {
+    super();
+  }
 
   get kernelspecs(): KernelspecWriter {
     return this._o.kernelspecs;
@@ -182,7 +189,8 @@ export class Gateway {
       const bridge = new KernelBridge(info, await reopen(), {
         log: this._o.log,
         reopen,
-        interrupt: () => connected.client.interruptKernel(kernel.id)
+        interrupt: () => connected.client.interruptKernel(kernel.id),
+        onLost: () => this.emit('connection-lost', allocationId)
       });
       await bridge.start();
       const session = new KernelSession(
@@ -200,14 +208,13 @@ export class Gateway {
     }
   }
 
-  /** The allocation ended or failed: end its kernels and remove its kernelspecs. */
-  async release(allocation: Allocation): Promise<void> {
+  /** The allocation ended or failed: end its kernels, saying why, and remove its kernelspecs. */
+  async release(allocation: Allocation, why?: string): Promise<void> {
     const connected = this._connected.get(allocation.id);
     this._connected.delete(allocation.id);
+    const ended = `allocation ${allocation.id} (job ${allocation.jobId}) ended`;
     for (const session of connected?.sessions ?? []) {
-      await session.shutdown(
-        `allocation ${allocation.id} (job ${allocation.jobId}) ended`
-      );
+      await session.shutdown(why ? `${ended}: ${why}` : ended);
     }
     if (allocation.jobId) {
       await this._o.kernelspecs.removeJob(allocation.jobId);

@@ -90,6 +90,8 @@ const ACTIVE_SLURM_STATES = new Set([
 export class AllocationManager extends EventEmitter<IAllocationEvents> {
   constructor(private readonly _o: IManagerOptions) {
     super();
+    // A kernel lost its gateway: look at the job now, not at the next slow poll.
+    _o.gateway.on('connection-lost', () => this._pollSoon());
   }
 
   private get _dir(): string {
@@ -270,6 +272,14 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     }
   }
 
+  private _pollSoon(): void {
+    if (this._polling) {
+      this._pollAgain = true;
+    } else {
+      this._schedulePoll(0);
+    }
+  }
+
   private _schedulePoll(delayMs: number): void {
     if (this._disposed) {
       return;
@@ -282,6 +292,19 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   private async _poll(): Promise<void> {
     this._timer = null;
+    this._polling = true;
+    try {
+      await this._pollOnce();
+    } finally {
+      this._polling = false;
+    }
+    if (this._pollAgain) {
+      this._pollAgain = false;
+      this._schedulePoll(0);
+    }
+  }
+
+  private async _pollOnce(): Promise<void> {
     const active = [...this._records.values()].filter(
       r => isActive(r.allocation) && r.allocation.jobId
     );
@@ -425,16 +448,17 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   ): Promise<void> {
     const a = record.allocation;
     const final = await this._finalState(a.jobId as string, job);
-    await this._o.gateway.release(a);
     if (final.state === 'COMPLETING') {
-      // squeue already says CANCELLED while scontrol still reports the job's processes ending:
-      // the final word comes with a later poll.
+      // squeue already says CANCELLED or TIMEOUT while scontrol still reports the job's processes
+      // ending: no new kernels meanwhile; the running ones hear why with the final word, next poll.
+      await this._o.gateway.kernelspecs.removeJob(a.jobId as string);
       this._update(record, {
         state: a.state === 'failed' ? 'failed' : 'ending',
         kernelspecs: []
       });
       return;
     }
+    await this._o.gateway.release(a, final.message);
     if (a.state === 'failed') {
       this._update(record, { kernelspecs: [], slurmState: final.state });
       return;
@@ -557,6 +581,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _records = new Map<string, IRecord>();
   private _saving = new Map<string, Promise<void>>();
   private _timer: NodeJS.Timeout | null = null;
+  private _polling = false;
+  private _pollAgain = false;
   private _disposed = false;
 }
 

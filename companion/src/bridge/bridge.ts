@@ -62,6 +62,8 @@ export interface IBridgeOptions {
   reconnectForMs?: number;
   /** Interrupts the remote kernel (the gateway's REST call). Without it, interrupt_request is relayed. */
   interrupt?: () => Promise<void>;
+  /** Called when the websocket is lost, before reopening it: the job may have ended. */
+  onLost?: () => void;
 }
 
 const MAX_ROUTES = 10_000;
@@ -124,6 +126,7 @@ export class KernelBridge {
     if (this._closed || ws !== this._ws || this._reconnecting) {
       return;
     }
+    this._o.onLost?.();
     if (!this._o.reopen) {
       this._end({
         reason: 'remote',

@@ -4,36 +4,23 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Harness } from './harness';
-import { JupyterServer } from './jupyter';
+import { useLabSide } from './setup';
 import { requireTestUser } from './testbed';
 
 jest.setTimeout(120_000);
 requireTestUser();
 const SERVER_ONLY_ENV = '/opt/slurm-kernels/server-only-env';
-const harness = new Harness();
-let server: JupyterServer;
-
-beforeAll(async () => {
+const side = useLabSide(harness => {
   const dir = path.join(harness.env.XDG_CONFIG_HOME as string, 'slurm-kernels');
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     path.join(dir, 'presets.json'),
     JSON.stringify({ presets: { 'server-only': { venv: SERVER_ONLY_ENV } } })
   );
-  await harness.startCompanion();
-  const notebooks = path.join(harness.dir, 'notebooks');
-  mkdirSync(notebooks);
-  server = await JupyterServer.start(harness.env, notebooks);
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await harness.cancelEverything().catch(() => undefined);
-  await harness.stop();
 });
 
 it('runs jupyter server in the job when Kernel Gateway is not installed; the kernel works and never sees the token', async () => {
+  const { harness, server } = side;
   const allocation = await harness.request([
     '-p',
     'cpu',

@@ -302,10 +302,14 @@ describe('KernelBridge', () => {
       const lost = new Promise<void>(resolve => (noticed = resolve));
       let reconnect!: () => void;
       const gap = new Promise<void>(resolve => (reconnect = resolve));
-      await reopeningBridge(async () => {
-        noticed();
-        await gap;
-        return connectToGateway();
+      let losses = 0;
+      await bridgeWith({
+        reopen: async () => {
+          noticed();
+          await gap;
+          return connectToGateway();
+        },
+        onLost: () => (losses += 1)
       });
       const shell = await jupyterSocket(
         new zmq.Dealer({ routingId: 'client-1' }),
@@ -329,6 +333,7 @@ describe('KernelBridge', () => {
       );
       const reply = parseZmqFrames((await shell.receive()) as Buffer[]);
       expect(reply.parentHeader.equals(request.header)).toBe(true);
+      expect(losses).toBe(1); // the owner heard of it once, to check on the job
     });
 
     it('gives up after its time, saying why', async () => {
