@@ -57,16 +57,14 @@ def fast_kernel_websocket(connection_class):
             ws = self.websocket_handler.ws_connection
             if self.subprotocol != V1_PROTOCOL or not _takes_raw_frames(ws) or stream.closed():
                 return super()._on_zmq_reply(stream, msg_list)
-            head = websocket_frame_head(stream.channel, msg_list)
             try:
-                if sum(len(part) for part in msg_list) < LARGE_FRAME:
-                    ws.stream.write(b"".join([head, *msg_list]))
-                else:
-                    ws.stream.write(head)
-                    for part in msg_list:
-                        ws.stream.write(part)
-            except Exception as err:  # the browser went away: as the base class, log and go on
+                for chunk in _coalesced(websocket_frame_head(stream.channel, msg_list), msg_list):
+                    ws.stream.write(chunk)
+            except Exception as err:
+                # The browser went away, or a frame was cut short and the client is out of step:
+                # either way the connection is over, as when it drops.
                 self.log.warning("kernel websocket closed while writing: %s", err)
+                ws.stream.close()
 
     FastKernelWebsocketConnection.__name__ = f"Fast{connection_class.__name__}"
     return FastKernelWebsocketConnection
@@ -81,6 +79,20 @@ def _takes_raw_frames(ws):
         and getattr(ws, "_compressor", None) is None
         and getattr(ws, "mask_outgoing", True) is False
     )
+
+
+def _coalesced(head, parts):
+    """A frame in few writes: small parts joined to what precedes them, large ones as they are."""
+    pending = [head]
+    for part in parts:
+        if len(part) > LARGE_FRAME:
+            yield b"".join(pending)
+            pending = []
+            yield part
+        else:
+            pending.append(part)
+    if pending:
+        yield b"".join(pending)
 
 
 def websocket_frame_head(channel, parts):

@@ -228,15 +228,20 @@ start_accounting() {
 }
 
 # What a site's accounting knows: accounts with users in them, and a QOS besides the default one.
+# Each piece is added only when missing, so a run cut short is finished by the next one.
+acct_has() { [ -n "$(sacctmgr -n -P show "$@" 2>/dev/null)" ]; }
 add_associations() {
-    [ -n "$(sacctmgr -n -P show account physics format=Account)" ] && return 0
-    {
-        sacctmgr -i -Q add qos debug MaxWall=00:30:00
-        sacctmgr -i -Q add account physics,chemistry cluster=testbed
-        sacctmgr -i -Q add user alice account=physics,chemistry defaultaccount=physics qos=normal,debug \
-            defaultqos=normal
-        sacctmgr -i -Q add user bob account=chemistry defaultaccount=chemistry
-    } >/dev/null
+    local a
+    acct_has qos debug format=Name || sacctmgr -i -Q add qos debug MaxWall=00:30:00 >/dev/null
+    for a in physics chemistry; do
+        acct_has account "$a" format=Account || sacctmgr -i -Q add account "$a" cluster=testbed >/dev/null
+    done
+    acct_has assoc user=alice account=physics format=User ||
+        sacctmgr -i -Q add user alice account=physics defaultaccount=physics qos=normal,debug defaultqos=normal >/dev/null
+    acct_has assoc user=alice account=chemistry format=User ||
+        sacctmgr -i -Q add user alice account=chemistry qos=normal,debug defaultqos=normal >/dev/null
+    acct_has assoc user=bob account=chemistry format=User ||
+        sacctmgr -i -Q add user bob account=chemistry defaultaccount=chemistry >/dev/null
 }
 
 start_daemons() {

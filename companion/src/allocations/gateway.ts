@@ -182,11 +182,12 @@ export class Gateway extends EventEmitter {
       remoteName,
       relativeToHome(cwd)
     );
+    let bridge: KernelBridge | undefined;
     try {
       // Reopened with the same session id, the gateway replays what the kernel said meanwhile.
       const sessionId = randomUUID();
       const reopen = () => connected.client.channels(kernel.id, sessionId);
-      const bridge = new KernelBridge(info, await reopen(), {
+      bridge = new KernelBridge(info, await reopen(), {
         log: this._o.log,
         reopen,
         interrupt: () => connected.client.interruptKernel(kernel.id),
@@ -203,6 +204,7 @@ export class Gateway extends EventEmitter {
       void session.ended.then(() => connected.sessions.delete(session));
       return session;
     } catch (err) {
+      bridge?.close('could not start');
       await connected.client.shutdownKernel(kernel.id).catch(() => undefined);
       throw err;
     }
@@ -214,7 +216,9 @@ export class Gateway extends EventEmitter {
     this._connected.delete(allocation.id);
     const ended = `allocation ${allocation.id} (job ${allocation.jobId}) ended`;
     for (const session of connected?.sessions ?? []) {
-      await session.shutdown(why ? `${ended}: ${why}` : ended);
+      // The bridge ends at once; deleting the remote kernel (mostly gone with its job) must not
+      // hold up the caller's poll when the node does not answer.
+      void session.shutdown(why ? `${ended}: ${why}` : ended);
     }
     if (allocation.jobId) {
       await this._o.kernelspecs.removeJob(allocation.jobId);

@@ -273,11 +273,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   }
 
   private _pollSoon(): void {
-    if (this._polling) {
-      this._pollAgain = true;
-    } else {
-      this._schedulePoll(0);
-    }
+    this._schedulePoll(0);
   }
 
   private _schedulePoll(delayMs: number): void {
@@ -290,8 +286,13 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     this._timer = setTimeout(() => void this._poll(), delayMs);
   }
 
+  /** One poll at a time: a poll asked for while one runs comes right after it. */
   private async _poll(): Promise<void> {
     this._timer = null;
+    if (this._polling) {
+      this._pollAgain = true;
+      return;
+    }
     this._polling = true;
     try {
       await this._pollOnce();

@@ -163,10 +163,11 @@ export class KernelBridge {
         if ((err as { status?: number }).status === 404) {
           break;
         }
-        if (Date.now() + delay > deadline) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
           break;
         }
-        await sleep(delay);
+        await sleep(Math.min(delay, left)); // the last attempt comes at the deadline
       }
     }
     this._reconnecting = false;
@@ -224,7 +225,11 @@ export class KernelBridge {
       return;
     }
     const frame = encodeWsV1(channel, message);
-    if (this._reconnecting) {
+    // Between a connection dropping and its close event, the websocket is no longer open: hold on.
+    const held =
+      this._reconnecting ||
+      (this._o.reopen !== undefined && this._ws.readyState !== this._ws.OPEN);
+    if (held) {
       this._pending.push(frame);
       if (this._pending.length > MAX_PENDING) {
         this._pending.shift();

@@ -128,7 +128,8 @@ export class GatewayClient {
         headers: { Authorization: `token ${this._token}` },
         createConnection: () => stream as any,
         perMessageDeflate: false,
-        maxPayload: 0 // kernels send outputs of hundreds of MiB; the local side applies Jupyter's limits
+        maxPayload: 0, // kernels send outputs of hundreds of MiB; the local side applies Jupyter's limits
+        handshakeTimeout: 30_000
       }
     );
     await new Promise<void>((resolve, reject) => {
@@ -136,14 +137,17 @@ export class GatewayClient {
       ws.once('error', err =>
         reject(new GatewayError(`kernel ${kernelId} websocket: ${err.message}`))
       );
-      ws.once('unexpected-response', (_req, res) =>
+      ws.once('unexpected-response', (req, res) => {
+        // With this listener ws leaves the request open: end it, and the tunnel under it.
+        req.destroy();
+        stream.destroy();
         reject(
           new GatewayError(
             `kernel ${kernelId} websocket refused: HTTP ${res.statusCode}`,
             res.statusCode
           )
-        )
-      );
+        );
+      });
     });
     if (ws.protocol !== KERNEL_WS_PROTOCOL) {
       ws.close();

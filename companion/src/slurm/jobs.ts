@@ -220,8 +220,26 @@ export async function readFinalState(
     return fromController;
   }
   const accounted = await runner.run(sacctArgv(jobId));
-  return accounted.code === 0 ? parseSacct(accounted.stdout, jobId) : null;
+  const fromAccounting =
+    accounted.code === 0 ? parseSacct(accounted.stdout, jobId) : null;
+  // The database lags behind slurmctld: a job it still calls RUNNING has not said its last word.
+  return fromAccounting && ENDED_STATES.has(fromAccounting.state)
+    ? fromAccounting
+    : null;
 }
+
+const ENDED_STATES = new Set([
+  'COMPLETED',
+  'CANCELLED',
+  'FAILED',
+  'TIMEOUT',
+  'OUT_OF_MEMORY',
+  'NODE_FAIL',
+  'PREEMPTED',
+  'BOOT_FAIL',
+  'DEADLINE',
+  'REVOKED'
+]);
 
 export function scontrolJobArgv(jobId: string): string[] {
   return ['scontrol', '--oneliner', 'show', 'job', jobId];

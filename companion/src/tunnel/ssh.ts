@@ -147,8 +147,16 @@ export class SshPool {
     if (wait > 0) {
       await sleep(wait);
     }
+    const dropped = () => this._pool.get(host)?.client !== client;
     try {
+      if (dropped()) {
+        throw new TunnelError(`${host}: the connection was closed`, 'connect');
+      }
       const connected = await this._connect(host, client);
+      if (dropped()) {
+        client.end();
+        throw new TunnelError(`${host}: the connection was closed`, 'connect');
+      }
       this._retries.delete(host);
       return connected;
     } catch (err) {

@@ -165,6 +165,15 @@ describe('readFinalState', () => {
     ]);
   });
 
+  it('takes no state from sacct that is not an end: the database lags behind slurmctld', async () => {
+    const runner = new FakeRunner(argv =>
+      argv[0] === 'scontrol'
+        ? { code: 1, stderr: 'slurm_load_jobs error: Socket timed out\n' }
+        : { stdout: '3|RUNNING|0:0|None\n' }
+    );
+    expect(await readFinalState(runner, '3')).toBeNull();
+  });
+
   it('knows nothing where neither knows the job (no accounting)', async () => {
     const runner = new FakeRunner(() => ({ code: 1 }));
     expect(await readFinalState(runner, '7')).toBeNull();
