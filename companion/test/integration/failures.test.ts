@@ -27,17 +27,12 @@ afterAll(async () => {
   await harness.stop();
 });
 
+/** `slurm-kernels request -p cpu -t 5 ARGS`. */
+const requestCpu = (...args: string[]) =>
+  harness.cli(['request', '-p', 'cpu', '-t', '5', ...args]);
+
 it('reports a job that failed to set up its environment, quoting its log', async () => {
-  const result = await harness.cli([
-    'request',
-    '-p',
-    'cpu',
-    '-t',
-    '5',
-    '--env',
-    'broken',
-    '--wait'
-  ]);
+  const result = await requestCpu('--env', 'broken', '--wait');
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(
     /slurm-kernels: The job failed\. Exit code 22:0\./
@@ -61,14 +56,7 @@ it.each([
     'slurm-kernels: you have no account "biology" on this cluster (yours: chemistry, physics) (account)\n'
   ]
 ])('refuses %s before anything is submitted', async (_what, extra, message) => {
-  const result = await harness.cli([
-    'request',
-    '-p',
-    'cpu',
-    '-t',
-    '5',
-    ...extra
-  ]);
+  const result = await requestCpu(...extra);
   expect(result.code).toBe(1);
   expect(result.stderr).toBe(message);
   expect(await harness.list()).toHaveLength(1); // only the broken one above
