@@ -190,7 +190,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     const files = jobFiles(dir);
     await writePrivateFile(files.tokenFile, newSecret());
     await writePrivateFile(files.gatewayConfig, GATEWAY_CONFIG);
-    await writePrivateFile(files.gatewayModule, await readKernelWsModule());
+    // The same file for every job: read once.
+    this._kernelWsModule ??= readKernelWsModule();
+    await writePrivateFile(files.gatewayModule, await this._kernelWsModule);
     const now = new Date().toISOString();
     const allocation: Allocation = {
       id,
@@ -582,6 +584,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _records = new Map<string, IRecord>();
   private _saving = new Map<string, Promise<void>>();
   private _timer: NodeJS.Timeout | null = null;
+  private _kernelWsModule: Promise<string> | undefined;
   private _polling = false;
   private _pollAgain = false;
   private _disposed = false;

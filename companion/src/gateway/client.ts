@@ -94,14 +94,6 @@ export class GatewayClient {
     }
   }
 
-  async restartKernel(id: string): Promise<void> {
-    await this._json(
-      'POST',
-      `/api/kernels/${encodeURIComponent(id)}/restart`,
-      {}
-    );
-  }
-
   async interruptKernel(id: string): Promise<void> {
     const res = await this._request(
       'POST',

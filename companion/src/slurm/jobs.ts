@@ -241,11 +241,11 @@ const ENDED_STATES = new Set([
   'REVOKED'
 ]);
 
-export function scontrolJobArgv(jobId: string): string[] {
+function scontrolJobArgv(jobId: string): string[] {
   return ['scontrol', '--oneliner', 'show', 'job', jobId];
 }
 
-export function parseScontrolJob(text: string): IFinalState | null {
+function parseScontrolJob(text: string): IFinalState | null {
   const state = /\bJobState=(\S+)/.exec(text)?.[1];
   if (!state) {
     return null;
