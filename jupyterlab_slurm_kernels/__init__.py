@@ -25,15 +25,26 @@ def _jupyter_server_extension_points():
     return [{"module": "jupyterlab_slurm_kernels"}]
 
 
+# The companion names every kernelspec it publishes so (companion/src/kernelspecs/writer.ts).
+REMOTE_KERNELSPEC_PREFIX = "slurm-"
+
+
 def _load_jupyter_server_extension(server_app):
-    """Kernel websockets without Nagle or copies, whatever connection class the server is configured with."""
+    """Kernel websockets without Nagle or copies, whatever connection class the server is configured
+    with, and remote kernels' output heard once (kernel_ws.py)."""
     from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
-    from .kernel_ws import fast_kernel_websocket
+    from .kernel_ws import fast_kernel_websocket, status_only_activity
 
     settings = server_app.web_app.settings
     configured = settings.get("kernel_websocket_connection_class") or ZMQChannelsWebsocketConnection
     settings["kernel_websocket_connection_class"] = fast_kernel_websocket(configured)
+    # The kernel manager exists before extensions load: it becomes an instance of the subclass. Only
+    # the remote kernels are changed; the user's local kernels are watched as Jupyter watches them.
+    manager = server_app.kernel_manager
+    manager.__class__ = status_only_activity(
+        type(manager), lambda kernel_name: kernel_name.startswith(REMOTE_KERNELSPEC_PREFIX)
+    )
 
 
 def _state_dir() -> Path:

@@ -4,7 +4,8 @@
  *
  * - shell, control, stdin: ROUTER sockets; each request's identities are remembered by msg_id, so
  *   replies (and stdin's input_request, whose parent is the execute_request) go back to the asker.
- * - iopub: PUB; every message of the kernel is published to all subscribers.
+ * - iopub: PUB; every message of the kernel is published to all subscribers, under the topic
+ *   `kernel.<msg_type>`.
  * - hb: REP, answered here while the remote kernel's websocket is open.
  * - shutdown_request is answered here and ends the bridge (the owner deletes the remote kernel);
  *   interrupt_request (the local kernelspec says interrupt_mode "message") becomes the gateway's
@@ -21,6 +22,7 @@ import {
   encodeWsV1,
   IMessageParts,
   IZmqMessage,
+  iopubTopic,
   msgIdOf,
   msgTypeOf,
   parseZmqFrames,
@@ -262,7 +264,7 @@ export class KernelBridge {
     if (channel === 'iopub') {
       void this._send(
         this._iopub,
-        toZmqFrames([Buffer.from('kernel.iopub')], parts, this._signer)
+        toZmqFrames([iopubTopic(parts.header)], parts, this._signer)
       );
       return;
     }

@@ -201,6 +201,21 @@ export function msgIdOf(headerPart: Buffer): string {
   return header.msg_id ?? '';
 }
 
+/**
+ * The topic an IOPub message is published under, `kernel.<msg_type>` (ipykernel's form, without its
+ * process id): a subscriber can take status messages alone, as the Jupyter Server's activity watcher
+ * does (jupyterlab_slurm_kernels/kernel_ws.py), and skip the output.
+ */
+export function iopubTopic(headerPart: Buffer): Buffer {
+  let msgType = '';
+  try {
+    msgType = msgTypeOf(headerPart);
+  } catch {
+    // not JSON: Jupyter refuses the message anyway; the topic does not matter
+  }
+  return Buffer.from(`kernel.${msgType || 'iopub'}`);
+}
+
 export function msgTypeOf(headerPart: Buffer): string {
   return (
     (JSON.parse(headerPart.toString('utf8')) as { msg_type?: string })

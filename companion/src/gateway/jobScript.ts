@@ -153,11 +153,20 @@ import sys
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ${KERNEL_WS_MODULE} import fast_kernel_websocket  # noqa: E402
+from ${KERNEL_WS_MODULE} import fast_kernel_websocket, status_only_activity  # noqa: E402
 
 # TCP_NODELAY and zero-copy v1 output on the kernel websockets.
 for app in ("KernelGatewayApp", "ServerApp"):
     c[app].kernel_websocket_connection_class = fast_kernel_websocket(ZMQChannelsWebsocketConnection)
+# Each output crosses ZMQ once: the activity watcher hears status messages only.
+try:
+    from kernel_gateway.services.kernels.manager import SeedingMappingKernelManager
+except ImportError:  # jupyter server, where Kernel Gateway is not installed
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+
+    c.ServerApp.kernel_manager_class = status_only_activity(AsyncMappingKernelManager)
+else:
+    c.KernelGatewayApp.kernel_manager_class = status_only_activity(SeedingMappingKernelManager)
 # The local Jupyter Server applies the user's own IOPub limit; the gateway must not add another.
 c.ZMQChannelsWebsocketConnection.limit_rate = False
 c.ServerApp.terminals_enabled = False

@@ -1,7 +1,8 @@
 /**
- * The Python module that gives kernel websockets TCP_NODELAY and zero-copy output
- * (jupyterlab_slurm_kernels/kernel_ws.py). The user's Jupyter Server imports it from the package;
- * the gateway in the job gets a copy beside its configuration. One file, two servers.
+ * The Python module that gives kernel websockets TCP_NODELAY and zero-copy output, and makes each
+ * output cross ZMQ once (jupyterlab_slurm_kernels/kernel_ws.py). The user's Jupyter Server imports
+ * it from the package; the gateway in the job gets a copy beside its configuration. One file, two
+ * servers.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';

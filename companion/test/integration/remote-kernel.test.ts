@@ -3,7 +3,9 @@
  * real Slurm, a real Kernel Gateway on the compute node, real ssh (ssh2 to the node's sshd), and a
  * real Jupyter Server driven the way JupyterLab drives it (REST + v1 websocket).
  */
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
 import { cancelJob, listJobs, LocalRunner } from '../../src/slurm';
@@ -49,6 +51,60 @@ async function inKernel<T>(
   } finally {
     channel.close();
   }
+}
+
+/** bytes_acked of each TCP connection in `ss -ti` output, smallest first. */
+function bytesSentPerConnection(ssOutput: string): number[] {
+  const infoLines = ssOutput.split('\n').filter(l => /\brtt:/.test(l));
+  return infoLines
+    .map(l => Number(/\bbytes_acked:(\d+)/.exec(l)?.[1] ?? 0))
+    .sort((a, b) => a - b);
+}
+
+/** Within the local server's IOPub rate limit. */
+const HEARD_ONCE_SIZE = 2_000_000;
+
+/**
+ * Bytes sent on each IOPub connection, smallest first: on the node, the kernel's (to the gateway's
+ * websocket and its activity watcher); here, the bridge's (to the local server's websocket and its
+ * activity watcher).
+ */
+async function iopubBytesSent(
+  channel: KernelChannel,
+  kernelId: string
+): Promise<{ remote: number[]; local: number[] }> {
+  const ssArgs = (port: number) => [
+    '-tinH',
+    'state',
+    'established',
+    `( sport = :${port} )`
+  ];
+  const { stdout } = await channel.execute(
+    [
+      'import json, subprocess',
+      'from ipykernel.connect import get_connection_file',
+      "port = json.load(open(get_connection_file()))['iopub_port']",
+      "print(subprocess.run(['ss', '-tinH', 'state', 'established', f'( sport = :{port} )'], capture_output=True, text=True).stdout)"
+    ].join('\n')
+  );
+  const connection = JSON.parse(
+    readFileSync(
+      path.join(
+        harness.env.JUPYTER_RUNTIME_DIR as string,
+        `kernel-${kernelId}.json`
+      ),
+      'utf8'
+    )
+  );
+  const local = await execText('ss', ssArgs(connection.iopub_port));
+  return {
+    remote: bytesSentPerConnection(stdout),
+    local: bytesSentPerConnection(local)
+  };
+}
+
+async function execText(file: string, args: string[]): Promise<string> {
+  return (await promisify(execFile)(file, args)).stdout;
 }
 
 async function whereAmI(channel: KernelChannel): Promise<string[]> {
@@ -180,6 +236,51 @@ describe('a GPU kernel on the testbed', () => {
       expect(open?.buffers).toHaveLength(1);
       expect(Buffer.compare(open!.buffers[0], expected)).toBe(0);
     });
+  });
+
+  it('carries each output once to each server: their activity watchers hear only status messages, after a restart too', async () => {
+    const { kernelId } = await startSession(specName, 'heard-once');
+    const state = async () =>
+      (await server.json('GET', `/api/kernels/${kernelId}`)).execution_state;
+    for (const round of ['started', 'restarted']) {
+      const channel = await server.connect(kernelId);
+      try {
+        await channel.execute('pass'); // both watchers have seen a status message and narrowed
+        await channel.execute(`print('x' * ${HEARD_ONCE_SIZE})`, {
+          timeoutMs: 60_000
+        });
+        const sent = await iopubBytesSent(channel, kernelId);
+        for (const side of [sent.remote, sent.local]) {
+          expect({ round, side: side.length }).toEqual({ round, side: 2 });
+          expect(side[1]).toBeGreaterThan(HEARD_ONCE_SIZE);
+          expect(side[0]).toBeLessThan(HEARD_ONCE_SIZE / 10);
+        }
+        // The local server still follows the kernel's state from its status messages.
+        const sleeping = channel.execute('import time; time.sleep(2)');
+        await waitFor(
+          'busy',
+          async () => (await state()) === 'busy',
+          2_000,
+          50
+        );
+        await sleeping;
+        await waitFor(
+          'idle',
+          async () => (await state()) === 'idle',
+          2_000,
+          50
+        );
+      } finally {
+        channel.close();
+      }
+      if (round === 'started') {
+        const res = await server.request(
+          'POST',
+          `/api/kernels/${kernelId}/restart`
+        );
+        expect(res.status).toBe(200);
+      }
+    }
   });
 
   it('survives a dropped ssh connection: same kernel, same variables, output of the gap delivered', async () => {

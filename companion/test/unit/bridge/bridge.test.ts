@@ -204,9 +204,36 @@ describe('KernelBridge', () => {
     );
     try {
       const got = parseZmqFrames((await iopub.receive()) as Buffer[]);
+      expect(got.identities.map(String)).toEqual(['kernel.display_data']);
       expect(got.header.equals(stream.header)).toBe(true);
       expect(got.buffers[0].equals(Buffer.from([1, 2, 3, 250]))).toBe(true);
       expect(new Signer(KEY).verify(got)).toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('publishes status under its own topic, so a subscriber can skip the output', async () => {
+    const statusOnly = await jupyterSocket(
+      new zmq.Subscriber(),
+      info.iopub_port
+    );
+    statusOnly.subscribe('kernel.status');
+    const timer = setInterval(() => {
+      gateway.send(encodeWsV1('iopub', message('stream')));
+      gateway.send(
+        encodeWsV1(
+          'iopub',
+          message('status', undefined, { execution_state: 'idle' })
+        )
+      );
+    }, 20);
+    try {
+      for (let heard = 0; heard < 3; heard++) {
+        const got = parseZmqFrames((await statusOnly.receive()) as Buffer[]);
+        expect(got.identities.map(String)).toEqual(['kernel.status']);
+        expect(JSON.parse(got.header.toString()).msg_type).toBe('status');
+      }
     } finally {
       clearInterval(timer);
     }
