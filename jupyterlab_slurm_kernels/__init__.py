@@ -42,9 +42,12 @@ def _load_jupyter_server_extension(server_app):
     # The kernel manager exists before extensions load: it becomes an instance of the subclass. Only
     # the remote kernels are changed; the user's local kernels are watched as Jupyter watches them.
     manager = server_app.kernel_manager
-    manager.__class__ = status_only_activity(
-        type(manager), lambda kernel_name: kernel_name.startswith(REMOTE_KERNELSPEC_PREFIX)
-    )
+    try:
+        manager.__class__ = status_only_activity(
+            type(manager), lambda kernel_name: kernel_name.startswith(REMOTE_KERNELSPEC_PREFIX)
+        )
+    except TypeError as err:  # a manager class Python cannot swap (its own __slots__)
+        server_app.log.warning("jupyterlab_slurm_kernels: activity watchers unchanged: %s", err)
 
 
 def _state_dir() -> Path:

@@ -11,7 +11,6 @@ in the job.
   parts into one v1 message (a second) and Tornado prepends the frame header (a third). Here large
   frames stay in ZMQ's buffers and go to the socket as they are, behind one small header: 100 MiB of
   output crosses each server ~0.15 s sooner on the testbed.
-
 - Output heard once: besides each websocket, jupyter_server subscribes one more IOPub socket to every
   kernel only to note activity and the execution state, and checks the HMAC of all it hears. So
   every output crossed ZMQ twice and was hashed again on the server's event loop, in the gateway and
