@@ -173,9 +173,9 @@ def hear_only_status(kernel):
 
         stream.on_recv(record_and_learn)
 
-    kernel._slurm_kernels_learn_status_topic = learn_status_topic
-    if not getattr(kernel, "_slurm_kernels_restart_wrapped", False):
-        kernel._slurm_kernels_restart_wrapped = True
+    restart_wrapped = hasattr(kernel, "_slurm_kernels_learn_status_topic")
+    kernel._slurm_kernels_learn_status_topic = learn_status_topic  # this stream's, after a new one
+    if not restart_wrapped:
         restart = kernel.restart_kernel
 
         def restart_kernel(*args, **kwargs):

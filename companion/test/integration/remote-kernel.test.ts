@@ -73,18 +73,14 @@ async function iopubBytesSent(
   channel: KernelChannel,
   kernelId: string
 ): Promise<{ remote: number[]; local: number[] }> {
-  const ssArgs = (port: number) => [
-    '-tinH',
-    'state',
-    'established',
-    `( sport = :${port} )`
-  ];
+  // TCP info (bytes_acked) of the established connections from the IOPub port, on either machine.
+  const [ssFile, ...ssArgs] = ['ss', '-tinH', 'state', 'established'];
   const { stdout } = await channel.execute(
     [
       'import json, subprocess',
       'from ipykernel.connect import get_connection_file',
       "port = json.load(open(get_connection_file()))['iopub_port']",
-      "print(subprocess.run(['ss', '-tinH', 'state', 'established', f'( sport = :{port} )'], capture_output=True, text=True).stdout)"
+      `print(subprocess.run([*${JSON.stringify([ssFile, ...ssArgs])}, f'( sport = :{port} )'], capture_output=True, text=True).stdout)`
     ].join('\n')
   );
   const connection = JSON.parse(
@@ -96,7 +92,10 @@ async function iopubBytesSent(
       'utf8'
     )
   );
-  const local = await execText('ss', ssArgs(connection.iopub_port));
+  const local = await execText(ssFile, [
+    ...ssArgs,
+    `( sport = :${connection.iopub_port} )`
+  ]);
   return {
     remote: bytesSentPerConnection(stdout),
     local: bytesSentPerConnection(local)
