@@ -6,13 +6,13 @@
  *   slurm-kernels request -p PART --gres GRES -t TIME [--cpus N] [--mem SIZE] [--account A] [--qos Q]
  *                         [--constraint C] [--job-name N] [--env PRESET] [--wait] [--json]
  *   slurm-kernels list [--json] | cancel ID | log ID
+ *   slurm-kernels version                                  (the companion's version, and its Node)
  *
  * Errors go to stderr as one line, with a non-zero exit.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { CliError, CompanionClient } from './cli/client';
 import { cancel, list, log, request } from './cli/commands';
+import { ownVersion } from './paths';
 import { serve } from './serve';
 import { defaultSocketPath } from './state/files';
 
@@ -22,25 +22,8 @@ const USAGE = `usage: slurm-kernels serve [--socket PATH]
        slurm-kernels list [--json]
        slurm-kernels cancel ID
        slurm-kernels log ID
+       slurm-kernels version
 `;
-
-/** The version in the companion's package.json, found by walking up from this file (src/ or dist/). */
-function readOwnVersion(): string {
-  for (
-    let dir = __dirname;
-    dir !== path.dirname(dir);
-    dir = path.dirname(dir)
-  ) {
-    const candidate = path.join(dir, 'package.json');
-    if (fs.existsSync(candidate)) {
-      const pkg = JSON.parse(fs.readFileSync(candidate, 'utf8'));
-      if (pkg.name === 'jupyterlab-slurm-kernels-companion') {
-        return pkg.version;
-      }
-    }
-  }
-  return 'unknown';
-}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -53,7 +36,7 @@ async function main(argv: string[]): Promise<void> {
   const client = new CompanionClient(socket);
   switch (command) {
     case 'serve':
-      return serve(socket, readOwnVersion());
+      return serve(socket, ownVersion());
     case 'request':
       return request(client, rest);
     case 'list':
@@ -62,6 +45,13 @@ async function main(argv: string[]): Promise<void> {
       return cancel(client, rest);
     case 'log':
       return log(client, rest);
+    case 'version':
+    case '--version':
+      // Which Node runs it: the wheel's console script picks one (jupyterlab_slurm_kernels/_node.py).
+      process.stdout.write(
+        `slurm-kernels ${ownVersion()}\nnode ${process.version} ${process.execPath}\n`
+      );
+      return;
     default:
       process.stderr.write(USAGE);
       process.exit(2);

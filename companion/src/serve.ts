@@ -8,6 +8,7 @@ import { AllocationManager } from './allocations/manager';
 import { createApp, listenOnSocket, socketAnswers } from './http/app';
 import { KernelspecWriter } from './kernelspecs/writer';
 import { createLogger } from './log';
+import { SHIM_SCRIPT } from './paths';
 import { CachedCluster } from './routes/cluster';
 import { LocalRunner } from './slurm';
 import { defaultStateDir } from './state/files';
@@ -25,7 +26,7 @@ export async function serve(
   const kernelspecs = new KernelspecWriter({
     shimArgv: [
       process.execPath,
-      path.join(__dirname, 'shim', 'main.js'),
+      SHIM_SCRIPT,
       '--socket',
       path.resolve(socketPath)
     ]
@@ -43,7 +44,10 @@ export async function serve(
   await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   const app = createApp({ cluster, allocations, gateway, log, version });
   const listening = await listenOnSocket(app, socketPath);
-  log.info({ socket: socketPath, version }, 'companion listening');
+  log.info(
+    { socket: socketPath, version, node: process.execPath },
+    'companion listening'
+  );
   const stop = (signal: string) => {
     log.info({ signal }, 'companion stopping');
     allocations.dispose();

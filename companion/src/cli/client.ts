@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { MAIN_SCRIPT } from '../paths';
 import { defaultStateDir, ensurePrivateDir } from '../state/files';
 
 export class CliError extends Error {}
@@ -91,12 +92,7 @@ export class CompanionClient {
     const log = openSync(path.join(stateDir, 'companion.log'), 'a', 0o600);
     const child = spawn(
       process.execPath,
-      [
-        path.join(__dirname, '..', 'main.js'),
-        'serve',
-        '--socket',
-        this._socket
-      ],
+      [MAIN_SCRIPT, 'serve', '--socket', this._socket],
       {
         detached: true,
         stdio: ['ignore', log, log]

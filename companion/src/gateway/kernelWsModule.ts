@@ -6,11 +6,19 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { COMPANION_DIR } from '../paths';
 
 const MODULE = path.join('jupyterlab_slurm_kernels', 'kernel_ws.py');
 
-/** Its source, found above the companion: in a source checkout and in an installed package alike. */
-export async function readKernelWsModule(from = __dirname): Promise<string> {
+/**
+ * Its source, found above the companion: in a source checkout (companion/dist/companion/src/ →
+ * jupyterlab_slurm_kernels/) and in an installed wheel, whose bundle sits inside the package
+ * (site-packages/jupyterlab_slurm_kernels/companion/: two levels up, site-packages/ holds
+ * jupyterlab_slurm_kernels/kernel_ws.py).
+ */
+export async function readKernelWsModule(
+  from = COMPANION_DIR
+): Promise<string> {
   for (let dir = from; dir !== path.dirname(dir); dir = path.dirname(dir)) {
     try {
       return await fs.readFile(path.join(dir, MODULE), 'utf8');
