@@ -5,9 +5,12 @@ jupyter-server-proxy entry point that starts the companion (Node) on demand, and
 that makes kernel websockets fast (kernel_ws.py).
 """
 
+import logging
 import os
-import shutil
+import sys
 from pathlib import Path
+
+from ._node import NodeNotFound, find_node
 
 try:
     from ._version import __version__
@@ -65,13 +68,14 @@ def _socket_path() -> str:
 
 
 def _companion_main() -> str:
-    """The companion's entry script: SLURM_KERNELS_COMPANION, else the build beside this package."""
+    """The companion's entry script: SLURM_KERNELS_COMPANION; else, in a source checkout, the tsc
+    build (so `npm run build` in companion/ is what runs); else the bundle a wheel ships."""
     configured = os.environ.get("SLURM_KERNELS_COMPANION")
     if configured:
         return configured
     for candidate in (
-        HERE / "companion" / "companion" / "src" / "main.js",  # bundled in a wheel
         HERE.parent / "companion" / "dist" / "companion" / "src" / "main.js",  # source checkout
+        HERE / "companion" / "main.js",  # bundled in the wheel (companion/scripts/bundle.js)
     ):
         if candidate.is_file():
             return str(candidate)
@@ -81,15 +85,28 @@ def _companion_main() -> str:
     )
 
 
+def _companion_command() -> list[str]:
+    """The companion's argv, worked out each time jupyter-server-proxy starts it. When it cannot
+    run, a stand-in answers on its socket with the reason (_unavailable.py) and the server log
+    says it too."""
+    try:
+        node = find_node()
+        script = _companion_main()
+    except (NodeNotFound, FileNotFoundError) as err:
+        logging.getLogger("ServerApp").error("%s", err)
+        said = str(err).replace("{", "{{").replace("}", "}}")  # the argv is a template
+        return [sys.executable, "-m", f"{__name__}._unavailable", "{unix_socket}", said]
+    return [node.path, script, "serve", "--socket", "{unix_socket}"]
+
+
 def setup_companion():
     """jupyter-server-proxy entry point: serve the companion under <base_url>/slurm-kernels/.
 
     It listens on a 0600 unix socket, so only this user's Jupyter Server can reach it, and every
     browser request passes Jupyter's own authentication first.
     """
-    node = os.environ.get("SLURM_KERNELS_NODE") or shutil.which("node") or "node"
     return {
-        "command": [node, _companion_main(), "serve", "--socket", "{unix_socket}"],
+        "command": _companion_command,
         "unix_socket": _socket_path(),
         "timeout": 20,
         "absolute_url": False,
