@@ -19,6 +19,8 @@ export interface ISubmission {
   memory?: string;
   account?: string;
   qos?: string;
+  /** sbatch --constraint, node features (e.g. "a100&ib"). */
+  constraint?: string;
   jobName: string;
   /** Stored as the job's comment so a restarted companion recognises its own jobs. */
   comment?: string;
@@ -51,6 +53,9 @@ export function sbatchArgv(s: ISubmission): string[] {
   const argv = [
     'sbatch',
     '--parsable',
+    // The job starts from the user's login environment on the node, not from the environment of
+    // whatever started the companion (the lab's PATH and PYTHONPATH, JUPYTER_*, a hub's API token).
+    '--export=NONE',
     `--partition=${s.partition}`,
     `--job-name=${s.jobName}`
   ];
@@ -61,6 +66,7 @@ export function sbatchArgv(s: ISubmission): string[] {
     ['--mem', s.memory],
     ['--account', s.account],
     ['--qos', s.qos],
+    ['--constraint', s.constraint],
     ['--comment', s.comment],
     ['--output', s.output],
     ['--chdir', s.workdir]
@@ -123,6 +129,8 @@ export async function listJobs(
   const argv = [
     'squeue',
     '--noheader',
+    // Jobs in hidden partitions too: without --all they vanish from the listing.
+    '--all',
     '--states=all',
     `--format=${SQUEUE_FIELDS.join(FIELD_SEPARATOR)}`
   ];

@@ -51,10 +51,35 @@ const KILL_GRACE_MS = 2_000;
 const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 
 /**
- * Runs commands on this host with `child_process.spawn` (no shell).
+ * Variables that change what Slurm's commands print or submit: a user's `SQUEUE_FORMAT`,
+ * `SLURM_TIME_FORMAT=relative` or `SBATCH_EXPORT` would reformat, filter or alter what we parse and
+ * submit; and a lab that itself runs in a Slurm job (Open OnDemand) carries that job's `SLURM_*`,
+ * which sbatch would take as settings for ours. `SLURM_CONF` says which cluster: it stays.
+ */
+const SLURM_CLIENT_VARIABLE =
+  /^(SLURM_|SQUEUE_|SINFO_|SACCT_|SACCTMGR_|SBATCH_|SALLOC_|SRUN_|SCANCEL_|SCONTROL_|SPRIO_|SSHARE_|SSTAT_)/;
+const KEPT_SLURM_VARIABLES = new Set(['SLURM_CONF']);
+
+/** The environment Slurm's commands run with: the user's own, less what would change their output. */
+export function slurmCommandEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!SLURM_CLIENT_VARIABLE.test(name) || KEPT_SLURM_VARIABLES.has(name)) {
+      clean[name] = value;
+    }
+  }
+  // ISO 8601 times, whatever the site's default ("standard" is Slurm's own default format).
+  clean.SLURM_TIME_FORMAT = 'standard';
+  return clean;
+}
+
+/**
+ * Runs commands on this host with `child_process.spawn` (no shell), in `slurmCommandEnv`.
  */
 export class LocalRunner implements ICommandRunner {
-  constructor(private readonly _env: NodeJS.ProcessEnv = process.env) {}
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this._env = slurmCommandEnv(env);
+  }
 
   run(
     argv: readonly string[],
@@ -113,6 +138,8 @@ export class LocalRunner implements ICommandRunner {
       child.stdin.end(options.input ?? '');
     });
   }
+
+  private readonly _env: NodeJS.ProcessEnv;
 }
 
 /**

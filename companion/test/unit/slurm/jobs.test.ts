@@ -24,6 +24,7 @@ describe('submitJob', () => {
       argv: [
         'sbatch',
         '--parsable',
+        '--export=NONE',
         '--partition=gpu',
         '--job-name=a name; with $(metachars)',
         '--gres=gpu:tesla:1',
@@ -64,6 +65,7 @@ describe('submitJob', () => {
     ).toEqual([
       'sbatch',
       '--parsable',
+      '--export=NONE',
       '--partition=cpu',
       '--job-name=j',
       '--cpus-per-task=4'

@@ -22,6 +22,27 @@ describe('LocalRunner', () => {
     expect(echo.stdout).toBe('a;b $HOME\n');
   });
 
+  it("runs Slurm's commands without the user's output settings or an enclosing job's variables", async () => {
+    const clean = new LocalRunner({
+      PATH: '/usr/bin:/bin',
+      HOME: '/home/x',
+      SQUEUE_FORMAT: '%i',
+      SQUEUE_USERS: 'bob',
+      SINFO_SORT: '-P',
+      SBATCH_EXPORT: 'ALL',
+      SLURM_JOB_ID: '7',
+      SLURM_TIME_FORMAT: 'relative',
+      SLURM_CONF: '/etc/slurm/other.conf'
+    });
+    const { stdout } = await clean.run(['/usr/bin/env']);
+    expect(stdout.trim().split('\n').sort()).toEqual([
+      'HOME=/home/x',
+      'PATH=/usr/bin:/bin',
+      'SLURM_CONF=/etc/slurm/other.conf',
+      'SLURM_TIME_FORMAT=standard'
+    ]);
+  });
+
   it('kills a command that runs past its timeout', async () => {
     const started = Date.now();
     await expect(
