@@ -7,6 +7,7 @@
  * Every value placed in the script was validated by the request schema and is single-quoted here.
  */
 import type { AllocationRequest } from '../../../src/api/allocation';
+import { METADATA_KEY } from '../kernelspecs/writer';
 
 export interface IJobFiles {
   /** Directory of this allocation's files on the shared file system (0700). */
@@ -31,18 +32,24 @@ export function buildJobScript(
   files: IJobFiles
 ): string {
   return [
-    '#!/bin/bash',
+    // A login shell, as the user's own terminal has: the job is submitted with --export=NONE, so
+    // PATH, `module` (Lmod) and conda come from the node's profile, not from the lab's environment.
+    '#!/bin/bash -l',
     '# Written by jupyterlab-slurm-kernels: a Jupyter Kernel Gateway for this allocation.',
-    'set -uo pipefail',
+    'set -o pipefail',
     'umask 077',
     `sk_token_file=${shellQuote(files.tokenFile)}`,
     `sk_rendezvous=${shellQuote(files.rendezvousFile)}`,
     `sk_config=${shellQuote(files.gatewayConfig)}`,
+    "# srun from a kernel gets the job's whole environment (--export=NONE was for the job alone).",
+    'export SLURM_EXPORT_ENV=ALL',
     'echo "slurm-kernels: job $SLURM_JOB_ID on $(hostname), GPUs: ${CUDA_VISIBLE_DEVICES:-none}"',
     '',
     '# The environment asked for.',
     ...environmentLines(request.environment),
     '',
+    // Only now: many conda activate scripts read unset variables.
+    'set -u',
     GATEWAY_LAUNCHER
   ].join('\n');
 }
@@ -83,10 +90,23 @@ else
     echo "slurm-kernels: neither jupyter-kernelgateway nor jupyter-server is installed in this environment" >&2
     exit 23
 fi
+# A gateway without its token would let anybody on the node run code as this user: none starts.
+if ! sk_token=$(cat "$sk_token_file") || [ -z "$sk_token" ]; then
+    echo "slurm-kernels: cannot read the gateway's token from $sk_token_file; no gateway starts without one" >&2
+    exit 25
+fi
 # Node-local scratch for the gateway's runtime files (TMPDIR where the site sets one).
 export JUPYTER_RUNTIME_DIR="$(printenv TMPDIR || echo /tmp)/slurm-kernels-$SLURM_JOB_ID"
-mkdir -p -m 700 "$JUPYTER_RUNTIME_DIR"
+mkdir -p -m 700 "$JUPYTER_RUNTIME_DIR" "$JUPYTER_RUNTIME_DIR/config"
 trap 'rm -rf "$JUPYTER_RUNTIME_DIR"' EXIT
+# The gateway reads no Jupyter config of the user's (a base_url or token in ~/.jupyter would break
+# it); its configuration gives the kernels the user's settings back.
+# Run in the background, it execs: $! is the gateway itself.
+sk_isolated() {
+    exec env JUPYTER_CONFIG_DIR="$JUPYTER_RUNTIME_DIR/config" JUPYTER_CONFIG_PATH= \
+        SLURM_KERNELS_USER_JUPYTER_CONFIG_DIR="$(printenv JUPYTER_CONFIG_DIR)" \
+        SLURM_KERNELS_USER_JUPYTER_CONFIG_PATH="$(printenv JUPYTER_CONFIG_PATH)" "$@"
+}
 
 sk_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -107,20 +127,26 @@ for sk_attempt in 1 2 3 4 5; do
     sk_port=$((20000 + RANDOM % 40000))
     sk_listening "$sk_port" && continue
     if [ "$sk_kind" = kernelgateway ]; then
-        KG_AUTH_TOKEN="$(cat "$sk_token_file")" KG_IP=127.0.0.1 KG_PORT="$sk_port" KG_PORT_RETRIES=0 \
-            KG_LIST_KERNELS=True jupyter kernelgateway --config="$sk_config" &
+        KG_AUTH_TOKEN="$sk_token" KG_IP=127.0.0.1 KG_PORT="$sk_port" KG_PORT_RETRIES=0 KG_LIST_KERNELS=True \
+            sk_isolated jupyter kernelgateway --config="$sk_config" &
     else
-        JUPYTER_TOKEN_FILE="$sk_token_file" jupyter server --config="$sk_config" --no-browser \
-            --ServerApp.ip=127.0.0.1 --ServerApp.port="$sk_port" --ServerApp.port_retries=0 &
+        JUPYTER_TOKEN_FILE="$sk_token_file" sk_isolated jupyter server --config="$sk_config" \
+            --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port="$sk_port" --ServerApp.port_retries=0 &
     fi
     sk_pid=$!
     # On scancel, stay until the gateway has stopped: a script that exits first orphans it, and
     # Slurm (without cgroups) no longer finds it to kill.
     trap 'kill -TERM "$sk_pid" 2>/dev/null; wait "$sk_pid"; exit 143' TERM
-    for _ in $(seq 1 600); do
-        sk_listening "$sk_port" && break
+    # As long as it takes (cold Python on a parallel file system can take minutes), saying so every
+    # 15 s: the companion waits while the job log grows.
+    sk_ticks=0
+    until sk_listening "$sk_port"; do
         kill -0 "$sk_pid" 2>/dev/null || break
         sleep 0.05
+        sk_ticks=$((sk_ticks + 1))
+        if [ $((sk_ticks % 300)) = 0 ]; then
+            echo "slurm-kernels: the gateway is still starting ($((sk_ticks / 20)) s)"
+        fi
     done
     if kill -0 "$sk_pid" 2>/dev/null && sk_listening "$sk_port"; then
         wait "$sk_versions_pid" 2>/dev/null
@@ -147,9 +173,11 @@ export const KERNEL_WS_MODULE = 'slurm_kernels_ws';
  * companion writes `slurm_kernels_ws.py` (jupyterlab_slurm_kernels/kernel_ws.py) beside it.
  */
 export const GATEWAY_CONFIG = `# Written by jupyterlab-slurm-kernels.
+import json
 import os
 import sys
 
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -158,16 +186,72 @@ from ${KERNEL_WS_MODULE} import fast_kernel_websocket, status_only_activity  # n
 # TCP_NODELAY and zero-copy v1 output on the kernel websockets.
 for app in ("KernelGatewayApp", "ServerApp"):
     c[app].kernel_websocket_connection_class = fast_kernel_websocket(ZMQChannelsWebsocketConnection)
+
+
+def starting_where_asked(manager_class):
+    """Kernels start in the notebook's directory, an absolute path on the shared file system (in
+    $HOME, /scratch or /gpfs alike); where this node has no such directory, in $HOME."""
+
+    class StartingWhereAsked(manager_class):
+        def cwd_for_path(self, path, **kwargs):
+            asked = os.path.join("/", (path or "").strip("/"))
+            return asked if path and os.path.isdir(asked) else os.path.expanduser("~")
+
+    return StartingWhereAsked
+
+
 # Each output crosses ZMQ once: the activity watcher hears status messages only.
 try:
     from kernel_gateway.services.kernels.manager import SeedingMappingKernelManager
 except ImportError:  # jupyter server, where Kernel Gateway is not installed
     from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
-    c.ServerApp.kernel_manager_class = status_only_activity(AsyncMappingKernelManager)
+    c.ServerApp.kernel_manager_class = status_only_activity(
+        starting_where_asked(AsyncMappingKernelManager)
+    )
 else:
-    c.KernelGatewayApp.kernel_manager_class = status_only_activity(SeedingMappingKernelManager)
+    c.KernelGatewayApp.kernel_manager_class = status_only_activity(
+        starting_where_asked(SeedingMappingKernelManager)
+    )
 # The local Jupyter Server applies the user's own IOPub limit; the gateway must not add another.
 c.ZMQChannelsWebsocketConnection.limit_rate = False
 c.ServerApp.terminals_enabled = False
+c.ServerApp.base_url = "/"
+
+
+def published_by_us(resource_dir):
+    """A kernelspec the companion published. Under a shared $HOME the job sees them in the user's own
+    kernels folder: their shim cannot run on a node, and offering them again nests their names."""
+    try:
+        with open(os.path.join(resource_dir, "kernel.json"), encoding="utf-8") as f:
+            return "${METADATA_KEY}" in (json.load(f).get("metadata") or {})
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class EnvironmentKernelSpecs(KernelSpecManager):
+    """The job environment's kernelspecs and the user's own (a conda env or an R kernel they
+    registered), never the ones this product published."""
+
+    def find_kernel_specs(self):
+        found = super().find_kernel_specs()
+        return {name: where for name, where in found.items() if not published_by_us(where)}
+
+    def get_kernel_spec(self, kernel_name):
+        spec = super().get_kernel_spec(kernel_name)
+        if published_by_us(spec.resource_dir):
+            raise NoSuchKernel(kernel_name)
+        return spec
+
+
+c.KernelGatewayApp.kernel_spec_manager_class = EnvironmentKernelSpecs
+c.ServerApp.kernel_spec_manager_class = EnvironmentKernelSpecs
+
+# The job script hid the user's Jupyter config from this gateway; the kernels it starts get it back.
+for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_CONFIG_PATH"):
+    users = os.environ.pop("SLURM_KERNELS_USER_" + name, "")
+    if users:
+        os.environ[name] = users
+    else:
+        os.environ.pop(name, None)
 `;

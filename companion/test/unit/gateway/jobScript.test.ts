@@ -1,5 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { allocationRequestSchema } from '../../../../src/api/allocation';
@@ -63,15 +71,23 @@ describe('the job script', () => {
 
   it('never puts the token in argv and keeps the gateway on loopback with port retries off', () => {
     const text = script({});
-    expect(text).toContain(
-      'KG_AUTH_TOKEN="$(cat "$sk_token_file")" KG_IP=127.0.0.1'
-    );
+    expect(text).toContain('KG_AUTH_TOKEN="$sk_token" KG_IP=127.0.0.1');
     expect(text).toContain('KG_PORT_RETRIES=0');
     expect(text).toContain('KG_LIST_KERNELS=True');
     expect(text).toContain("sk_token_file='/home/alice/it'\\''s/token'");
     expect(text).not.toMatch(
       /--KernelGatewayApp\.auth_token|--IdentityProvider\.token/
     );
+  });
+
+  it('runs from a login shell, submitted apart from the lab environment, with set -u only after the environment', () => {
+    const text = script({ conda: 'torch' });
+    expect(text.split('\n')[0]).toBe('#!/bin/bash -l');
+    expect(text).toContain('export SLURM_EXPORT_ENV=ALL');
+    expect(text.indexOf('set -u')).toBeGreaterThan(
+      text.indexOf("conda activate 'torch'")
+    );
+    expect(text).not.toMatch(/set -[a-z]*u[a-z]* .*\n[^]*conda activate/);
   });
 
   it('quotes values so that the shell reads them back verbatim', () => {
@@ -82,5 +98,113 @@ describe('the job script', () => {
       ]).toString();
       expect(out).toBe(value);
     }
+  });
+});
+
+/**
+ * The launcher run for real by bash, with a stand-in `jupyter` that records its environment and
+ * listens on the port it was given, as the gateway would.
+ */
+describe('the job script, run', () => {
+  let dir: string;
+  let allocation: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sk-run-'));
+    allocation = path.join(dir, 'allocation');
+    mkdirSync(path.join(dir, 'bin'));
+    mkdirSync(allocation);
+    const fake = [
+      '#!/bin/bash',
+      'env >"$SK_TEST_ENV_OUT"',
+      "exec python3 -c \"import os, socket, time; s = socket.socket(); s.bind(('127.0.0.1', int(os.environ.get('KG_PORT', 0)))); s.listen(); time.sleep(60)\""
+    ].join('\n');
+    for (const name of ['jupyter', 'jupyter-kernelgateway']) {
+      writeFileSync(path.join(dir, 'bin', name), fake);
+      chmodSync(path.join(dir, 'bin', name), 0o755);
+    }
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const jobFiles = () => ({
+    dir: allocation,
+    tokenFile: path.join(allocation, 'token'),
+    rendezvousFile: path.join(allocation, 'rendezvous.json'),
+    gatewayConfig: path.join(allocation, 'gateway_config.py'),
+    gatewayModule: path.join(allocation, 'slurm_kernels_ws.py')
+  });
+  const env = () => ({
+    PATH: `${path.join(dir, 'bin')}:/usr/bin:/bin`,
+    HOME: dir,
+    TMPDIR: dir,
+    SLURM_JOB_ID: '77',
+    JUPYTER_CONFIG_DIR: '/home/someone/.jupyter-own',
+    SK_TEST_ENV_OUT: path.join(dir, 'gateway.env')
+  });
+  const writeScript = () => {
+    const file = path.join(dir, 'job.sh');
+    const request = allocationRequestSchema.parse({
+      partition: 'cpu',
+      time: '10'
+    });
+    writeFileSync(file, buildJobScript(request, jobFiles()));
+    return file;
+  };
+
+  it.each([
+    ['missing', undefined],
+    ['empty', '']
+  ])('refuses to start a gateway when the token file is %s', (_what, token) => {
+    if (token !== undefined) {
+      writeFileSync(jobFiles().tokenFile, token);
+    }
+    const run = spawnSync('/bin/bash', [writeScript()], {
+      env: env(),
+      encoding: 'utf8',
+      timeout: 20_000
+    });
+    expect(run.status).toBe(25);
+    expect(run.stderr).toContain("cannot read the gateway's token from");
+    expect(existsSync(env().SK_TEST_ENV_OUT)).toBe(false);
+    expect(existsSync(jobFiles().rendezvousFile)).toBe(false);
+  });
+
+  it('gives the gateway its token and no Jupyter config of the user, and writes the rendezvous', async () => {
+    writeFileSync(jobFiles().tokenFile, 'sekrit-token\n', { mode: 0o600 });
+    const job = spawn('/bin/bash', [writeScript()], {
+      env: env(),
+      stdio: 'ignore'
+    });
+    try {
+      for (let i = 0; i < 200 && !existsSync(jobFiles().rendezvousFile); i++) {
+        await new Promise(resolve => setTimeout(resolve, 50));
+      }
+      const rendezvous = JSON.parse(
+        readFileSync(jobFiles().rendezvousFile, 'utf8')
+      );
+      expect(rendezvous).toMatchObject({
+        host: os.hostname(),
+        kind: 'kernelgateway',
+        port: expect.any(Number)
+      });
+      const seen = readFileSync(env().SK_TEST_ENV_OUT, 'utf8').split('\n');
+      expect(seen).toEqual(
+        expect.arrayContaining([
+          'KG_AUTH_TOKEN=sekrit-token',
+          'KG_IP=127.0.0.1',
+          `KG_PORT=${rendezvous.port}`,
+          'KG_PORT_RETRIES=0',
+          `JUPYTER_CONFIG_DIR=${path.join(dir, 'slurm-kernels-77', 'config')}`,
+          'JUPYTER_CONFIG_PATH=',
+          'SLURM_KERNELS_USER_JUPYTER_CONFIG_DIR=/home/someone/.jupyter-own',
+          'SLURM_EXPORT_ENV=ALL'
+        ])
+      );
+    } finally {
+      const exited = new Promise(resolve => job.once('exit', resolve));
+      job.kill('SIGTERM');
+      await exited;
+    }
+    // The script's trap removes its node-local runtime directory.
+    expect(existsSync(path.join(dir, 'slurm-kernels-77'))).toBe(false);
   });
 });
