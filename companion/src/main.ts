@@ -5,7 +5,7 @@
  *   slurm-kernels serve [--socket PATH]
  *   slurm-kernels request -p PART --gres GRES -t TIME [--cpus N] [--mem SIZE] [--account A] [--qos Q]
  *                         [--constraint C] [--job-name N] [--env PRESET] [--wait] [--json]
- *   slurm-kernels list [--json] | cancel ID | log ID
+ *   slurm-kernels list [--json] | cancel ID | log ID      (ID: an allocation id or a Slurm job id)
  *   slurm-kernels version                                  (the companion's version, and its Node)
  *
  * Errors go to stderr as one line, with a non-zero exit.
@@ -20,7 +20,7 @@ const USAGE = `usage: slurm-kernels serve [--socket PATH]
        slurm-kernels request -p PARTITION -t TIME [--gres GRES] [--cpus N] [--mem SIZE] [--account A]
                              [--qos Q] [--constraint C] [--job-name NAME] [--env PRESET] [--wait] [--json]
        slurm-kernels list [--json]
-       slurm-kernels cancel ID
+       slurm-kernels cancel ID       (ID: an allocation id or its Slurm job id)
        slurm-kernels log ID
        slurm-kernels version
 `;

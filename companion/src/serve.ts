@@ -3,7 +3,11 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Gateway } from './allocations/gateway';
+import {
+  DEFAULT_STARTUP_LIMITS,
+  Gateway,
+  IStartupLimits
+} from './allocations/gateway';
 import { AllocationManager } from './allocations/manager';
 import { createApp, listenOnSocket, socketAnswers } from './http/app';
 import { KernelspecWriter } from './kernelspecs/writer';
@@ -37,7 +41,8 @@ export async function serve(
     cluster,
     stateDir: defaultStateDir(),
     gateway,
-    log
+    log,
+    gatewayStartup: startupLimits(process.env)
   });
   await allocations.init();
   // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.
@@ -78,4 +83,25 @@ async function waitForSocket(
     }
     await new Promise(resolve => setTimeout(resolve, 2_000));
   }
+}
+
+/**
+ * How long a starting job may stay silent, and take in all, in seconds:
+ * SLURM_KERNELS_STARTUP_SILENCE_S (default 120) and SLURM_KERNELS_STARTUP_MAX_S (default 1200).
+ */
+function startupLimits(env: NodeJS.ProcessEnv): IStartupLimits {
+  const seconds = (name: string, fallback: number) => {
+    const value = Number(env[name]);
+    return (Number.isFinite(value) && value > 0 ? value : fallback) * 1000;
+  };
+  return {
+    silenceMs: seconds(
+      'SLURM_KERNELS_STARTUP_SILENCE_S',
+      DEFAULT_STARTUP_LIMITS.silenceMs / 1000
+    ),
+    totalMs: seconds(
+      'SLURM_KERNELS_STARTUP_MAX_S',
+      DEFAULT_STARTUP_LIMITS.totalMs / 1000
+    )
+  };
 }

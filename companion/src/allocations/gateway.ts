@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { promises as fs } from 'node:fs';
+import { promises as fs, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Allocation, KernelspecRef } from '../../../src/api/allocation';
@@ -14,10 +14,11 @@ import type { IJobFiles } from '../gateway/jobScript';
 import {
   gresLabel,
   IRemoteSpecToPublish,
-  KernelspecWriter
+  KernelspecWriter,
+  METADATA_KEY
 } from '../kernelspecs/writer';
 import { readJsonIfExists } from '../state/files';
-import type { SshPool } from '../tunnel/ssh';
+import { SshPool, TunnelError } from '../tunnel/ssh';
 
 const LOGO_FILES = ['logo-64x64.png', 'logo-32x32.png', 'logo-svg.svg'];
 
@@ -82,25 +83,24 @@ export class Gateway extends EventEmitter {
 
   /**
    * Waits for the job's rendezvous file, checks the gateway answers with the token through the
-   * tunnel, and publishes its kernelspecs. Gives up after `timeoutMs`, or as soon as `stillActive`
-   * says the allocation ended.
+   * tunnel, and publishes its kernelspecs. Waits as long as the job shows progress (its log grows:
+   * modules, conda, a slow gateway start all write to it), up to `limits.totalMs`; gives up after
+   * `limits.silenceMs` without any, or as soon as `stillActive` says the allocation ended.
    */
   async connect(
     allocation: Allocation,
     files: IJobFiles,
-    timeoutMs: number,
+    limits: IStartupLimits,
     stillActive: () => boolean
   ): Promise<KernelspecRef[]> {
-    const deadline = Date.now() + timeoutMs;
+    const watch = new StartupWatch(limits, path.join(files.dir, 'job.log'));
     if (allocation.node) {
       // The ssh handshake overlaps with the gateway's start-up (~1.4 s of Python imports).
       this._o.tunnels.warm(allocation.node);
     }
-    const rendezvous = await waitUntil(deadline, stillActive, async () => {
-      const found = (await readJsonIfExists(files.rendezvousFile)) as
-        IRendezvous | undefined;
-      return found && Number.isInteger(found.port) ? found : undefined;
-    });
+    const rendezvous = await watch.until(stillActive, () =>
+      readRendezvous(files)
+    );
     const token = (await fs.readFile(files.tokenFile, 'utf8')).trim();
     // The job names its own host; the tunnel goes to the node Slurm placed the job on.
     const node = allocation.node ?? rendezvous.host;
@@ -108,26 +108,41 @@ export class Gateway extends EventEmitter {
       () => this._o.tunnels.forward(node, '127.0.0.1', rendezvous.port),
       token
     );
-    const version = await waitUntil(deadline, stillActive, () =>
-      client.version().catch(() => undefined)
+    // The job writes the rendezvous once the gateway listens: from here it answers in seconds, or
+    // something is wrong that waiting will not mend (a wrong token, a gateway under another base
+    // URL, an ssh host key or login refused, which ends the wait at once).
+    const answering = new StartupWatch(
+      { silenceMs: GATEWAY_ANSWER_MS, totalMs: GATEWAY_ANSWER_MS },
+      null
+    );
+    const version = await answering.until(stillActive, () =>
+      client.version().catch(err => {
+        if (err instanceof TunnelError && FINAL_TUNNEL_ERRORS.has(err.kind)) {
+          throw err;
+        }
+        return answering.failedWith(err);
+      })
     );
     const { kernelspecs } = await client.kernelspecs();
     const specs: IRemoteSpecToPublish[] = await Promise.all(
-      Object.values(kernelspecs).map(async spec => {
-        const found = await Promise.all(
-          LOGO_FILES.map(file => client.resource(spec.name, file))
-        );
-        const logos: Record<string, Buffer> = {};
-        LOGO_FILES.forEach(
-          (file, i) => found[i] && (logos[file] = found[i] as Buffer)
-        );
-        return {
-          remoteName: spec.name,
-          displayName: spec.spec.display_name,
-          language: spec.spec.language,
-          logos
-        };
-      })
+      // A gateway started by an older companion may still offer what we published (shared $HOME).
+      Object.values(kernelspecs)
+        .filter(spec => !isPublishedByUs(spec.spec))
+        .map(async spec => {
+          const found = await Promise.all(
+            LOGO_FILES.map(file => client.resource(spec.name, file))
+          );
+          const logos: Record<string, Buffer> = {};
+          LOGO_FILES.forEach(
+            (file, i) => found[i] && (logos[file] = found[i] as Buffer)
+          );
+          return {
+            remoteName: spec.name,
+            displayName: spec.spec.display_name,
+            language: spec.spec.language,
+            logos
+          };
+        })
     );
     this._connected.set(allocation.id, {
       client,
@@ -180,7 +195,7 @@ export class Gateway extends EventEmitter {
     ) as IConnectionInfo;
     const kernel = await connected.client.startKernel(
       remoteName,
-      relativeToHome(cwd)
+      kernelDirectory(cwd).replace(/^\/+/, '')
     );
     let bridge: KernelBridge | undefined;
     try {
@@ -228,29 +243,129 @@ export class Gateway extends EventEmitter {
   private _connected = new Map<string, IConnected>();
 }
 
-function relativeToHome(cwd: string): string | undefined {
-  const rel = path.relative(os.homedir(), cwd);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel)
-    ? rel
-    : undefined;
+function isPublishedByUs(spec: { metadata?: Record<string, unknown> }) {
+  return Boolean(spec.metadata && METADATA_KEY in spec.metadata);
 }
 
-async function waitUntil<T>(
-  deadline: number,
-  stillActive: () => boolean,
-  probe: () => Promise<T | undefined>
-): Promise<T> {
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) {
-      return value;
-    }
-    if (!stillActive()) {
-      throw new Error('the allocation ended');
-    }
-    if (Date.now() > deadline) {
-      throw new Error('timed out; see the job log');
-    }
-    await new Promise(resolve => setTimeout(resolve, 50));
+/**
+ * The kernel's directory as the node should name it. The shim reports its working directory with
+ * symlinks resolved (getcwd): under a home that is a link (/home → /gpfs/home) it is named from
+ * $HOME again, as the node's own mounts may differ; anywhere else (/scratch) it stays absolute.
+ * The gateway takes it from / and falls back to $HOME where the node lacks the directory.
+ */
+export function kernelDirectory(cwd: string, home = os.homedir()): string {
+  let homes = [home];
+  try {
+    homes = [...new Set([home, realpathSync(home)])];
+  } catch {
+    // a home that does not resolve: compare with the name alone
   }
+  for (const base of homes) {
+    const rel = path.relative(base, cwd);
+    if (!rel.startsWith('..') && !path.isAbsolute(rel)) {
+      return path.join(home, rel);
+    }
+  }
+  return cwd;
+}
+
+/** How long a gateway whose job wrote its rendezvous may take to answer. */
+const GATEWAY_ANSWER_MS = 30_000;
+const FINAL_TUNNEL_ERRORS = new Set(['host-key', 'authentication']);
+
+/** How long a starting job may take: silent at most `silenceMs`, in all at most `totalMs`. */
+export interface IStartupLimits {
+  silenceMs: number;
+  totalMs: number;
+}
+
+/** Modules, conda and cold imports on a parallel file system can take minutes, while they print. */
+export const DEFAULT_STARTUP_LIMITS: IStartupLimits = {
+  silenceMs: 120_000,
+  totalMs: 20 * 60_000
+};
+
+/**
+ * The rendezvous file once the job wrote it whole. A read that fails (ESTALE on NFS, an empty file
+ * on a full quota) is a "not yet", as is a file the NFS client's lookup cache still hides: listing
+ * the directory first makes the client look again.
+ */
+async function readRendezvous(
+  files: IJobFiles
+): Promise<IRendezvous | undefined> {
+  try {
+    await fs.readdir(path.dirname(files.rendezvousFile));
+    const found = (await readJsonIfExists(files.rendezvousFile)) as
+      IRendezvous | undefined;
+    return found && Number.isInteger(found.port) ? found : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Progress, not a fixed clock, decides when a starting job has failed. */
+class StartupWatch {
+  /** `jobLog`: the file whose growth is progress; null where only the clock counts. */
+  constructor(
+    private readonly _limits: IStartupLimits,
+    private readonly _jobLog: string | null
+  ) {
+    this._started = this._lastProgress = Date.now();
+  }
+
+  /** Probes every 50 ms until it gives a value, the allocation ends, or the job stalls. */
+  async until<T>(
+    stillActive: () => boolean,
+    probe: () => Promise<T | undefined>
+  ): Promise<T> {
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) {
+        return value;
+      }
+      if (!stillActive()) {
+        throw new Error('the allocation ended');
+      }
+      await this._checkProgress();
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Remembers why a probe failed, for the message if the wait gives up. */
+  failedWith(err: unknown): undefined {
+    this._lastError = err instanceof Error ? err.message : String(err);
+    return undefined;
+  }
+
+  private async _checkProgress(): Promise<void> {
+    const now = Date.now();
+    if (this._jobLog && now - this._lastLook >= 1000) {
+      this._lastLook = now;
+      const size = await fs
+        .stat(this._jobLog as string)
+        .then(s => s.size)
+        .catch(() => -1);
+      if (size !== this._logSize) {
+        this._logSize = size;
+        this._lastProgress = now;
+      }
+    }
+    const why = this._lastError ? ` (last error: ${this._lastError})` : '';
+    if (this._jobLog && now - this._lastProgress > this._limits.silenceMs) {
+      throw new Error(
+        `the job showed no progress for ${Math.round(this._limits.silenceMs / 1000)} s${why}; see the job log`
+      );
+    }
+    if (now - this._started > this._limits.totalMs) {
+      throw new Error(
+        `${this._jobLog ? 'the gateway was not up' : 'the gateway did not answer'} after ${Math.round(this._limits.totalMs / 1000)} s${why}; see the job log`
+      );
+    }
+  }
+
+  private readonly _started: number;
+  private _lastProgress: number;
+  private _lastLook = 0;
+  private _logSize = -1;
+  private _lastError = '';
 }

@@ -44,7 +44,7 @@ import {
   readJsonIfExists,
   writePrivateFile
 } from '../state/files';
-import { Gateway } from './gateway';
+import { DEFAULT_STARTUP_LIMITS, Gateway, IStartupLimits } from './gateway';
 
 /** The comment every job of ours carries. */
 export const JOB_TAG = 'slurm-kernels';
@@ -66,8 +66,11 @@ export interface IManagerOptions {
   /** Poll intervals in ms: while something is starting, and while all are ready. */
   fastPollMs?: number;
   slowPollMs?: number;
-  /** How long a RUNNING job may take to report its gateway before it is declared failed. */
-  gatewayTimeoutMs?: number;
+  /**
+   * How long a RUNNING job may go without progress (its log does not grow) before its gateway is
+   * declared failed, and how long it may take in all.
+   */
+  gatewayStartup?: IStartupLimits;
 }
 
 interface IRecord {
@@ -102,19 +105,20 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   async init(): Promise<void> {
     await ensurePrivateDir(this._dir);
     for (const name of await fs.readdir(this._dir)) {
-      const record = (await readJsonIfExists(
-        path.join(this._dir, name, 'record.json')
-      )) as IRecord | undefined;
-      if (record?.allocation?.id) {
-        if (record.allocation.state === 'ready') {
-          // Its gateway must be reached again: the next poll reconnects and republishes.
-          record.allocation.state = 'running';
-        }
-        this._records.set(record.allocation.id, {
-          allocation: record.allocation,
-          files: record.files
-        });
+      const record = await this._load(name);
+      if (!record) {
+        continue;
       }
+      if (!isActive(record.allocation) && isStale(record.allocation)) {
+        // Ended long ago: its job log and token go; the list keeps what is recent.
+        await fs.rm(record.files.dir, { recursive: true, force: true });
+        continue;
+      }
+      if (record.allocation.state === 'ready') {
+        // Its gateway must be reached again: the next poll reconnects and republishes.
+        record.allocation.state = 'running';
+      }
+      this._records.set(record.allocation.id, record);
     }
     const live = new Set(
       [...this._records.values()]
@@ -131,18 +135,61 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     this._schedulePoll(0);
   }
 
+  /** One persisted allocation; one that cannot be read is left as it is, and said so. */
+  private async _load(name: string): Promise<IRecord | undefined> {
+    const file = path.join(this._dir, name, 'record.json');
+    try {
+      const saved = (await readJsonIfExists(file)) as IRecord | undefined;
+      if (saved?.allocation?.id && saved.files?.dir) {
+        return { allocation: saved.allocation, files: saved.files };
+      }
+    } catch (err) {
+      this._o.log.warn(
+        { file, err: (err as Error).message },
+        'skipped an allocation record that cannot be read'
+      );
+    }
+    return undefined;
+  }
+
   list(): Allocation[] {
     return [...this._records.values()]
       .map(r => r.allocation)
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
 
-  get(id: string): Allocation {
-    const record = this._records.get(id);
-    if (!record) {
-      throw new HttpError(404, 'not_found', `no allocation ${id}`);
+  /** An allocation named by its id or by its Slurm job id (what squeue and notifications show). */
+  get(ref: string): Allocation {
+    return this._record(ref).allocation;
+  }
+
+  private _record(ref: string): IRecord {
+    const byId = this._records.get(ref);
+    if (byId) {
+      return byId;
     }
-    return record.allocation;
+    const byJob = [...this._records.values()].filter(
+      r => r.allocation.jobId === ref
+    );
+    // Job ids repeat when a cluster's ids start over: the live allocation is the one meant.
+    const live = byJob.filter(r => isActive(r.allocation));
+    const candidates = live.length > 0 ? live : byJob;
+    if (candidates.length === 1) {
+      return candidates[0];
+    }
+    if (candidates.length > 1) {
+      const ids = candidates.map(r => r.allocation.id).join(', ');
+      throw new HttpError(
+        409,
+        'ambiguous',
+        `job ${ref} belongs to ${candidates.length} allocations (${ids}); name one by its allocation id`
+      );
+    }
+    throw new HttpError(
+      404,
+      'not_found',
+      `no allocation or job ${ref} (see: slurm-kernels list)`
+    );
   }
 
   /**
@@ -222,6 +269,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         memory: request.memory,
         account: request.account,
         qos: request.qos,
+        constraint: request.constraint,
         jobName: request.jobName ?? `slurm-kernels-${id}`,
         comment: JOB_TAG,
         output: path.join(dir, 'job.log'),
@@ -244,11 +292,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   }
 
   /** Cancels the allocation's job; its kernels end and its kernelspecs go with it. */
-  async cancel(id: string): Promise<Allocation> {
-    const record = this._records.get(id);
-    if (!record) {
-      throw new HttpError(404, 'not_found', `no allocation ${id}`);
-    }
+  async cancel(ref: string): Promise<Allocation> {
+    const record = this._record(ref);
     if (record.allocation.jobId && isActive(record.allocation)) {
       await cancelJob(this._o.runner, record.allocation.jobId);
       this._update(record, { state: 'ending' });
@@ -258,11 +303,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   }
 
   /** The tail of the job's output file (stdout and stderr). */
-  async log(id: string, maxBytes = 64 * 1024): Promise<string> {
-    const record = this._records.get(id);
-    if (!record) {
-      throw new HttpError(404, 'not_found', `no allocation ${id}`);
-    }
+  async log(ref: string, maxBytes = 64 * 1024): Promise<string> {
+    const record = this._record(ref);
     return tailFile(path.join(record.files.dir, 'job.log'), maxBytes);
   }
 
@@ -409,7 +451,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       const published = await this._o.gateway.connect(
         record.allocation,
         record.files,
-        this._o.gatewayTimeoutMs ?? 120_000,
+        this._o.gatewayStartup ?? DEFAULT_STARTUP_LIMITS,
         () => isActive(this._records.get(a.id)?.allocation ?? a)
       );
       if (a.state === 'ending' || !isActive(a)) {
@@ -519,6 +561,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   ): Promise<Map<string, string>> {
     const result = await this._o.runner.run([
       'squeue',
+      '--all',
       '--start',
       '--noheader',
       `--jobs=${jobIds.join(',')}`,
@@ -614,6 +657,13 @@ export function validateRequest(input: unknown): AllocationRequest {
     );
   }
   return parsed.data;
+}
+
+/** Ended allocations are kept this long (their log stays readable), then pruned at start. */
+const KEEP_ENDED_MS = 14 * 24 * 3600_000;
+
+function isStale(a: Allocation): boolean {
+  return Date.now() - new Date(a.updatedAt).getTime() > KEEP_ENDED_MS;
 }
 
 export function isActive(a: Allocation): boolean {

@@ -158,7 +158,7 @@ export async function cancel(
   const [id] = args;
   if (!id) {
     throw new CliError(
-      'cancel needs an allocation id (see: slurm-kernels list)'
+      'cancel needs an allocation id or a job id (see: slurm-kernels list)'
     );
   }
   const a: Allocation = await client.ok(
@@ -174,7 +174,9 @@ export async function log(
 ): Promise<void> {
   const [id] = args;
   if (!id) {
-    throw new CliError('log needs an allocation id (see: slurm-kernels list)');
+    throw new CliError(
+      'log needs an allocation id or a job id (see: slurm-kernels list)'
+    );
   }
   const { log: text } = await client.ok(
     'GET',

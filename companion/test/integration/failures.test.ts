@@ -5,9 +5,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Harness } from './harness';
-import { requireTestUser } from './testbed';
+import { listJobs, LocalRunner } from '../../src/slurm';
+import { requireTestUser, waitFor } from './testbed';
 
 jest.setTimeout(120_000);
+const SITE_ENV = '/opt/slurm-kernels/site-env';
 requireTestUser();
 const harness = new Harness();
 
@@ -17,8 +19,19 @@ beforeAll(async () => {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     path.join(dir, 'presets.json'),
-    JSON.stringify({ presets: { broken: { venv: '/nonexistent/env' } } })
+    JSON.stringify({
+      presets: {
+        broken: { venv: '/nonexistent/env' },
+        // Longer than the companion's silence limit below, but saying so as it goes.
+        slow: {
+          venv: SITE_ENV,
+          init: ['for i in $(seq 1 12); do echo "loading $i"; sleep 1; done']
+        },
+        stalled: { venv: SITE_ENV, init: ['sleep 25'] }
+      }
+    })
   );
+  harness.env.SLURM_KERNELS_STARTUP_SILENCE_S = '8';
   await harness.startCompanion();
 });
 
@@ -48,7 +61,7 @@ it.each([
   [
     'an unknown preset',
     ['--env', 'nope'],
-    'slurm-kernels: no environment preset "nope" (known: site-python, broken)\n'
+    'slurm-kernels: no environment preset "nope" (known: site-python, broken, slow, stalled)\n'
   ],
   [
     "an account the user does not have in Slurm's accounting, naming theirs",
@@ -60,4 +73,28 @@ it.each([
   expect(result.code).toBe(1);
   expect(result.stderr).toBe(message);
   expect(await harness.list()).toHaveLength(1); // only the broken one above
+});
+
+it('waits for a job that starts slowly while it shows progress, and gives up on one that stalls', async () => {
+  const slow = await requestCpu('--env', 'slow', '--wait');
+  expect(slow.code).toBe(0);
+  expect(slow.stdout).toMatch(/^slurm-\d+-python3\t/);
+  const stalled = await requestCpu('--env', 'stalled', '--wait');
+  expect(stalled.code).toBe(1);
+  expect(stalled.stderr).toContain(
+    'the gateway did not come up: the job showed no progress for 8 s'
+  );
+  // The stalled job is cancelled, not left holding its node until its walltime.
+  const failed = (await harness.list()).find(a => a.state === 'failed');
+  expect(failed?.outcome?.state).toBe('GATEWAY_FAILED');
+  await waitFor(
+    'the stalled job to leave Slurm',
+    async () =>
+      !(
+        await listJobs(new LocalRunner(), { jobIds: [failed?.jobId as string] })
+      ).some(j => j.state === 'RUNNING' || j.state === 'PENDING'),
+    30_000,
+    250
+  );
+  await harness.cancelEverything();
 });

@@ -8,14 +8,19 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
-import { cancelJob, listJobs, LocalRunner } from '../../src/slurm';
+import { listJobs, LocalRunner } from '../../src/slurm';
 import { Harness } from './harness';
 import { JupyterServer, KernelChannel } from './jupyter';
-import { dropSshConnections, requireTestUser, waitFor } from './testbed';
+import {
+  cancelLeftoverJobs,
+  dropSshConnections,
+  requireTestUser,
+  waitFor
+} from './testbed';
 
 jest.setTimeout(180_000);
 
-const user = requireTestUser();
+requireTestUser();
 const harness = new Harness();
 const runner = new LocalRunner();
 let server: JupyterServer;
@@ -138,13 +143,7 @@ afterAll(async () => {
       .catch(() => undefined);
   }
   await harness.cancelEverything().catch(() => undefined);
-  // Should the companion have failed to, leave no job of ours in Slurm (the test user runs only tests).
-  const left = await listJobs(runner, { user });
-  for (const job of left.filter(
-    j => j.comment === 'slurm-kernels' && /^(PENDING|RUNNING)$/.test(j.state)
-  )) {
-    await cancelJob(runner, job.id);
-  }
+  await cancelLeftoverJobs();
   await server?.stop();
   await harness.stop();
 });

@@ -4,6 +4,8 @@
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
+import { JOB_TAG } from '../../src/allocations/manager';
+import { cancelJob, listJobs, LocalRunner } from '../../src/slurm';
 
 export async function waitFor<T>(
   what: string,
@@ -52,4 +54,18 @@ export async function dropSshConnections(): Promise<number> {
     .map(Number);
   sessions.forEach(pid => process.kill(pid, 'SIGTERM'));
   return sessions.length;
+}
+
+/**
+ * Should a companion under test have failed to, leaves no job of ours in Slurm: cancels the test
+ * user's tagged jobs that still pend or run (the test user runs only tests).
+ */
+export async function cancelLeftoverJobs(): Promise<void> {
+  const runner = new LocalRunner();
+  const left = await listJobs(runner, { user: os.userInfo().username });
+  for (const job of left.filter(
+    j => j.comment === JOB_TAG && /^(PENDING|RUNNING)$/.test(j.state)
+  )) {
+    await cancelJob(runner, job.id);
+  }
 }

@@ -128,6 +128,7 @@ describe('requesting an allocation', () => {
       time: '30',
       cpus: 2,
       memory: '4G',
+      constraint: 'tesla&ib',
       environment: { venv: '/opt/slurm-kernels/site-env' }
     });
     expect(res.status).toBe(201);
@@ -145,7 +146,9 @@ describe('requesting an allocation', () => {
         '--time=30',
         '--cpus-per-task=2',
         '--mem=4G',
-        '--comment=slurm-kernels'
+        '--constraint=tesla&ib',
+        '--comment=slurm-kernels',
+        '--export=NONE'
       ])
     );
     expect(sbatch[0].input).toContain(
@@ -167,8 +170,35 @@ describe('requesting an allocation', () => {
       code: 'Priority',
       text: expect.stringMatching(/higher priority/)
     });
-    const missing = await requestJson(socket(), 'GET', '/api/allocations/nope');
-    expect(missing.status).toBe(404);
+    // Named by its Slurm job id, as squeue and the notifications show it.
+    const byJob = await requestJson(socket(), 'GET', '/api/allocations/4242');
+    expect(byJob.body.id).toBe(res.body.id);
+    const missing = await requestJson(socket(), 'GET', '/api/allocations/99');
+    expect(missing).toEqual({
+      status: 404,
+      body: {
+        error: 'not_found',
+        message: 'no allocation or job 99 (see: slurm-kernels list)'
+      }
+    });
+  });
+
+  it('refuses a job id that names two live allocations, cancelling nothing', async () => {
+    // This fake sbatch answers 4242 again: two live allocations now share the job id.
+    const second = await requestJson(socket(), 'POST', '/api/allocations', {
+      partition: 'gpu',
+      time: '30'
+    });
+    expect(second.status).toBe(201);
+    const before = slurmCommands().length;
+    const res = await requestJson(socket(), 'DELETE', '/api/allocations/4242');
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({
+      error: 'ambiguous',
+      message: expect.stringContaining(second.body.id)
+    });
+    expect(res.body.message).toMatch(/name one by its allocation id/);
+    expect(slurmCommands().length).toBe(before);
   });
 
   it('previews the exact job script of a valid request, and refuses an invalid one the same way', async () => {
@@ -179,7 +209,7 @@ describe('requesting an allocation', () => {
       environment: { modules: ['cuda/12.4'] }
     });
     expect(ok.status).toBe(200);
-    expect(ok.body.script).toMatch(/^#!\/bin\/bash\n/);
+    expect(ok.body.script).toMatch(/^#!\/bin\/bash -l\n/);
     expect(ok.body.script).toContain("module load 'cuda/12.4'");
     const bad = await requestJson(socket(), 'POST', '/api/job-script', {
       partition: 'gpu',
