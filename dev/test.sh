@@ -60,6 +60,17 @@ step "Galata tests in Debian Chromium against jupyter lab as $TEST_USER"
 (cd ui-tests && CI=1 PLAYWRIGHT_JSON_OUTPUT_NAME="$results/galata.json" npx playwright test)
 record_report "ui (Galata, Chromium)" playwright "$results/galata.json" $?
 
+step "the wheel (dev/test-wheel.sh): built, installed in a fresh venv, end to end with and without node on PATH"
+bash dev/test-wheel.sh "$results/wheel"
+read -r ok bad <"$results/wheel/checks" 2>/dev/null || { ok=0; bad=1; }
+record "wheel: build, install, Node.js" "$ok" "$bad"
+for run in node-on-path no-node; do
+    record_report "wheel: integration ($run)" jest "$results/wheel/$run/integration.json" \
+        "$(cat "$results/wheel/$run/integration.rc" 2>/dev/null || echo 1)"
+    record_report "wheel: Galata ($run)" playwright "$results/wheel/$run/galata.json" \
+        "$(cat "$results/wheel/$run/galata.rc" 2>/dev/null || echo 1)"
+done
+
 step "nothing left behind"
 leftovers=()
 jobs_left=$(squeue -h -o '%i %u %j %T' 2>/dev/null)

@@ -4,10 +4,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 user=${TEST_USER:-alice}
 env_dir=${SLURM_KERNELS_LAB_ENV:-/opt/slurm-kernels/lab-env}
+# dev/test-wheel.sh runs the lab from the wheel's venv, once with no node on PATH.
+path=${SLURM_KERNELS_TEST_PATH:-$env_dir/bin:/usr/bin:/bin}
 home=$(getent passwd "$user" | cut -d: -f6)
 if [ "$(id -u)" = 0 ]; then
     cd "$home"
-    exec runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH="$env_dir/bin:/usr/bin:/bin" \
+    exec runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH="$path" \
         LANG=C.UTF-8 "$env_dir/bin/jupyter" lab --config "$here/jupyter_server_test_config.py"
 fi
 exec "$env_dir/bin/jupyter" lab --config "$here/jupyter_server_test_config.py"

@@ -14,6 +14,14 @@ export const MAIN =
   process.env.SLURM_KERNELS_MAIN ??
   path.join(__dirname, '../../dist/companion/src/main.js');
 
+/** An installed `slurm-kernels` console script to run instead of `node MAIN` (dev/test-wheel.sh). */
+export const CLI = process.env.SLURM_KERNELS_CLI;
+
+/** How the companion's command line is run: the console script, else Node with MAIN. */
+function slurmKernels(args: string[]): [string, string[]] {
+  return CLI ? [CLI, args] : [process.execPath, [MAIN, ...args]];
+}
+
 export interface ICliResult {
   code: number | null;
   stdout: string;
@@ -32,7 +40,7 @@ export class Harness {
     HOME: os.homedir(),
     USER: os.userInfo().username,
     LANG: 'C.UTF-8',
-    PATH: `${LAB_ENV}/bin:/usr/bin:/bin`,
+    PATH: process.env.SLURM_KERNELS_TEST_PATH ?? `${LAB_ENV}/bin:/usr/bin:/bin`,
     XDG_STATE_HOME: path.join(this.dir, 'state'),
     XDG_CONFIG_HOME: path.join(this.dir, 'config'),
     JUPYTER_DATA_DIR: path.join(this.dir, 'jupyter-data'),
@@ -59,14 +67,13 @@ export class Harness {
   }
 
   async startCompanion(): Promise<void> {
-    if (!existsSync(MAIN)) {
+    if (!CLI && !existsSync(MAIN)) {
       throw new Error(
         `build the companion first (npm run build in companion/): ${MAIN} is missing`
       );
     }
     this._companion = spawn(
-      process.execPath,
-      [MAIN, 'serve', '--socket', this.socket],
+      ...slurmKernels(['serve', '--socket', this.socket]),
       {
         env: this.env,
         stdio: ['ignore', 'ignore', 'pipe']
@@ -86,11 +93,9 @@ export class Harness {
 
   cli(args: string[], timeoutMs = 120_000): Promise<ICliResult> {
     return new Promise((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [MAIN, ...args, '--socket', this.socket],
-        { env: this.env }
-      );
+      const child = spawn(...slurmKernels([...args, '--socket', this.socket]), {
+        env: this.env
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
