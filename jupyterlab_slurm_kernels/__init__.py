@@ -7,6 +7,7 @@ that makes kernel websockets fast (kernel_ws.py).
 
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -59,9 +60,17 @@ def _state_dir() -> Path:
 
 
 def _socket_path() -> str:
-    """The companion's socket: one per user, in a 0700 directory only the user can enter."""
+    """The companion's socket: one per user and host, in a 0700 directory only the user can enter.
+
+    $XDG_RUNTIME_DIR/slurm-kernels, else <state dir>/hosts/<hostname>: the state dir is often on a
+    home shared by several login nodes, whose companions must never share a socket. The same rule
+    as the companion's defaultSocketPath (companion/src/state/files.ts).
+    """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "slurm-kernels" if runtime and os.path.isdir(runtime) else _state_dir()
+    if runtime and os.path.isdir(runtime):
+        base = Path(runtime) / "slurm-kernels"
+    else:
+        base = _state_dir() / "hosts" / socket.gethostname()
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(base, 0o700)
     return str(base / "companion.sock")

@@ -15,7 +15,7 @@ import { createLogger } from './log';
 import { SHIM_SCRIPT } from './paths';
 import { CachedCluster } from './routes/cluster';
 import { LocalRunner } from './slurm';
-import { defaultStateDir } from './state/files';
+import { defaultSocketPath, defaultStateDir } from './state/files';
 import { SshPool } from './tunnel/ssh';
 
 export async function serve(
@@ -28,12 +28,7 @@ export async function serve(
   const cluster = new CachedCluster(runner);
   const tunnels = new SshPool();
   const kernelspecs = new KernelspecWriter({
-    shimArgv: [
-      process.execPath,
-      SHIM_SCRIPT,
-      '--socket',
-      path.resolve(socketPath)
-    ]
+    shimArgv: shimArgv(socketPath)
   });
   const gateway = new Gateway({ tunnels, kernelspecs, log });
   const allocations = new AllocationManager({
@@ -104,4 +99,15 @@ function startupLimits(env: NodeJS.ProcessEnv): IStartupLimits {
       DEFAULT_STARTUP_LIMITS.totalMs / 1000
     )
   };
+}
+
+/**
+ * The argv that kernelspecs run. On the default socket the shim finds its host's own companion the
+ * same way, so a kernelspec written to a shared home by one login node starts on any other.
+ */
+function shimArgv(socketPath: string): string[] {
+  const argv = [process.execPath, SHIM_SCRIPT];
+  return path.resolve(socketPath) === path.resolve(defaultSocketPath())
+    ? argv
+    : [...argv, '--socket', path.resolve(socketPath)];
 }

@@ -21,8 +21,10 @@ TB_ACCT_DB=slurm_acct_db
 # MariaDB runs as mysql and writes its pid file itself, so it lives in its own run directory.
 TB_MARIADB_PID=/run/mysqld/slurm-testbed.pid
 
+# Two login nodes, as real clusters have behind one name: the same $HOME, their own hostnames.
 tb_hosts() {
     echo login
+    echo login2
     local i
     for i in $(seq 1 "$NODES"); do echo "node$i"; done
 }
@@ -32,10 +34,11 @@ tb_compute_nodes() {
     for i in $(seq 1 "$NODES"); do echo "node$i"; done
 }
 
-# login -> 10.77.0.10, nodeN -> 10.77.0.(10+N)
+# login -> 10.77.0.10, login2 -> 10.77.0.9, nodeN -> 10.77.0.(10+N)
 tb_ip() {
     case "$1" in
         login) echo "$TB_NET.10" ;;
+        login2) echo "$TB_NET.9" ;;
         node*) echo "$TB_NET.$((10 + ${1#node}))" ;;
     esac
 }

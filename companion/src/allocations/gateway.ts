@@ -81,6 +81,11 @@ export class Gateway extends EventEmitter {
     return this._o.kernelspecs;
   }
 
+  /** Whether this companion reached the allocation's gateway (kernels can start). */
+  isConnected(allocationId: string): boolean {
+    return this._connected.has(allocationId);
+  }
+
   /**
    * Waits for the job's rendezvous file, checks the gateway answers with the token through the
    * tunnel, and publishes its kernelspecs. Waits as long as the job shows progress (its log grows:

@@ -63,6 +63,8 @@ export interface IManagerOptions {
     info: (o: object, m: string) => void;
     warn: (o: object, m: string) => void;
   };
+  /** How often the state dir is looked at for allocations of other companions, in ms. */
+  refreshMs?: number;
   /** Poll intervals in ms: while something is starting, and while all are ready. */
   fastPollMs?: number;
   slowPollMs?: number;
@@ -104,22 +106,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /** Loads persisted allocations, re-adopts live jobs, sweeps leftovers. */
   async init(): Promise<void> {
     await ensurePrivateDir(this._dir);
-    for (const name of await fs.readdir(this._dir)) {
-      const record = await this._load(name);
-      if (!record) {
-        continue;
-      }
-      if (!isActive(record.allocation) && isStale(record.allocation)) {
-        // Ended long ago: its job log and token go; the list keeps what is recent.
-        await fs.rm(record.files.dir, { recursive: true, force: true });
-        continue;
-      }
-      if (record.allocation.state === 'ready') {
-        // Its gateway must be reached again: the next poll reconnects and republishes.
-        record.allocation.state = 'running';
-      }
-      this._records.set(record.allocation.id, record);
-    }
+    await this._prune();
+    await this.refresh();
     const live = new Set(
       [...this._records.values()]
         .filter(r => isActive(r.allocation))
@@ -132,7 +120,102 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         'removed kernelspecs of allocations that ended while the companion was away'
       );
     }
+    // Companions on other login nodes share this state dir: what they submit shows up here too.
+    this._refreshTimer = setInterval(
+      () => void this.refresh(),
+      this._o.refreshMs ?? 10_000
+    );
+    this._refreshTimer.unref();
     this._schedulePoll(0);
+  }
+
+  /**
+   * Adopts allocations that appeared in the state dir since: submitted by this user's companion on
+   * another login node (the state dir lives in the shared home), or by an earlier companion here.
+   */
+  async refresh(): Promise<void> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this._dir);
+    } catch {
+      return;
+    }
+    let adopted = false;
+    for (const name of names) {
+      const known = this._records.get(name);
+      if (known) {
+        adopted ||= await this._endedElsewhere(known);
+        continue;
+      }
+      if (this._unreadable.has(name)) {
+        continue;
+      }
+      const record = await this._load(name);
+      if (!record || this._records.has(record.allocation.id)) {
+        continue;
+      }
+      if (record.allocation.state === 'ready') {
+        // Its gateway must be reached from here: the next poll connects and publishes.
+        record.allocation.state = 'running';
+      }
+      this._records.set(record.allocation.id, record);
+      this._changed(record);
+      adopted = true;
+    }
+    if (adopted) {
+      this._schedulePoll(0);
+    }
+  }
+
+  /**
+   * Whether another login node's companion saved this live allocation as ending or ended (cancelled
+   * there): then Slurm is asked now, not at the next slow poll.
+   */
+  private async _endedElsewhere(record: IRecord): Promise<boolean> {
+    if (!isActive(record.allocation) || record.allocation.state === 'ending') {
+      return false;
+    }
+    const saved = await this._load(record.allocation.id);
+    return (
+      saved !== undefined &&
+      saved.allocation.state !== record.allocation.state &&
+      (saved.allocation.state === 'ending' || !isActive(saved.allocation))
+    );
+  }
+
+  /** Ended allocations of weeks ago go, with their job log and token; the list keeps what is recent. */
+  private async _prune(): Promise<void> {
+    for (const name of await fs.readdir(this._dir)) {
+      const record = await this._load(name);
+      if (
+        record &&
+        !isActive(record.allocation) &&
+        isStale(record.allocation)
+      ) {
+        await fs.rm(record.files.dir, { recursive: true, force: true });
+      }
+    }
+  }
+
+  /**
+   * Resolves once the allocation's gateway is reached from this host (a kernelspec published by a
+   * companion on another login node is started here before this one has connected).
+   */
+  async whenConnected(id: string, timeoutMs = 60_000): Promise<void> {
+    await this.refresh();
+    const deadline = Date.now() + timeoutMs;
+    while (!this._o.gateway.isConnected(id)) {
+      const record = this._records.get(id);
+      if (!record || !isActive(record.allocation)) {
+        throw new Error(`allocation ${id} has ended`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the gateway of allocation ${id} was not reached in ${Math.round(timeoutMs / 1000)} s`
+        );
+      }
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
   }
 
   /** One persisted allocation; one that cannot be read is left as it is, and said so. */
@@ -144,6 +227,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         return { allocation: saved.allocation, files: saved.files };
       }
     } catch (err) {
+      this._unreadable.add(name);
       this._o.log.warn(
         { file, err: (err as Error).message },
         'skipped an allocation record that cannot be read'
@@ -311,6 +395,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /** Stops polling (kernels and jobs keep running; a restarted companion re-adopts them). */
   dispose(): void {
     this._disposed = true;
+    if (this._refreshTimer) {
+      clearInterval(this._refreshTimer);
+    }
     if (this._timer) {
       clearTimeout(this._timer);
     }
@@ -625,6 +712,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   }
 
   private _records = new Map<string, IRecord>();
+  /** Record dirs whose record.json could not be read: said once, not at every refresh. */
+  private _unreadable = new Set<string>();
+  private _refreshTimer: NodeJS.Timeout | null = null;
   private _saving = new Map<string, Promise<void>>();
   private _timer: NodeJS.Timeout | null = null;
   private _kernelWsModule: Promise<string> | undefined;

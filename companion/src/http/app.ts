@@ -43,9 +43,9 @@ export function createApp(options: IAppOptions): express.Express {
   if (options.allocations) {
     app.use(presetsRouter());
     app.use(allocationsRouter(options.allocations));
-  }
-  if (options.gateway) {
-    app.use(kernelsRouter(options.gateway));
+    if (options.gateway) {
+      app.use(kernelsRouter(options.gateway, options.allocations));
+    }
   }
   app.use(notFound);
   app.use(errorHandler(options.log));

@@ -6,7 +6,8 @@ import type { AllocationManager } from '../allocations/manager';
 
 export function allocationsRouter(manager: AllocationManager): Router {
   const router = Router();
-  router.get('/api/allocations', (_req, res) => {
+  router.get('/api/allocations', async (_req, res) => {
+    await manager.refresh();
     res.json({ allocations: manager.list() });
   });
   router.post('/api/allocations', async (req, res) => {
@@ -15,13 +16,17 @@ export function allocationsRouter(manager: AllocationManager): Router {
   router.post('/api/job-script', async (req, res) => {
     res.json({ script: await manager.preview(req.body ?? {}) });
   });
-  router.get('/api/allocations/:id', (req, res) => {
+  // Each names an allocation, maybe one a companion on another login node just submitted.
+  router.get('/api/allocations/:id', async (req, res) => {
+    await manager.refresh();
     res.json(manager.get(req.params.id));
   });
   router.delete('/api/allocations/:id', async (req, res) => {
+    await manager.refresh();
     res.json(await manager.cancel(req.params.id));
   });
   router.get('/api/allocations/:id/log', async (req, res) => {
+    await manager.refresh();
     res.json({ log: await manager.log(req.params.id) });
   });
   router.get('/api/events', (req, res) => {

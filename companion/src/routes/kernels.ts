@@ -7,6 +7,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Gateway, KernelSession } from '../allocations/gateway';
+import type { AllocationManager } from '../allocations/manager';
 import { HttpError } from '../http/errors';
 
 const shimRequestSchema = z.object({
@@ -15,7 +16,10 @@ const shimRequestSchema = z.object({
   cwd: z.string().min(1)
 });
 
-export function kernelsRouter(gateway: Gateway): Router {
+export function kernelsRouter(
+  gateway: Gateway,
+  allocations: Pick<AllocationManager, 'whenConnected'>
+): Router {
   const router = Router();
   router.post('/internal/kernels', async (req, res) => {
     const parsed = shimRequestSchema.safeParse(req.body);
@@ -46,6 +50,7 @@ export function kernelsRouter(gateway: Gateway): Router {
       }
     });
     try {
+      await allocations.whenConnected(meta.allocationId);
       session = await gateway.startKernel(
         meta.allocationId,
         meta.remoteName,

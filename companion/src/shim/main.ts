@@ -2,7 +2,7 @@
 /**
  * The kernel shim: the process Jupyter Server starts for a remote kernelspec.
  *
- *   node shim.js --socket PATH --spec slurm-<job>-<name> CONNECTION_FILE
+ *   node shim.js [--socket PATH] --spec slurm-<job>-<name> CONNECTION_FILE
  *
  * It hands the connection file to the companion (which serves its ZMQ endpoints and talks to the
  * remote kernel) and lives exactly as long as the kernel: when Jupyter kills it, the companion shuts
@@ -10,6 +10,7 @@
  * stderr, which Jupyter shows in its log.
  */
 import http from 'node:http';
+import { defaultSocketPath } from '../state/files';
 
 function parseArgs(argv: string[]): {
   socket: string;
@@ -20,12 +21,13 @@ function parseArgs(argv: string[]): {
     const at = argv.indexOf(flag);
     return at >= 0 ? argv[at + 1] : undefined;
   };
-  const socket = value('--socket');
+  // Without --socket: this host's companion, found as the companion finds its own socket.
+  const socket = value('--socket') ?? defaultSocketPath();
   const spec = value('--spec');
   const connectionFile = argv[argv.length - 1];
   if (!socket || !spec || !connectionFile || connectionFile.startsWith('--')) {
     process.stderr.write(
-      'usage: shim --socket PATH --spec NAME CONNECTION_FILE\n'
+      'usage: shim [--socket PATH] --spec NAME CONNECTION_FILE\n'
     );
     process.exit(2);
   }

@@ -47,20 +47,23 @@ export function newSecret(bytes = 32): string {
 }
 
 /**
- * The companion's socket: `$XDG_RUNTIME_DIR/slurm-kernels/companion.sock`, else in the state dir
- * (the same rule as the jupyter-server-proxy entry point in jupyterlab_slurm_kernels/__init__.py).
+ * The companion's socket, one per user and host: `$XDG_RUNTIME_DIR/slurm-kernels/companion.sock`,
+ * else `<state dir>/hosts/<hostname>/companion.sock`. The state dir is often on a home shared by
+ * several login nodes: a socket (and the standby logic around it) must never be shared by two
+ * hosts. The same rule as the jupyter-server-proxy entry point (jupyterlab_slurm_kernels/__init__.py)
+ * and the shim's default, so a kernelspec published on one login node starts on another.
  */
 export function defaultSocketPath(
-  env: NodeJS.ProcessEnv = process.env
+  env: NodeJS.ProcessEnv = process.env,
+  hostname = os.hostname()
 ): string {
   const runtime = env.XDG_RUNTIME_DIR;
-  let base = defaultStateDir(env);
   try {
     if (runtime && statSync(runtime).isDirectory()) {
-      base = path.join(runtime, 'slurm-kernels');
+      return path.join(runtime, 'slurm-kernels', 'companion.sock');
     }
   } catch {
-    // no runtime dir: use the state dir
+    // no runtime dir: a per-host place in the state dir
   }
-  return path.join(base, 'companion.sock');
+  return path.join(defaultStateDir(env), 'hosts', hostname, 'companion.sock');
 }

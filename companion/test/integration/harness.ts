@@ -7,8 +7,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
+import { defaultSocketPath } from '../../src/state/files';
 import { LAB_ENV } from './jupyter';
-import { waitFor } from './testbed';
+import { cancelLeftoverJobs, waitFor } from './testbed';
 
 export const MAIN =
   process.env.SLURM_KERNELS_MAIN ??
@@ -30,12 +31,6 @@ export interface ICliResult {
 
 export class Harness {
   readonly dir = mkdtempSync(path.join(os.homedir(), '.sk-itest-'));
-  readonly socket = path.join(
-    this.dir,
-    'state',
-    'slurm-kernels',
-    'companion.sock'
-  );
   readonly env: NodeJS.ProcessEnv = {
     HOME: os.homedir(),
     USER: os.userInfo().username,
@@ -49,6 +44,11 @@ export class Harness {
     IPYTHONDIR: path.join(this.dir, 'ipython'),
     XDG_CACHE_HOME: path.join(this.dir, 'cache')
   };
+  /** The companion's default socket for this env: per host, so its kernelspecs carry no --socket. */
+  get socket(): string {
+    return defaultSocketPath(this.env);
+  }
+
   companionLog = '';
   private _companion: ChildProcess | null = null;
 
@@ -126,6 +126,11 @@ export class Harness {
     return JSON.parse(result.stdout);
   }
 
+  /** One GPU for 20 minutes, waited for until its kernels are published. */
+  requestGpu(): Promise<Allocation> {
+    return this.request(['-p', 'gpu', '--gres', 'gpu:1', '-t', '20', '--wait']);
+  }
+
   /** `slurm-kernels list --json`; none when the companion does not answer. */
   async list(): Promise<Allocation[]> {
     const listed = await this.cli(['list', '--json']);
@@ -149,6 +154,12 @@ export class Harness {
       60_000,
       250
     );
+  }
+
+  /** Ends every allocation, and any tagged job of the test user a failed companion left behind. */
+  async cancelAll(): Promise<void> {
+    await this.cancelEverything().catch(() => undefined);
+    await cancelLeftoverJobs();
   }
 
   async stop(): Promise<void> {

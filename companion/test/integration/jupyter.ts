@@ -24,13 +24,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Starts a server's argv with an environment: here by default, or on another host. */
+export type ILauncher = (
+  argv: string[],
+  env: NodeJS.ProcessEnv
+) => ChildProcess;
+
 export class JupyterServer {
   output = '';
 
   private constructor(
     readonly port: number,
     readonly token: string,
-    private readonly _child: ChildProcess
+    private readonly _child: ChildProcess,
+    readonly host = '127.0.0.1'
   ) {
     const keep = (chunk: Buffer) => {
       this.output += chunk.toString('utf8');
@@ -46,28 +53,33 @@ export class JupyterServer {
   static async start(
     env: NodeJS.ProcessEnv,
     rootDir: string,
-    extraArgs: string[] = []
+    extraArgs: string[] = [],
+    where: { host: string; launch: ILauncher } = {
+      host: '127.0.0.1',
+      launch: (argv, launchEnv) =>
+        spawn(argv[0], argv.slice(1), {
+          env: launchEnv,
+          stdio: ['ignore', 'pipe', 'pipe']
+        })
+    }
   ): Promise<JupyterServer> {
     const port = await freePort();
     const token = randomBytes(16).toString('hex');
-    const child = spawn(
-      `${LAB_ENV}/bin/jupyter`,
+    const child = where.launch(
       [
+        `${LAB_ENV}/bin/jupyter`,
         'server',
         '--no-browser',
-        '--ip=127.0.0.1',
+        `--ip=${where.host}`,
         `--port=${port}`,
         '--ServerApp.port_retries=0',
         `--ServerApp.root_dir=${rootDir}`,
         ...extraArgs
       ],
       // The token goes in the environment, never argv.
-      {
-        env: { ...env, JUPYTER_TOKEN: token },
-        stdio: ['ignore', 'pipe', 'pipe']
-      }
+      { ...env, JUPYTER_TOKEN: token }
     );
-    const server = new JupyterServer(port, token, child);
+    const server = new JupyterServer(port, token, child, where.host);
     child.once(
       'exit',
       code => (server.output += `\n[jupyter server exited: ${code}]\n`)
@@ -94,7 +106,7 @@ export class JupyterServer {
     path: string,
     body?: unknown
   ): Promise<{ status: number; body: any }> {
-    const res = await fetch(`http://127.0.0.1:${this.port}${path}`, {
+    const res = await fetch(`http://${this.host}:${this.port}${path}`, {
       method,
       headers: {
         Authorization: `token ${this.token}`,
@@ -118,7 +130,7 @@ export class JupyterServer {
 
   async connect(kernelId: string): Promise<KernelChannel> {
     const ws = new WebSocket(
-      `ws://127.0.0.1:${this.port}/api/kernels/${kernelId}/channels?session_id=${randomUUID()}`,
+      `ws://${this.host}:${this.port}/api/kernels/${kernelId}/channels?session_id=${randomUUID()}`,
       [KERNEL_WS_PROTOCOL],
       { headers: { Authorization: `token ${this.token}` }, maxPayload: 0 }
     );

@@ -11,12 +11,7 @@ import type { Allocation } from '../../../src/api/allocation';
 import { listJobs, LocalRunner } from '../../src/slurm';
 import { Harness } from './harness';
 import { JupyterServer, KernelChannel } from './jupyter';
-import {
-  cancelLeftoverJobs,
-  dropSshConnections,
-  requireTestUser,
-  waitFor
-} from './testbed';
+import { dropSshConnections, requireTestUser, waitFor } from './testbed';
 
 jest.setTimeout(180_000);
 
@@ -124,15 +119,7 @@ beforeAll(async () => {
   const notebooks = path.join(harness.dir, 'notebooks');
   mkdirSync(notebooks);
   server = await JupyterServer.start(harness.env, notebooks);
-  allocation = await harness.request([
-    '-p',
-    'gpu',
-    '--gres',
-    'gpu:1',
-    '-t',
-    '20',
-    '--wait'
-  ]);
+  allocation = await harness.requestGpu();
   specName = `slurm-${allocation.jobId}-python3`;
 });
 
@@ -142,8 +129,7 @@ afterAll(async () => {
       ?.request('DELETE', `/api/sessions/${id}`)
       .catch(() => undefined);
   }
-  await harness.cancelEverything().catch(() => undefined);
-  await cancelLeftoverJobs();
+  await harness.cancelAll();
   await server?.stop();
   await harness.stop();
 });

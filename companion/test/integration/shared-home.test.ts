@@ -19,7 +19,7 @@ import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
 import { Harness } from './harness';
 import { JupyterServer } from './jupyter';
-import { cancelLeftoverJobs, requireTestUser, waitFor } from './testbed';
+import { requireTestUser, waitFor } from './testbed';
 
 jest.setTimeout(240_000);
 
@@ -80,20 +80,11 @@ beforeAll(async () => {
   await harness.startCompanion();
   server = await JupyterServer.start(harness.env, scratch);
   first = await harness.request(['-p', 'cpu', '-t', '20', '--wait']);
-  second = await harness.request([
-    '-p',
-    'gpu',
-    '--gres',
-    'gpu:1',
-    '-t',
-    '20',
-    '--wait'
-  ]);
+  second = await harness.requestGpu();
 });
 
 afterAll(async () => {
-  await harness.cancelEverything().catch(() => undefined);
-  await cancelLeftoverJobs();
+  await harness.cancelAll();
   await server?.stop();
   await harness.stop();
   rmSync(ownSpecDir, { recursive: true, force: true });

@@ -1,10 +1,11 @@
 /**
  * Helpers for tests on the real testbed (dev/testbed/up.sh). They run as an ordinary user.
  */
-import { execFile } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { JOB_TAG } from '../../src/allocations/manager';
+import { shellQuote } from '../../src/gateway/jobScript';
 import { cancelJob, listJobs, LocalRunner } from '../../src/slurm';
 
 export async function waitFor<T>(
@@ -68,4 +69,40 @@ export async function cancelLeftoverJobs(): Promise<void> {
   )) {
     await cancelJob(runner, job.id);
   }
+}
+
+/**
+ * Runs argv on another testbed host (a second login node) over ssh as the test user, with exactly
+ * `env`. With `tty`, the remote process gets a terminal and ends with the ssh session (SIGHUP), so
+ * killing the returned ssh process stops it; without, the command is expected to end by itself.
+ */
+export function spawnOnHost(
+  host: string,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  tty = false
+): ChildProcess {
+  const assignments = Object.entries(env)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => shellQuote(`${name}=${value}`));
+  const command = [
+    'exec',
+    'env',
+    '-i',
+    ...assignments,
+    ...argv.map(shellQuote)
+  ];
+  return spawn(
+    'ssh',
+    [
+      ...(tty ? ['-tt'] : []),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'LogLevel=ERROR',
+      host,
+      command.join(' ')
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] }
+  );
 }
