@@ -144,9 +144,9 @@ export class SshPool {
   ): Promise<Client> {
     const retry = this._retries.get(host);
     const wait = retry ? retry.at - Date.now() : 0;
-    if (wait > 0) {
-      await sleep(wait);
-    }
+    // Always yields, also with nothing to wait for: _connected() puts this attempt in the pool only
+    // once this function has returned its promise, and dropped() must not look before that.
+    await sleep(Math.max(0, wait));
     const dropped = () => this._pool.get(host)?.client !== client;
     try {
       if (dropped()) {
