@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: lint, frontend unit tests (jest), companion unit tests, companion integration tests
-# on the Slurm testbed as the test user, Galata tests in Debian's Chromium against a real jupyter lab,
+# on the Slurm testbed as the test user, Galata tests in Debian's Chromium against a real jupyter lab
+# (and under JupyterHub),
 # and a check that nothing was left behind. Ends with one line: "N passed, N failed".
 # On a fresh machine it first installs and builds everything (dev/setup.sh). Run as root.
 set -uo pipefail
@@ -70,6 +71,15 @@ for run in node-on-path no-node; do
     record_report "wheel: Galata ($run)" playwright "$results/wheel/$run/galata.json" \
         "$(cat "$results/wheel/$run/galata.rc" 2>/dev/null || echo 1)"
 done
+
+step "Galata under JupyterHub (dev/hub/): log in, tile, kernel on the node, cancel; the wheel's venv"
+if SLURM_KERNELS_LAB_ENV=/opt/slurm-kernels/wheel-env bash dev/hub/up.sh; then
+    (cd ui-tests && CI=1 PLAYWRIGHT_JSON_OUTPUT_NAME="$results/hub.json" npx playwright test -c playwright.hub.config.js)
+    record_report "ui under JupyterHub (Galata)" playwright "$results/hub.json" $?
+else
+    record "ui under JupyterHub (Galata)" 0 1
+fi
+bash dev/hub/down.sh
 
 step "nothing left behind"
 leftovers=()

@@ -6,6 +6,8 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 module.exports = {
   ...baseConfig,
+  // Under JupyterHub: playwright.hub.config.js.
+  testIgnore: 'hub.spec.ts',
   workers: 1,
   retries: 0,
   reporter: [

@@ -5,6 +5,7 @@
  */
 import { expect, galata, test } from '@jupyterlab/galata';
 import type { APIRequestContext, Page } from '@playwright/test';
+import { cancelFromList } from './steps';
 
 const API = 'http://localhost:8890/slurm-kernels/api';
 const SHOTS = 'test-results/screenshots';
@@ -152,16 +153,7 @@ test.describe('requesting a GPU kernel', () => {
       .click();
 
     // Cancel from the list, confirming in the dialog.
-    await page.getByRole('tab', { name: 'GPU kernel on cluster' }).click();
-    await card.getByRole('button', { name: 'Cancel' }).click();
-    await page
-      .locator('.jp-Dialog')
-      .getByRole('button', { name: 'Cancel job' })
-      .click();
-    await expect(card).toHaveAttribute('data-state', 'ended', {
-      timeout: 60_000
-    });
-    await expect(card).toContainText('The job was cancelled.');
+    await cancelFromList(page, card);
 
     // The notebook's kernel ends with the allocation, and the kernelspec is gone.
     await expect
