@@ -7,11 +7,13 @@
  *                         [--constraint C] [--job-name N] [--env PRESET] [--wait] [--json]
  *   slurm-kernels list [--json] | cancel ID | log ID      (ID: an allocation id or a Slurm job id)
  *   slurm-kernels version                                  (the companion's version, and its Node)
+ *   slurm-kernels doctor [--json] [--submit] [-p PART] [--env PRESET]   (checks this cluster)
  *
  * Errors go to stderr as one line, with a non-zero exit.
  */
 import { CliError, CompanionClient } from './cli/client';
 import { cancel, list, log, request } from './cli/commands';
+import { doctor } from './doctor';
 import { ownVersion } from './paths';
 import { serve } from './serve';
 import { defaultSocketPath } from './state/files';
@@ -23,6 +25,8 @@ const USAGE = `usage: slurm-kernels serve [--socket PATH]
        slurm-kernels cancel ID       (ID: an allocation id or its Slurm job id)
        slurm-kernels log ID
        slurm-kernels version
+       slurm-kernels doctor [--json] [--submit] [-p PARTITION] [--env PRESET]
+                             (checks what the product needs here; --submit also runs a test job)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -45,6 +49,9 @@ async function main(argv: string[]): Promise<void> {
       return cancel(client, rest);
     case 'log':
       return log(client, rest);
+    case 'doctor':
+      // Exits at once: an ssh connection's last timer must not hold the report back.
+      return process.exit(await doctor(rest));
     case 'version':
     case '--version':
       // Which Node runs it: the wheel's console script picks one (jupyterlab_slurm_kernels/_node.py).

@@ -54,7 +54,14 @@ export function buildJobScript(
   ].join('\n');
 }
 
-function environmentLines(env: AllocationRequest['environment']): string[] {
+/**
+ * The lines that set the requested environment up (modules, conda, venv, the user's own lines); a
+ * failed step exits 20 (module), 21 (conda) or 22 (venv). Also used by `slurm-kernels doctor`, whose
+ * test job must set the environment up exactly as this script does.
+ */
+export function environmentLines(
+  env: AllocationRequest['environment']
+): string[] {
   const lines: string[] = [];
   if (env.modules.length > 0) {
     lines.push(
