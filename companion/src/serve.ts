@@ -14,8 +14,9 @@ import { KernelspecWriter } from './kernelspecs/writer';
 import { createLogger } from './log';
 import { SHIM_SCRIPT } from './paths';
 import { CachedCluster } from './routes/cluster';
-import { LocalRunner } from './slurm';
+import { LocalRunner, readNodeAddress } from './slurm';
 import { defaultSocketPath, defaultStateDir } from './state/files';
+import { hostConfig } from './tunnel/hostConfig';
 import { SshPool } from './tunnel/ssh';
 
 export async function serve(
@@ -26,7 +27,15 @@ export async function serve(
   await waitForSocket(socketPath, log);
   const runner = new LocalRunner();
   const cluster = new CachedCluster(runner);
-  const tunnels = new SshPool();
+  const tunnels = new SshPool({
+    // As the user's own ssh would reach the node; SLURM_KERNELS_SSH_CONFIG replaces ~/.ssh/config.
+    hostConfig: host =>
+      hostConfig(host, {
+        runner,
+        nodeAddress: () => readNodeAddress(runner, host),
+        configFile: process.env.SLURM_KERNELS_SSH_CONFIG
+      })
+  });
   const kernelspecs = new KernelspecWriter({
     shimArgv: shimArgv(socketPath)
   });

@@ -5,3 +5,4 @@ export * from './cluster';
 export * from './jobs';
 export * from './reasons';
 export * from './associations';
+export * from './nodes';

@@ -18,7 +18,8 @@ import {
   utils
 } from 'ssh2';
 import { Backoff, IBackoffOptions } from './backoff';
-import { KnownHosts } from './knownHosts';
+import type { IHostConfig } from './hostConfig';
+import { defaultKnownHostsFiles, KnownHosts } from './knownHosts';
 
 export class TunnelError extends Error {
   constructor(
@@ -45,6 +46,8 @@ export interface ISshPoolOptions {
   interactive?: boolean;
   /** Delays between attempts to connect to a host that failed. */
   backoff?: IBackoffOptions;
+  /** How to reach a host (ssh config, Slurm's NodeAddr); default: the name, port 22, ~/.ssh. */
+  hostConfig?: (host: string) => Promise<IHostConfig>;
 }
 
 interface IPooled {
@@ -171,18 +174,35 @@ export class SshPool {
   }
 
   private async _connect(host: string, client: Client): Promise<Client> {
+    const config = await (this._options.hostConfig ?? Private.plainConfig)(
+      host
+    );
     const knownHosts = await (
-      this._options.knownHosts ?? (() => KnownHosts.load())
+      this._options.knownHosts ??
+      (() => KnownHosts.load(config.knownHostsFiles))
     )();
-    const port = this._options.port ?? 22;
-    const names = [host, ...(await Private.addresses(host))];
-    const authHandler = await Private.authHandler(this._options);
+    const port = this._options.port ?? config.port;
+    // With a HostKeyAlias, OpenSSH looks the key up under that name alone.
+    const names =
+      config.knownAs.length === 1 && config.knownAs[0] !== host
+        ? config.knownAs
+        : [...config.knownAs, ...(await Private.addresses(config.hostname))];
+    const username = this._options.username ?? config.user;
+    const authHandler = await Private.authHandler(
+      username,
+      this._options.keyFiles ?? config.identityFiles
+    );
     let hostKeyProblem: string | null = null;
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
       client.once('error', (err: Error & { level?: string }) => {
         if (hostKeyProblem) {
-          reject(new TunnelError(`${host}: ${hostKeyProblem}`, 'host-key'));
+          reject(
+            new TunnelError(
+              `${host}: ${hostKeyProblem} (known_hosts files: ${config.knownHostsFiles.join(', ')})`,
+              'host-key'
+            )
+          );
         } else if (err.level === 'client-authentication') {
           reject(
             new TunnelError(
@@ -191,18 +211,22 @@ export class SshPool {
             )
           );
         } else {
+          const where =
+            config.hostname === host && port === 22
+              ? ''
+              : ` (${config.hostname}, port ${port})`;
           reject(
             new TunnelError(
-              `${host}: cannot connect with ssh: ${err.message}`,
+              `${host}${where}: cannot connect with ssh: ${err.message}`,
               'connect'
             )
           );
         }
       });
       client.connect({
-        host,
+        host: config.hostname,
         port,
-        username: this._options.username ?? os.userInfo().username,
+        username,
         authHandler,
         readyTimeout: this._options.readyTimeoutMs ?? 20_000,
         // AES-GCM first: with AES-NI it costs the least CPU per byte of kernel output.
@@ -274,15 +298,24 @@ namespace Private {
   /**
    * Public keys from ~/.ssh (unencrypted ones; encrypted keys belong in the agent), then the agent.
    */
-  export async function authHandler(
-    options: ISshPoolOptions
-  ): Promise<Array<PublicKeyAuthMethod | AgentAuthMethod>> {
-    const username = options.username ?? os.userInfo().username;
-    const files =
-      options.keyFiles ??
-      ['id_ed25519', 'id_ecdsa', 'id_rsa'].map(f =>
+  /** A host reached by its name on port 22, with ~/.ssh's keys and the usual known_hosts. */
+  export async function plainConfig(host: string): Promise<IHostConfig> {
+    return {
+      hostname: host,
+      port: 22,
+      user: os.userInfo().username,
+      identityFiles: ['id_ed25519', 'id_ecdsa', 'id_rsa'].map(f =>
         path.join(os.homedir(), '.ssh', f)
-      );
+      ),
+      knownHostsFiles: defaultKnownHostsFiles(),
+      knownAs: [host]
+    };
+  }
+
+  export async function authHandler(
+    username: string,
+    files: string[]
+  ): Promise<Array<PublicKeyAuthMethod | AgentAuthMethod>> {
     const methods: Array<PublicKeyAuthMethod | AgentAuthMethod> = [];
     for (const file of files) {
       let text: Buffer;

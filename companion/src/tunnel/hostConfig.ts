@@ -1,0 +1,101 @@
+/**
+ * How to reach a compute node by ssh, as the user's own `ssh` would: OpenSSH evaluates its config
+ * (HostName, Port, User, IdentityFile, HostKeyAlias, UserKnownHostsFile, GlobalKnownHostsFile, with
+ * Include, Match and Host patterns) and prints the result with `ssh -G`, so nothing is parsed twice
+ * or differently. Where OpenSSH's client is not installed, OpenSSH's defaults apply.
+ *
+ * Where the config names no HostName, the node's NodeAddr from Slurm is the address: on many
+ * clusters a NodeName does not resolve, or resolves to another network than the one sshd is on.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { ICommandRunner } from '../slurm/runner';
+import { defaultKnownHostsFiles } from './knownHosts';
+
+export interface IHostConfig {
+  /** The address to connect to. */
+  hostname: string;
+  port: number;
+  user: string;
+  /** Private keys to offer, in order (missing ones are skipped). */
+  identityFiles: string[];
+  /** Where the host's key must be listed. */
+  knownHostsFiles: string[];
+  /** The names the host key may be listed under (HostKeyAlias, else the names it has). */
+  knownAs: string[];
+}
+
+/** Fields of `ssh -G` output ("key value", keys lower case; identityfile repeats). */
+export function parseSshG(text: string): Map<string, string[]> {
+  const fields = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const match = /^(\S+)\s+(.*)$/.exec(line.trim());
+    if (match) {
+      fields.set(match[1], [...(fields.get(match[1]) ?? []), match[2]]);
+    }
+  }
+  return fields;
+}
+
+export interface IHostConfigSources {
+  /** Runs `ssh -G`; a runner that cannot run it leaves OpenSSH's defaults. */
+  runner: ICommandRunner;
+  /** Slurm's NodeAddr of the node, where it differs from its name. */
+  nodeAddress?: () => Promise<string | undefined>;
+  /** An ssh config file to read instead of ~/.ssh/config (ssh -F). */
+  configFile?: string;
+  home?: string;
+  user?: string;
+}
+
+export async function hostConfig(
+  host: string,
+  sources: IHostConfigSources
+): Promise<IHostConfig> {
+  const home = sources.home ?? os.homedir();
+  const argv = sources.configFile
+    ? ['ssh', '-F', sources.configFile, '-G', host]
+    : ['ssh', '-G', host];
+  const evaluated = await sources.runner
+    .run(argv, { timeoutMs: 10_000 })
+    .then(r =>
+      r.code === 0 ? parseSshG(r.stdout) : new Map<string, string[]>()
+    )
+    .catch(() => new Map<string, string[]>());
+  const one = (key: string) => evaluated.get(key)?.[0];
+  const configured = one('hostname');
+  const nodeAddress =
+    configured && configured !== host
+      ? undefined
+      : await sources.nodeAddress?.().catch(() => undefined);
+  const hostname =
+    configured && configured !== host ? configured : (nodeAddress ?? host);
+  const alias = one('hostkeyalias');
+  const knownHostsFiles = [
+    ...(evaluated.get('userknownhostsfile') ?? []),
+    ...(evaluated.get('globalknownhostsfile') ?? [])
+  ]
+    .flatMap(list => list.split(/\s+/))
+    .filter(file => file && file !== 'none')
+    .map(file => expandHome(file, home));
+  return {
+    hostname,
+    port: Number(one('port') ?? 22) || 22,
+    user: one('user') ?? sources.user ?? os.userInfo().username,
+    identityFiles: (
+      evaluated.get('identityfile') ??
+      ['id_rsa', 'id_ecdsa', 'id_ed25519'].map(f => `~/.ssh/${f}`)
+    ).map(file => expandHome(file, home)),
+    knownHostsFiles:
+      knownHostsFiles.length > 0
+        ? knownHostsFiles
+        : defaultKnownHostsFiles(home),
+    knownAs: alias ? [alias] : [...new Set([host, hostname])]
+  };
+}
+
+function expandHome(file: string, home: string): string {
+  return file === '~' || file.startsWith('~/')
+    ? path.join(home, file.slice(1))
+    : file;
+}

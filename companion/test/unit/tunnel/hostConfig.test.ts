@@ -1,0 +1,84 @@
+import { hostConfig } from '../../../src/tunnel/hostConfig';
+import { fixture } from '../fixtures';
+import { FakeRunner } from '../slurm/fake-runner';
+
+const sources = (answer: string | Error, nodeAddress = jest.fn()) => ({
+  runner: new FakeRunner(() =>
+    answer instanceof Error
+      ? { code: 255, stderr: answer.message }
+      : { stdout: answer }
+  ),
+  nodeAddress,
+  home: '/home/alice',
+  user: 'alice'
+});
+
+describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
+  it("takes Slurm's NodeAddr where the config names no HostName, and OpenSSH's default files", async () => {
+    const nodeAddress = jest.fn().mockResolvedValue('10.77.0.11');
+    const s = sources(fixture('../openssh-9.2/ssh-G-default.txt'), nodeAddress);
+    const config = await hostConfig('node1', s);
+    expect(s.runner.calls[0].argv).toEqual(['ssh', '-G', 'node1']);
+    expect(config).toEqual({
+      hostname: '10.77.0.11',
+      port: 22,
+      user: 'alice',
+      identityFiles: expect.arrayContaining([
+        '/home/alice/.ssh/id_ed25519',
+        '/home/alice/.ssh/id_rsa'
+      ]),
+      knownHostsFiles: [
+        '/home/alice/.ssh/known_hosts',
+        '/home/alice/.ssh/known_hosts2',
+        '/etc/ssh/ssh_known_hosts',
+        '/etc/ssh/ssh_known_hosts2'
+      ],
+      knownAs: ['node1', '10.77.0.11']
+    });
+  });
+
+  it('honours HostName, Port, IdentityFile, HostKeyAlias and known_hosts files from the config', async () => {
+    const nodeAddress = jest.fn().mockResolvedValue('10.77.0.12');
+    const s = {
+      ...sources(fixture('../openssh-9.2/ssh-G-configured.txt'), nodeAddress),
+      configFile: '/etc/slurm-kernels/ssh_config'
+    };
+    const config = await hostConfig('node2', s);
+    expect(s.runner.calls[0].argv).toEqual([
+      'ssh',
+      '-F',
+      '/etc/slurm-kernels/ssh_config',
+      '-G',
+      'node2'
+    ]);
+    expect(config).toEqual({
+      hostname: 'node2-ib.cluster.example',
+      port: 2222,
+      user: 'alice',
+      identityFiles: ['/home/alice/.ssh/cluster_key'],
+      knownHostsFiles: [
+        '/home/alice/.ssh/cluster_known_hosts',
+        '/var/lib/sss/pubconf/known_hosts'
+      ],
+      knownAs: ['testbed-nodes']
+    });
+    // The config's HostName wins: Slurm is not asked.
+    expect(nodeAddress).not.toHaveBeenCalled();
+  });
+
+  it("falls back to OpenSSH's defaults where ssh cannot evaluate its config", async () => {
+    const config = await hostConfig(
+      'node3',
+      sources(
+        new Error('ssh: command not found'),
+        jest.fn().mockResolvedValue(undefined)
+      )
+    );
+    expect(config).toMatchObject({
+      hostname: 'node3',
+      port: 22,
+      knownAs: ['node3'],
+      knownHostsFiles: expect.arrayContaining(['/etc/ssh/ssh_known_hosts'])
+    });
+  });
+});
