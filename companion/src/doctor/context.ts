@@ -7,6 +7,7 @@ import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Cluster } from '../../../src/api/cluster';
+import { presetFiles } from '../presets';
 import { ICommandRunner, LocalRunner, readCluster } from '../slurm';
 
 export interface IDoctorContext {
@@ -18,6 +19,8 @@ export interface IDoctorContext {
   which(command: string): Promise<string | null>;
   /** The cluster as Slurm describes it; read once, shared by the checks that need it. */
   cluster(): Promise<Cluster>;
+  /** The environment presets files, site's first (presets.ts presetFiles()). */
+  presetFiles: string[];
   /** A progress line (stderr): the test jobs take a while. */
   progress(line: string): void;
 }
@@ -61,6 +64,7 @@ export function localContext(
     uid: os.userInfo().uid,
     which: command => findOnPath(command, env.PATH),
     cluster: once(() => readCluster(runner)),
+    presetFiles: presetFiles(env),
     progress: line => process.stderr.write(`doctor: ${line}\n`)
   };
 }

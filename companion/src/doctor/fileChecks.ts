@@ -17,6 +17,9 @@ export async function checkKernelspecDir(
   const fix = `make it writable for ${ctx.user} (\`chmod u+w\`), or set JUPYTER_DATA_DIR to a writable directory for both JupyterLab and the companion`;
   const existing = await nearestExisting(dir);
   try {
+    if (!(await fs.stat(existing)).isDirectory()) {
+      return fail(check, `${existing} is not a directory`, fix);
+    }
     if (existing === dir) {
       await tryCreatingIn(dir);
       return ok(check, `${dir} is writable`);

@@ -2,7 +2,7 @@
  * Checks of what runs the companion and what it reads: the Node.js runtime, the environment presets.
  */
 import { constants, promises as fs } from 'node:fs';
-import { loadPresets, presetFiles } from '../presets';
+import { loadPresets } from '../presets';
 import type { IDoctorContext } from './context';
 import { fail, ICheckResult, ok } from './report';
 
@@ -31,7 +31,7 @@ export async function checkPresets(ctx: IDoctorContext): Promise<ICheckResult> {
   const found: string[] = [];
   const merged = new Set<string>();
   let fallback: string | undefined;
-  for (const file of presetFiles(ctx.env)) {
+  for (const file of ctx.presetFiles) {
     const read = await readablePresetsFile(file);
     if (read === 'absent') {
       continue;
@@ -47,7 +47,10 @@ export async function checkPresets(ctx: IDoctorContext): Promise<ICheckResult> {
     } catch (err) {
       return fail(
         check,
-        `${file}: ${(err as Error).message}`,
+        // A PresetError names the file already; a JSON syntax error does not.
+        (err as Error).message.startsWith(file)
+          ? (err as Error).message
+          : `${file}: ${(err as Error).message}`,
         `fix the file; its form is {"default": "name", "presets": {"name": {"venv": "/path", "modules": ["cuda/12.4"]}}}`
       );
     }
@@ -55,7 +58,7 @@ export async function checkPresets(ctx: IDoctorContext): Promise<ICheckResult> {
   if (found.length === 0) {
     return ok(
       check,
-      `no presets file (${presetFiles(ctx.env).join(', ')}): jobs run in the nodes' login environment`
+      `no presets file (${ctx.presetFiles.join(', ')}): jobs run in the nodes' login environment`
     );
   }
   if (fallback !== undefined && !merged.has(fallback)) {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JOB_TAG } from '../allocations/manager';
-import { loadPresets, presetFiles } from '../presets';
+import { loadPresets } from '../presets';
 import {
   cancelJob,
   describePendingReason,
@@ -122,7 +122,7 @@ async function presetsUnderTest(
   ctx: IDoctorContext,
   name: string | undefined
 ): Promise<IPresetUnderTest[]> {
-  const { presets } = await loadPresets(presetFiles(ctx.env));
+  const { presets } = await loadPresets(ctx.presetFiles);
   if (name !== undefined) {
     if (!presets[name]) {
       const known = Object.keys(presets).join(', ') || 'none';
@@ -186,10 +186,7 @@ async function waitForProbe(
   let said = '';
   let node: string | null = null;
   for (;;) {
-    const text = await readIfExists(job.log);
-    if (probeFinished(text)) {
-      return { job, text, node };
-    }
+    // Slurm first: where a fast job is done at once, its node is still the name Slurm gives it.
     const [info] = await listJobs(ctx.runner, { jobIds: [job.id] });
     const state = info?.state ?? 'gone';
     node = info?.nodes && state === 'RUNNING' ? info.nodes : node;
@@ -201,13 +198,12 @@ async function waitForProbe(
       ctx.progress(`job ${job.id} (${job.preset.name}) ${line}`);
       said = line;
     }
+    const text = await readIfExists(job.log);
+    if (probeFinished(text)) {
+      return { job, text, node };
+    }
     if (!ACTIVE_STATES.test(state)) {
-      return {
-        job,
-        text: await readIfExists(job.log),
-        node,
-        unfinished: `ended ${state}`
-      };
+      return { job, text, node, unfinished: `ended ${state}` };
     }
     if (Date.now() >= deadline) {
       const why = state === 'PENDING' ? ` (${info.reason})` : '';
