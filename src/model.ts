@@ -247,10 +247,15 @@ export class SlurmKernelsModel implements IDisposable {
 
   /**
    * Cancels ready allocations whose kernels have all been idle for the configured minutes (none
-   * running counts as idle since the allocation became ready).
+   * running counts as idle since the allocation became ready): the user's setting or the site's
+   * policy, whichever is stricter.
    */
   private async _cancelIdle(allocations: Allocation[]): Promise<void> {
-    const limitMs = this._defaults.idleCancelMinutes * 60_000;
+    const limitMs =
+      strictestIdleMinutes(
+        this._defaults.idleCancelMinutes,
+        this._cluster?.site?.idleCancelMinutes ?? 0
+      ) * 60_000;
     if (limitMs <= 0 || !this._kernels) {
       return;
     }
@@ -300,4 +305,10 @@ export namespace SlurmKernelsModel {
     /** Read for idle cancelling. */
     kernels?: Kernel.IManager;
   }
+}
+
+/** The shorter of two idle limits in minutes, where 0 means none. */
+export function strictestIdleMinutes(user: number, site: number): number {
+  const set = [user, site].filter(minutes => minutes > 0);
+  return set.length > 0 ? Math.min(...set) : 0;
 }

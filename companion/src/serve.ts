@@ -11,9 +11,11 @@ import {
 import { AllocationManager } from './allocations/manager';
 import { createApp, listenOnSocket, socketAnswers } from './http/app';
 import { KernelspecWriter } from './kernelspecs/writer';
+import type { SiteConfig } from '../../src/api/site';
 import { createLogger } from './log';
 import { SHIM_SCRIPT } from './paths';
 import { CachedCluster } from './routes/cluster';
+import { loadSiteConfig } from './site';
 import { LocalRunner, readNodeAddress } from './slurm';
 import { defaultSocketPath, defaultStateDir } from './state/files';
 import { hostConfig } from './tunnel/hostConfig';
@@ -25,8 +27,10 @@ export async function serve(
 ): Promise<void> {
   const log = createLogger();
   await waitForSocket(socketPath, log);
+  // A broken site configuration stops the companion with the file and the field at fault.
+  const site = await loadSiteConfig();
   const runner = new LocalRunner();
-  const cluster = new CachedCluster(runner);
+  const cluster = new CachedCluster(runner, undefined, undefined, site);
   const tunnels = new SshPool({
     // As the user's own ssh would reach the node; SLURM_KERNELS_SSH_CONFIG replaces ~/.ssh/config.
     hostConfig: host =>
@@ -46,7 +50,8 @@ export async function serve(
     stateDir: defaultStateDir(),
     gateway,
     log,
-    gatewayStartup: startupLimits(process.env)
+    gatewayStartup: startupLimits(process.env, site),
+    defaults: site.defaults
   });
   await allocations.init();
   // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.
@@ -90,21 +95,34 @@ async function waitForSocket(
 }
 
 /**
- * How long a starting job may stay silent, and take in all, in seconds:
- * SLURM_KERNELS_STARTUP_SILENCE_S (default 120) and SLURM_KERNELS_STARTUP_MAX_S (default 1200).
+ * How long a starting job may stay silent, and take in all, in seconds: the site's `startup`, which
+ * SLURM_KERNELS_STARTUP_SILENCE_S and SLURM_KERNELS_STARTUP_MAX_S override (tests shorten waits so);
+ * by default 120 and 1200.
  */
-function startupLimits(env: NodeJS.ProcessEnv): IStartupLimits {
-  const seconds = (name: string, fallback: number) => {
+function startupLimits(
+  env: NodeJS.ProcessEnv,
+  site: SiteConfig
+): IStartupLimits {
+  const seconds = (
+    name: string,
+    configured: number | undefined,
+    fallback: number
+  ) => {
     const value = Number(env[name]);
-    return (Number.isFinite(value) && value > 0 ? value : fallback) * 1000;
+    return (
+      (Number.isFinite(value) && value > 0 ? value : (configured ?? fallback)) *
+      1000
+    );
   };
   return {
     silenceMs: seconds(
       'SLURM_KERNELS_STARTUP_SILENCE_S',
+      site.startup?.silenceSeconds,
       DEFAULT_STARTUP_LIMITS.silenceMs / 1000
     ),
     totalMs: seconds(
       'SLURM_KERNELS_STARTUP_MAX_S',
+      site.startup?.maxSeconds,
       DEFAULT_STARTUP_LIMITS.totalMs / 1000
     )
   };

@@ -14,7 +14,7 @@ started=$(date +%s.%N)
 install_packages() {
     local missing=0 bin
     for bin in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/slurmdbd /usr/sbin/mariadbd /usr/sbin/munged \
-        /usr/sbin/sshd /usr/bin/ssh-keygen /usr/sbin/ip /usr/bin/nsenter; do
+        /usr/sbin/sshd /usr/bin/ssh-keygen /usr/sbin/ip /usr/bin/nsenter /usr/share/lmod/lmod/libexec/lmod; do
         [ -x "$bin" ] || missing=1
     done
     python3_venv_ok || missing=1
@@ -26,7 +26,7 @@ install_packages() {
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         slurm-wlm slurmdbd mariadb-server munge openssh-server openssh-client iproute2 util-linux procps \
-        python3 python3-venv curl
+        python3 python3-venv curl lmod
 }
 
 python3_venv_ok() {
@@ -105,6 +105,18 @@ write_site_presets() {
 }
 JSON
     chmod 644 /etc/slurm-kernels/presets.json
+}
+
+# Lmod, as most sites have it: a module for the site's Python environment, so presets that load
+# modules are tested as sites use them (`module load site-python` in the job's login shell).
+write_site_module() {
+    mkdir -p /etc/lmod/modules/site-python
+    cat >/etc/lmod/modules/site-python/3.11.lua <<LUA
+whatis("The site's Python with Jupyter Kernel Gateway and ipykernel (testbed)")
+prepend_path("PATH", "$TB_SITE_ENV/bin")
+setenv("VIRTUAL_ENV", "$TB_SITE_ENV")
+LUA
+    chmod -R a+rX /etc/lmod/modules
 }
 
 make_network() {
@@ -279,6 +291,7 @@ make_dirs
 make_users
 make_site_envs
 write_site_presets
+write_site_module
 make_network
 write_hosts_file
 write_slurm_conf

@@ -48,6 +48,29 @@ export const partitionSchema = z.object({
   })
 });
 
+/** Request fields a site may default; `environment` names a preset. */
+export const siteDefaultsSchema = z
+  .object({
+    partition: z.string().optional(),
+    gres: z.string().optional(),
+    time: z.string().optional(),
+    cpus: z.number().int().positive().optional(),
+    memory: z.string().optional(),
+    account: z.string().optional(),
+    qos: z.string().optional(),
+    environment: z.string().optional()
+  })
+  .strict();
+
+/** What the companion serves of the site's configuration in GET /api/cluster. */
+export const sitePolicySchema = z.object({
+  partitions: z.array(z.string()).nullable(),
+  defaults: siteDefaultsSchema,
+  idleCancelMinutes: z.number().int().nonnegative().nullable()
+});
+
+export type SitePolicy = z.infer<typeof sitePolicySchema>;
+
 export const clusterSchema = z.object({
   partitions: z.array(partitionSchema),
   nodes: z.array(nodeSchema),
@@ -55,7 +78,9 @@ export const clusterSchema = z.object({
   accounts: z.array(z.string()),
   qos: z.array(z.string()),
   /** ISO time of the Slurm reads this reply comes from. */
-  fetchedAt: z.string()
+  fetchedAt: z.string(),
+  /** What the site's admins configured (docs/admin.md); absent from older companions. */
+  site: sitePolicySchema.optional()
 });
 
 export type Gres = z.infer<typeof gresSchema>;
@@ -63,6 +88,7 @@ export type ClusterNode = z.infer<typeof nodeSchema>;
 export type GpuType = z.infer<typeof gpuTypeSchema>;
 export type Partition = z.infer<typeof partitionSchema>;
 export type Cluster = z.infer<typeof clusterSchema>;
+export type SiteDefaults = z.infer<typeof siteDefaultsSchema>;
 
 /** The body of every error reply: a machine-readable code, a sentence for people, the field at fault. */
 export const errorSchema = z.object({

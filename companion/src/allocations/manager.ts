@@ -28,6 +28,7 @@ import {
 } from '../gateway/jobScript';
 import { readKernelWsModule } from '../gateway/kernelWsModule';
 import { HttpError } from '../http/errors';
+import type { SiteDefaults } from '../../../src/api/cluster';
 import type { IClusterSource } from '../routes/cluster';
 import {
   cancelJob,
@@ -63,6 +64,8 @@ export interface IManagerOptions {
     info: (o: object, m: string) => void;
     warn: (o: object, m: string) => void;
   };
+  /** The site's defaults for fields a request leaves out (its `environment` is the CLI's). */
+  defaults?: SiteDefaults;
   /** How often the state dir is looked at for allocations of other companions, in ms. */
   refreshMs?: number;
   /** Poll intervals in ms: while something is starting, and while all are ready. */
@@ -298,7 +301,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private async _checked(
     input: AllocationRequestInput
   ): Promise<AllocationRequest> {
-    const request = validateRequest(input);
+    const request = validateRequest(withDefaults(input, this._o.defaults));
     const problem = checkAgainstCluster(
       request,
       await this._o.cluster.get({ fresh: true })
@@ -732,6 +735,25 @@ function jobFiles(dir: string): IJobFiles {
     gatewayConfig: path.join(dir, 'gateway_config.py'),
     gatewayModule: path.join(dir, `${KERNEL_WS_MODULE}.py`)
   };
+}
+
+/** A request with the site's defaults where it says nothing (never where it does). */
+function withDefaults(
+  input: unknown,
+  defaults: SiteDefaults | undefined
+): unknown {
+  if (!defaults || typeof input !== 'object' || input === null) {
+    return input;
+  }
+  // The default preset is resolved by the CLI or the form, which send the environment itself.
+  const fields: Partial<SiteDefaults> = { ...defaults };
+  delete fields.environment;
+  const given = Object.fromEntries(
+    Object.entries(input).filter(
+      ([, value]) => value !== undefined && value !== ''
+    )
+  );
+  return { ...fields, ...given };
 }
 
 export function validateRequest(input: unknown): AllocationRequest {

@@ -5,6 +5,7 @@
 import { Router } from 'express';
 import os from 'node:os';
 import type { Cluster } from '../../../src/api/cluster';
+import type { SiteConfig } from '../../../src/api/site';
 import { AssociationsReader, ICommandRunner, readCluster } from '../slurm';
 
 export interface IClusterSource {
@@ -18,7 +19,8 @@ export class CachedCluster implements IClusterSource {
   constructor(
     private readonly _runner: ICommandRunner,
     private readonly _ttlMs = 5_000,
-    private readonly _clock: () => number = Date.now
+    private readonly _clock: () => number = Date.now,
+    private readonly _site: SiteConfig = {}
   ) {
     this._associations = new AssociationsReader(
       _runner,
@@ -32,7 +34,9 @@ export class CachedCluster implements IClusterSource {
       return this._pending;
     }
     this._readAt = now;
-    this._pending = readCluster(this._runner, this._associations);
+    this._pending = readCluster(this._runner, this._associations).then(
+      cluster => asTheSiteOffersIt(cluster, this._site)
+    );
     // A failed read must not be served from the cache.
     this._pending.catch(() => {
       this._pending = null;
@@ -43,6 +47,38 @@ export class CachedCluster implements IClusterSource {
   private _associations: AssociationsReader;
   private _pending: Promise<Cluster> | null = null;
   private _readAt = 0;
+}
+
+/**
+ * The cluster as the site's configuration offers it: only the partitions it names, in its order
+ * (and the nodes of those), with what the form and the CLI need of its policy.
+ */
+export function asTheSiteOffersIt(cluster: Cluster, site: SiteConfig): Cluster {
+  const policy = {
+    partitions: site.partitions ?? null,
+    defaults: site.defaults ?? {},
+    idleCancelMinutes: site.idleCancelMinutes ?? null
+  };
+  const offered = site.partitions;
+  if (!offered) {
+    return { ...cluster, site: policy };
+  }
+  const kept = offered
+    .map(name => cluster.partitions.find(p => p.name === name))
+    .filter((p): p is Cluster['partitions'][number] => p !== undefined);
+  // The site's default, else Slurm's where it is offered, else the first offered.
+  const preferred =
+    site.defaults?.partition ??
+    kept.find(p => p.isDefault)?.name ??
+    kept[0]?.name;
+  const partitions = kept.map(p => ({ ...p, isDefault: p.name === preferred }));
+  const nodes = cluster.nodes
+    .map(n => ({
+      ...n,
+      partitions: n.partitions.filter(p => offered.includes(p))
+    }))
+    .filter(n => n.partitions.length > 0);
+  return { ...cluster, partitions, nodes, site: policy };
 }
 
 export function clusterRouter(cluster: IClusterSource): Router {

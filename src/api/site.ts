@@ -1,0 +1,31 @@
+/**
+ * The site's configuration, written by the cluster's admins in /etc/slurm-kernels/site.json
+ * (docs/admin.md): which partitions the form offers, defaults for requests, environment presets,
+ * the idle policy, and how long a starting job may take. Shared by the companion (which reads and
+ * enforces it) and the extension (which shows what the companion serves of it).
+ */
+import { z } from 'zod';
+import { environmentSchema } from './allocation';
+import { siteDefaultsSchema } from './cluster';
+
+export const siteConfigSchema = z
+  .object({
+    /** The partitions offered, in this order; the others are neither shown nor accepted. */
+    partitions: z.array(z.string().min(1)).min(1).optional(),
+    defaults: siteDefaultsSchema.optional(),
+    /** Environment presets, beside /etc/slurm-kernels/presets.json; the user's own win. */
+    presets: z.record(z.string(), environmentSchema).optional(),
+    /** Cancel an allocation whose kernels have all been idle this long (minutes); 0: never. */
+    idleCancelMinutes: z.number().int().nonnegative().optional(),
+    /** How long a starting job may print nothing, and take in all, before it is given up. */
+    startup: z
+      .object({
+        silenceSeconds: z.number().positive().optional(),
+        maxSeconds: z.number().positive().optional()
+      })
+      .strict()
+      .optional()
+  })
+  .strict();
+
+export type SiteConfig = z.output<typeof siteConfigSchema>;
