@@ -16,9 +16,9 @@ import { createLogger } from './log';
 import { SHIM_SCRIPT } from './paths';
 import { CachedCluster } from './routes/cluster';
 import { loadSiteConfig } from './site';
-import { LocalRunner, readNodeAddress } from './slurm';
+import { LocalRunner } from './slurm';
 import { defaultSocketPath, defaultStateDir } from './state/files';
-import { hostConfig } from './tunnel/hostConfig';
+import { companionHostConfig } from './tunnel/hostConfig';
 import { SshPool } from './tunnel/ssh';
 
 export async function serve(
@@ -31,15 +31,7 @@ export async function serve(
   const site = await loadSiteConfig();
   const runner = new LocalRunner();
   const cluster = new CachedCluster(runner, undefined, undefined, site);
-  const tunnels = new SshPool({
-    // As the user's own ssh would reach the node; SLURM_KERNELS_SSH_CONFIG replaces ~/.ssh/config.
-    hostConfig: host =>
-      hostConfig(host, {
-        runner,
-        nodeAddress: () => readNodeAddress(runner, host),
-        configFile: process.env.SLURM_KERNELS_SSH_CONFIG
-      })
-  });
+  const tunnels = new SshPool({ hostConfig: companionHostConfig(runner) });
   const kernelspecs = new KernelspecWriter({
     shimArgv: shimArgv(socketPath)
   });

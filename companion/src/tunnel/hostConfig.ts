@@ -9,6 +9,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { readNodeAddress } from '../slurm/nodes';
 import type { ICommandRunner } from '../slurm/runner';
 import { defaultKnownHostsFiles } from './knownHosts';
 
@@ -98,4 +99,20 @@ function expandHome(file: string, home: string): string {
   return file === '~' || file.startsWith('~/')
     ? path.join(home, file.slice(1))
     : file;
+}
+
+/**
+ * How the companion reaches a node, for its SshPool (and the doctor's, which must check the same):
+ * as the user's own ssh would; SLURM_KERNELS_SSH_CONFIG replaces ~/.ssh/config.
+ */
+export function companionHostConfig(
+  runner: ICommandRunner,
+  env: NodeJS.ProcessEnv = process.env
+): (host: string) => Promise<IHostConfig> {
+  return host =>
+    hostConfig(host, {
+      runner,
+      nodeAddress: () => readNodeAddress(runner, host),
+      configFile: env.SLURM_KERNELS_SSH_CONFIG
+    });
 }
