@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Cluster } from '../../../src/api/cluster';
 import { presetFiles } from '../presets';
+import { siteConfigFile } from '../site';
 import { ICommandRunner, LocalRunner, readCluster } from '../slurm';
 
 export interface IDoctorContext {
@@ -21,6 +22,8 @@ export interface IDoctorContext {
   cluster(): Promise<Cluster>;
   /** The environment presets files, site's first (presets.ts presetFiles()). */
   presetFiles: string[];
+  /** The site's configuration (site.ts), which may hold presets too. */
+  siteConfigFile: string;
   /** A progress line (stderr): the test jobs take a while. */
   progress(line: string): void;
 }
@@ -65,6 +68,7 @@ export function localContext(
     which: command => findOnPath(command, env.PATH),
     cluster: once(() => readCluster(runner)),
     presetFiles: presetFiles(env),
+    siteConfigFile: siteConfigFile(env),
     progress: line => process.stderr.write(`doctor: ${line}\n`)
   };
 }

@@ -3,6 +3,7 @@
  */
 import { constants, promises as fs } from 'node:fs';
 import { loadPresets } from '../presets';
+import { loadSiteConfig } from '../site';
 import type { IDoctorContext } from './context';
 import { fail, ICheckResult, ok } from './report';
 
@@ -25,40 +26,76 @@ export function checkNode(
   return ok(check, found);
 }
 
+type Presets = Awaited<ReturnType<typeof loadPresets>>;
+
+/** Where presets come from, in the order loadPresets() merges them; load() is null where absent. */
+interface IPresetSource {
+  file: string;
+  load(): Promise<Presets | null>;
+}
+
+function presetSources(ctx: IDoctorContext): IPresetSource[] {
+  const [site, ...user] = ctx.presetFiles;
+  const presetsFile = (file: string): IPresetSource => ({
+    file,
+    load: async () => {
+      const read = await readablePresetsFile(file);
+      if (read === 'absent') {
+        return null;
+      }
+      if (read !== 'readable') {
+        throw new Error(`cannot read it: ${read}`);
+      }
+      // This file alone: the site configuration is a source of its own.
+      return loadPresets([file], async () => ({}));
+    }
+  });
+  const siteConfig: IPresetSource = {
+    file: ctx.siteConfigFile,
+    load: async () => {
+      const config = await loadSiteConfig(ctx.siteConfigFile);
+      const named = config.defaults?.environment;
+      return config.presets || named
+        ? { default: named, presets: config.presets ?? {} }
+        : null;
+    }
+  };
+  return [presetsFile(site), siteConfig, ...user.map(presetsFile)];
+}
+
 /** Each presets file that exists parses, and the default it names is one of the presets. */
 export async function checkPresets(ctx: IDoctorContext): Promise<ICheckResult> {
   const check = 'presets';
   const found: string[] = [];
   const merged = new Set<string>();
   let fallback: string | undefined;
-  for (const file of ctx.presetFiles) {
-    const read = await readablePresetsFile(file);
-    if (read === 'absent') {
-      continue;
-    }
+  for (const source of presetSources(ctx)) {
+    let loaded: Presets | null;
     try {
-      if (read !== 'readable') {
-        throw new Error(`cannot read it: ${read}`);
-      }
-      const { default: named, presets } = await loadPresets([file]);
-      fallback = named ?? fallback;
-      Object.keys(presets).forEach(name => merged.add(name));
-      found.push(`${file}: ${Object.keys(presets).join(', ') || 'none'}`);
+      loaded = await source.load();
     } catch (err) {
+      const message = (err as Error).message;
       return fail(
         check,
-        // A PresetError names the file already; a JSON syntax error does not.
-        (err as Error).message.startsWith(file)
-          ? (err as Error).message
-          : `${file}: ${(err as Error).message}`,
-        `fix the file; its form is {"default": "name", "presets": {"name": {"venv": "/path", "modules": ["cuda/12.4"]}}}`
+        // loadPresets() and the site configuration name the file already; JSON.parse does not.
+        message.includes(source.file) ? message : `${source.file}: ${message}`,
+        'fix the file; presets.json is {"default": "name", "presets": {"name": {"venv": "/path", "modules": ["cuda/12.4"]}}}, site.json is described in docs/admin.md'
+      );
+    }
+    if (loaded) {
+      fallback = loaded.default ?? fallback;
+      Object.keys(loaded.presets).forEach(name => merged.add(name));
+      found.push(
+        `${source.file}: ${Object.keys(loaded.presets).join(', ') || 'none'}`
       );
     }
   }
   if (found.length === 0) {
     return ok(
       check,
-      `no presets file (${ctx.presetFiles.join(', ')}): jobs run in the nodes' login environment`
+      `no presets (${presetSources(ctx)
+        .map(s => s.file)
+        .join(', ')}): jobs run in the nodes' login environment`
     );
   }
   if (fallback !== undefined && !merged.has(fallback)) {

@@ -2,6 +2,8 @@
  * The ssh check: from here to a test job's node with the companion's own SshPool (host key verified
  * against known_hosts, the user's key or agent), opening a tunnel as the companion does for a gateway.
  */
+import type { ICommandRunner } from '../slurm';
+import { companionHostConfig } from '../tunnel/hostConfig';
 import { SshPool, TunnelError } from '../tunnel/ssh';
 import { fail, ICheckResult, ok } from './report';
 
@@ -11,22 +13,30 @@ export type TunnelProbe = (node: string) => Promise<void>;
 /**
  * A tunnel to the node's own sshd port (127.0.0.1:22 seen from the node): it needs what a tunnel to
  * a gateway needs, a verified host key, a login and port forwarding, and nothing to be running there.
+ * The pool reaches the node as the companion's does: the user's ssh config (ssh -G), else Slurm's
+ * NodeAddr.
  */
-export const probeTunnel: TunnelProbe = async node => {
-  // No pty session (only the companion's long-lived connections need one) and no retries.
-  const pool = new SshPool({ interactive: false, readyTimeoutMs: 15_000 });
-  try {
-    const channel = await pool.forward(node, '127.0.0.1', 22);
-    channel.destroy();
-  } finally {
-    pool.dispose();
-  }
-};
+export function tunnelProbe(runner: ICommandRunner): TunnelProbe {
+  return async node => {
+    const pool = new SshPool({
+      hostConfig: companionHostConfig(runner),
+      // No pty session (only the companion's long-lived connections need one).
+      interactive: false,
+      readyTimeoutMs: 15_000
+    });
+    try {
+      const channel = await pool.forward(node, '127.0.0.1', 22);
+      channel.destroy();
+    } finally {
+      pool.dispose();
+    }
+  };
+}
 
 export async function checkSsh(
   node: string,
   user: string,
-  probe: TunnelProbe = probeTunnel
+  probe: TunnelProbe
 ): Promise<ICheckResult> {
   const check = `ssh ${node}`;
   try {
@@ -58,7 +68,7 @@ function sshFailure(
     case 'authentication':
       return fail(
         check,
-        `${node} does not accept ${user}'s ssh key (tried ~/.ssh/id_ed25519, id_ecdsa, id_rsa and the ssh-agent): ${message}`,
+        `${node} does not accept ${user}'s ssh key (tried the IdentityFile keys of your ssh config, by default ~/.ssh/id_rsa, id_ecdsa, id_ed25519, and the ssh-agent): ${message}`,
         `add your public key (e.g. ~/.ssh/id_ed25519.pub) to ~/.ssh/authorized_keys (the home the nodes share), or load your key into ssh-agent; keys with a passphrase work only through the agent`
       );
     case 'forward':

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JOB_TAG } from '../allocations/manager';
 import { loadPresets } from '../presets';
+import { loadSiteConfig } from '../site';
 import {
   cancelJob,
   describePendingReason,
@@ -27,7 +28,7 @@ import {
   probeScript
 } from './probeScript';
 import { fail, ICheckResult } from './report';
-import { checkSsh, probeTunnel, TunnelProbe } from './sshCheck';
+import { checkSsh, TunnelProbe, tunnelProbe } from './sshCheck';
 
 export const DOCTOR_JOB_NAME = 'slurm-kernels-doctor';
 /** The test jobs' time limit: they need seconds; Slurm ends them even if the doctor is killed. */
@@ -108,7 +109,7 @@ export async function runTestJobs(
       ...(await checkSshToNodes(
         ctx,
         waited,
-        options.tunnelProbe ?? probeTunnel
+        options.tunnelProbe ?? tunnelProbe(ctx.runner)
       ))
     );
     return results;
@@ -122,7 +123,9 @@ async function presetsUnderTest(
   ctx: IDoctorContext,
   name: string | undefined
 ): Promise<IPresetUnderTest[]> {
-  const { presets } = await loadPresets(ctx.presetFiles);
+  const { presets } = await loadPresets(ctx.presetFiles, () =>
+    loadSiteConfig(ctx.siteConfigFile)
+  );
   if (name !== undefined) {
     if (!presets[name]) {
       const known = Object.keys(presets).join(', ') || 'none';

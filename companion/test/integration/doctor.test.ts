@@ -6,7 +6,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
-  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -212,13 +211,9 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
       expect(readFileSync(file, 'utf8')).not.toMatch(/^\S*node\d/m);
     }
   }
-  const home = path.join(harness.dir, 'home');
-  const ssh = path.join(home, '.ssh');
-  mkdirSync(ssh, { recursive: true, mode: 0o700 });
-  copyFileSync(
-    path.join(os.homedir(), '.ssh', 'id_ed25519'),
-    path.join(ssh, 'id_ed25519')
-  );
+  // The companion reads known_hosts where the user's ssh would (ssh -G): an ssh config of the
+  // test's own (SLURM_KERNELS_SSH_CONFIG, as ssh -F) points it at a copy without the nodes.
+  const knownHosts = path.join(harness.dir, 'known_hosts');
   const withoutNodes = readFileSync(
     path.join(os.homedir(), '.ssh', 'known_hosts'),
     'utf8'
@@ -226,8 +221,10 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
     .split('\n')
     .filter(line => !/^\S*node\d/.test(line))
     .join('\n');
-  writeFileSync(path.join(ssh, 'known_hosts'), withoutNodes, { mode: 0o600 });
-  harness.env.HOME = home;
+  writeFileSync(knownHosts, withoutNodes, { mode: 0o600 });
+  const config = path.join(harness.dir, 'ssh_config');
+  writeFileSync(config, `Host node*\n    UserKnownHostsFile ${knownHosts}\n`);
+  harness.env.SLURM_KERNELS_SSH_CONFIG = config;
 
   const result = await doctor(SITE_PYTHON_ON_GPU);
   expect(result.code).toBe(1);
@@ -236,7 +233,7 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
   )?.[1];
   const sshLine = lineOf(result, `ssh ${node}`);
   expect(sshLine.line).toMatch(
-    new RegExp(`^FAIL .* ${node}: ${node} is not in known_hosts`)
+    new RegExp(`^FAIL .* ${node}: ${node} is not in known_hosts.*${knownHosts}`)
   );
   expect(sshLine.fix).toBe(
     `add ${node}'s host key to ~/.ssh/known_hosts (\`ssh ${node} true\` once, after checking its fingerprint with the admins), or ask the admins to list the nodes in /etc/ssh/ssh_known_hosts`

@@ -72,6 +72,7 @@ export function fakeContext(
       path.join(dir, 'site-presets.json'),
       path.join(dir, 'user-presets.json')
     ],
+    siteConfigFile: path.join(dir, 'site.json'),
     progress: line => progressLines.push(line),
     cleanUp: () => rmSync(dir, { recursive: true, force: true })
   };

@@ -57,11 +57,40 @@ describe('doctor: presets', () => {
     });
   });
 
+  it("lists the site configuration's presets between the site's and the user's files", async () => {
+    writeFileSync(
+      site,
+      JSON.stringify({ presets: { 'site-python': { venv: '/opt/env' } } })
+    );
+    writeFileSync(
+      ctx.siteConfigFile,
+      JSON.stringify({
+        defaults: { environment: 'gpu-python' },
+        presets: { 'gpu-python': { modules: ['cuda/12.4'] } }
+      })
+    );
+    expect((await checkPresets(ctx)).detail).toBe(
+      `${site}: site-python; ${ctx.siteConfigFile}: gpu-python; default gpu-python`
+    );
+  });
+
+  it('fails on a site configuration the schema refuses, naming it once', async () => {
+    writeFileSync(
+      ctx.siteConfigFile,
+      JSON.stringify({ presets: { x: { venv: 'rel' } } })
+    );
+    const result = await checkPresets(ctx);
+    expect(result.status).toBe('fail');
+    expect(result.detail).toMatch(
+      new RegExp(`^${ctx.siteConfigFile}: presets\\.x\\.venv: `)
+    );
+  });
+
   it('is ok without any presets file', async () => {
     const result = await checkPresets(ctx);
     expect(result.status).toBe('ok');
     expect(result.detail).toMatch(
-      /^no presets file .*: jobs run in the nodes' login environment$/
+      /^no presets \(.*site\.json.*\): jobs run in the nodes' login environment$/
     );
   });
 

@@ -48,7 +48,7 @@ describe('doctor: ssh to a node', () => {
       'authentication'
     );
     expect(result.detail).toMatch(
-      /^node2 does not accept alice's ssh key \(tried ~\/\.ssh\/id_ed25519, id_ecdsa, id_rsa and the ssh-agent\)/
+      /^node2 does not accept alice's ssh key \(tried the IdentityFile keys of your ssh config, by default ~\/\.ssh\/id_rsa, id_ecdsa, id_ed25519, and the ssh-agent\)/
     );
     expect(result.fix).toMatch(/authorized_keys.*ssh-agent/);
   });

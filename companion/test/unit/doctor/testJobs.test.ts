@@ -287,6 +287,25 @@ describe('doctor --submit', () => {
     expect(slurm.cancelled).toEqual(['100']);
   });
 
+  it("tests a preset of the site's configuration too", async () => {
+    const slurm = new FakeSlurm({ state: 'RUNNING', probe: GOOD_PROBE });
+    ctx = withSlurm(slurm);
+    writeFileSync(
+      ctx.siteConfigFile,
+      JSON.stringify({ presets: { 'gpu-python': { venv: '/sw/gpu-python' } } })
+    );
+    const [result] = await runTestJobs(ctx, {
+      preset: 'gpu-python',
+      pollMs: 5,
+      tunnelProbe: async () => undefined
+    });
+    expect(result).toMatchObject({
+      check: 'test job gpu-python',
+      status: 'ok'
+    });
+    expect(slurm.scripts[0]).toContain("source '/sw/gpu-python/bin/activate'");
+  });
+
   it('names the known presets when --env names none of them', async () => {
     ctx = withSlurm(new FakeSlurm({ state: 'RUNNING' }));
     expect(await runTestJobs(ctx, { preset: 'nope' })).toEqual([
