@@ -63,7 +63,7 @@ function sshFailure(
       return fail(
         check,
         message,
-        `add ${node}'s host key to ~/.ssh/known_hosts (\`ssh ${node} true\` once, after checking its fingerprint with the admins), or ask the admins to list the nodes in /etc/ssh/ssh_known_hosts`
+        `add ${node}'s host key to ~/.ssh/known_hosts (or the UserKnownHostsFile your ssh config names; \`ssh ${node} true\` once, after checking its fingerprint with the admins), or ask the admins to list the nodes in /etc/ssh/ssh_known_hosts`
       );
     case 'authentication':
       return fail(

@@ -236,7 +236,7 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
     new RegExp(`^FAIL .* ${node}: ${node} is not in known_hosts.*${knownHosts}`)
   );
   expect(sshLine.fix).toBe(
-    `add ${node}'s host key to ~/.ssh/known_hosts (\`ssh ${node} true\` once, after checking its fingerprint with the admins), or ask the admins to list the nodes in /etc/ssh/ssh_known_hosts`
+    `add ${node}'s host key to ~/.ssh/known_hosts (or the UserKnownHostsFile your ssh config names; \`ssh ${node} true\` once, after checking its fingerprint with the admins), or ask the admins to list the nodes in /etc/ssh/ssh_known_hosts`
   );
   await expectNoJobLeft();
 });
