@@ -195,16 +195,37 @@ for app in ("KernelGatewayApp", "ServerApp"):
     c[app].kernel_websocket_connection_class = fast_kernel_websocket(ZMQChannelsWebsocketConnection)
 
 
-def starting_where_asked(manager_class):
+def kernels_of_this_job(manager_class):
     """Kernels start in the notebook's directory, an absolute path on the shared file system (in
-    $HOME, /scratch or /gpfs alike); where this node has no such directory, in $HOME."""
+    $HOME, /scratch or /gpfs alike); where this node has no such directory, in $HOME.
 
-    class StartingWhereAsked(manager_class):
+    IPython kernels keep their history in the job's node-local runtime directory: one
+    ~/.ipython/profile_default/history.sqlite written by kernels on many nodes at once over NFS
+    locks up ("database is locked") or corrupts."""
+
+    class KernelsOfThisJob(manager_class):
         def cwd_for_path(self, path, **kwargs):
             asked = os.path.join("/", (path or "").strip("/"))
             return asked if path and os.path.isdir(asked) else os.path.expanduser("~")
 
-    return StartingWhereAsked
+        async def start_kernel(self, *args, **kwargs):
+            if runs_ipython(self.kernel_spec_manager, kwargs.get("kernel_name")):
+                history = os.path.join(os.environ["JUPYTER_RUNTIME_DIR"], "ipython-history.sqlite")
+                kwargs["extra_arguments"] = [
+                    *kwargs.get("extra_arguments", []),
+                    f"--HistoryManager.hist_file={history}",
+                ]
+            return await super().start_kernel(*args, **kwargs)
+
+    return KernelsOfThisJob
+
+
+def runs_ipython(kernel_specs, kernel_name):
+    try:
+        argv = kernel_specs.get_kernel_spec(kernel_name or "python3").argv
+    except Exception:  # an unknown name: the gateway itself says so when it starts it
+        return False
+    return any("ipykernel" in part for part in argv)
 
 
 # Each output crosses ZMQ once: the activity watcher hears status messages only.
@@ -214,11 +235,11 @@ except ImportError:  # jupyter server, where Kernel Gateway is not installed
     from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
     c.ServerApp.kernel_manager_class = status_only_activity(
-        starting_where_asked(AsyncMappingKernelManager)
+        kernels_of_this_job(AsyncMappingKernelManager)
     )
 else:
     c.KernelGatewayApp.kernel_manager_class = status_only_activity(
-        starting_where_asked(SeedingMappingKernelManager)
+        kernels_of_this_job(SeedingMappingKernelManager)
     )
 # The local Jupyter Server applies the user's own IOPub limit; the gateway must not add another.
 c.ZMQChannelsWebsocketConnection.limit_rate = False

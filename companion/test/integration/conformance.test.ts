@@ -47,7 +47,15 @@ it('passes jupyter_kernel_test against the remote Python kernel', async () => {
       let output = '';
       child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
       child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
-      child.on('close', code => resolve({ code, output }));
+      // A suite that hangs must not keep jest (and the whole run) alive after this test gives up.
+      const limit = setTimeout(() => {
+        output += '\n[killed: the suite ran past 180 s]\n';
+        child.kill('SIGKILL');
+      }, 180_000);
+      child.on('close', code => {
+        clearTimeout(limit);
+        resolve({ code, output });
+      });
     }
   );
   const ran = /Ran (\d+) tests?/.exec(result.output);

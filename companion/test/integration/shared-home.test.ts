@@ -107,7 +107,7 @@ describe('a shared home, the second day', () => {
     expect(ours.filter(n => /^slurm-\d+-slurm-/.test(n))).toEqual([]);
   });
 
-  it("runs the user's own kernelspec on the node, in the notebook's directory outside $HOME, without the lab's environment", async () => {
+  it("runs the user's own kernelspec on the node, in the notebook's directory outside $HOME, without the lab's environment, its history on the node", async () => {
     mkdirSync(path.join(scratch, 'run1'), { recursive: true });
     const session = await server.json('POST', '/api/sessions', {
       path: 'run1/analysis.ipynb',
@@ -122,15 +122,20 @@ describe('a shared home, the second day', () => {
           'import os, socket, sys',
           "print(socket.gethostname(), os.environ.get('SLURM_JOB_ID'), sys.executable)",
           'print(os.getcwd())',
-          "print([n for n in ('JUPYTERHUB_API_TOKEN', 'PYTHONPATH', 'SK_ITEST_LAB_ONLY') if n in os.environ])"
+          "print([n for n in ('JUPYTERHUB_API_TOKEN', 'PYTHONPATH', 'SK_ITEST_LAB_ONLY') if n in os.environ])",
+          'print(get_ipython().history_manager.hist_file)'
         ].join('\n')
       );
       expect(reply.status).toBe('ok');
-      const [where, cwd, leaked] = stdout.trim().split('\n');
+      const [where, cwd, leaked, history] = stdout.trim().split('\n');
       expect(where).toBe(
         `${second.node} ${second.jobId} /opt/slurm-kernels/site-env/bin/python`
       );
       expect(leaked).toBe('[]');
+      // Not one sqlite file in the shared home, written by kernels on many nodes at once.
+      expect(history).toBe(
+        `/tmp/slurm-kernels-${second.jobId}/ipython-history.sqlite`
+      );
       expect(cwd).toBe(path.join(scratch, 'run1'));
     } finally {
       channel.close();
