@@ -50,7 +50,8 @@ async function removeNotebooks(page: Page, paths: string[]): Promise<void> {
     const deleted = await page.request.delete(`${LAB}/api/contents/${path}`, {
       headers
     });
-    expect(deleted.status()).toBe(204);
+    // 404: the notebook is gone already; anything else means it may be left behind.
+    expect([204, 404]).toContain(deleted.status());
   }
 }
 

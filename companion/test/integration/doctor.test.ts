@@ -241,6 +241,33 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
   await expectNoJobLeft();
 });
 
+it('fails the ssh check of a node whose sshd does not answer, and says whom to ask', async () => {
+  // As a stopped sshd looks from the login node (refused), without stopping the testbed's: the
+  // ssh config sends the companion to a port nothing listens on.
+  const config = path.join(harness.dir, 'ssh_config');
+  writeFileSync(config, 'Host node*\n    Port 2222\n');
+  harness.env.SLURM_KERNELS_SSH_CONFIG = config;
+  try {
+    const result = await doctor(SITE_PYTHON_ON_GPU);
+    expect(result.code).toBe(1);
+    const node = /on (node\d)$/.exec(
+      lineOf(result, 'test job site-python').line
+    )?.[1];
+    const sshLine = lineOf(result, `ssh ${node}`);
+    expect(sshLine.line).toMatch(
+      new RegExp(
+        `^FAIL .*${node}'s sshd does not answer \\(connection refused\\)`
+      )
+    );
+    expect(sshLine.fix).toBe(
+      `the companion needs ssh from this host to the compute nodes: ask the admins whether sshd runs on ${node} and lets users with a job there in`
+    );
+    await expectNoJobLeft();
+  } finally {
+    delete harness.env.SLURM_KERNELS_SSH_CONFIG;
+  }
+});
+
 it('fails without Slurm on PATH, says how to fix it, and submits nothing', async () => {
   // A PATH with node and JupyterLab's environment, but none of Slurm's commands.
   const bin = path.join(harness.dir, 'bin');
