@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { environmentSchema } from './allocation';
-import { siteDefaultsSchema } from './cluster';
+import { SiteDefaults, siteDefaultsSchema } from './cluster';
 
 export const siteConfigSchema = z
   .object({
@@ -29,3 +29,25 @@ export const siteConfigSchema = z
   .strict();
 
 export type SiteConfig = z.output<typeof siteConfigSchema>;
+
+/**
+ * A request with the site's defaults where it says nothing (never where it does). The default
+ * preset (`environment`) is not among them: the CLI and the form resolve it and send the
+ * environment itself.
+ */
+export function withSiteDefaults<T extends object>(
+  input: T,
+  defaults: SiteDefaults | undefined
+): T {
+  if (!defaults) {
+    return input;
+  }
+  const fields: Partial<SiteDefaults> = { ...defaults };
+  delete fields.environment;
+  const given = Object.fromEntries(
+    Object.entries(input).filter(
+      ([, value]) => value !== undefined && value !== ''
+    )
+  );
+  return { ...fields, ...given } as T;
+}

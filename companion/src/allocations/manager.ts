@@ -29,6 +29,7 @@ import {
 import { readKernelWsModule } from '../gateway/kernelWsModule';
 import { HttpError } from '../http/errors';
 import type { SiteDefaults } from '../../../src/api/cluster';
+import { withSiteDefaults } from '../../../src/api/site';
 import type { IClusterSource } from '../routes/cluster';
 import {
   cancelJob,
@@ -109,7 +110,6 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /** Loads persisted allocations, re-adopts live jobs, sweeps leftovers. */
   async init(): Promise<void> {
     await ensurePrivateDir(this._dir);
-    await this._prune();
     await this.refresh();
     const live = new Set(
       [...this._records.values()]
@@ -135,6 +135,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /**
    * Adopts allocations that appeared in the state dir since: submitted by this user's companion on
    * another login node (the state dir lives in the shared home), or by an earlier companion here.
+   * Those that ended weeks ago are pruned instead.
    */
   async refresh(): Promise<void> {
     let names: string[];
@@ -155,6 +156,11 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       }
       const record = await this._load(name);
       if (!record || this._records.has(record.allocation.id)) {
+        continue;
+      }
+      if (!isActive(record.allocation) && isStale(record.allocation)) {
+        // Ended weeks ago: its job log and token go; the list keeps what is recent.
+        await fs.rm(record.files.dir, { recursive: true, force: true });
         continue;
       }
       if (record.allocation.state === 'ready') {
@@ -184,20 +190,6 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       saved.allocation.state !== record.allocation.state &&
       (saved.allocation.state === 'ending' || !isActive(saved.allocation))
     );
-  }
-
-  /** Ended allocations of weeks ago go, with their job log and token; the list keeps what is recent. */
-  private async _prune(): Promise<void> {
-    for (const name of await fs.readdir(this._dir)) {
-      const record = await this._load(name);
-      if (
-        record &&
-        !isActive(record.allocation) &&
-        isStale(record.allocation)
-      ) {
-        await fs.rm(record.files.dir, { recursive: true, force: true });
-      }
-    }
   }
 
   /**
@@ -301,7 +293,11 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private async _checked(
     input: AllocationRequestInput
   ): Promise<AllocationRequest> {
-    const request = validateRequest(withDefaults(input, this._o.defaults));
+    const request = validateRequest(
+      typeof input === 'object' && input !== null
+        ? withSiteDefaults(input, this._o.defaults)
+        : input
+    );
     const problem = checkAgainstCluster(
       request,
       await this._o.cluster.get({ fresh: true })
@@ -327,23 +323,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     // The same file for every job: read once.
     this._kernelWsModule ??= readKernelWsModule();
     await writePrivateFile(files.gatewayModule, await this._kernelWsModule);
-    const now = new Date().toISOString();
-    const allocation: Allocation = {
-      id,
-      jobId: null,
-      request,
-      state: 'submitted',
-      slurmState: null,
-      pendingReason: null,
-      estimatedStart: null,
-      startTime: null,
-      endTime: null,
-      node: null,
-      kernelspecs: [],
-      outcome: null,
-      createdAt: now,
-      updatedAt: now
-    };
+    const allocation = newAllocation(id, request);
     const record: IRecord = { allocation, files };
     this._records.set(id, record);
     try {
@@ -737,23 +717,28 @@ function jobFiles(dir: string): IJobFiles {
   };
 }
 
-/** A request with the site's defaults where it says nothing (never where it does). */
-function withDefaults(
-  input: unknown,
-  defaults: SiteDefaults | undefined
-): unknown {
-  if (!defaults || typeof input !== 'object' || input === null) {
-    return input;
-  }
-  // The default preset is resolved by the CLI or the form, which send the environment itself.
-  const fields: Partial<SiteDefaults> = { ...defaults };
-  delete fields.environment;
-  const given = Object.fromEntries(
-    Object.entries(input).filter(
-      ([, value]) => value !== undefined && value !== ''
-    )
-  );
-  return { ...fields, ...given };
+/** An allocation just asked for: submitted, nothing known of its job yet. */
+export function newAllocation(
+  id: string,
+  request: AllocationRequest,
+  now = new Date()
+): Allocation {
+  return {
+    id,
+    jobId: null,
+    request,
+    state: 'submitted',
+    slurmState: null,
+    pendingReason: null,
+    estimatedStart: null,
+    startTime: null,
+    endTime: null,
+    node: null,
+    kernelspecs: [],
+    outcome: null,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString()
+  };
 }
 
 export function validateRequest(input: unknown): AllocationRequest {

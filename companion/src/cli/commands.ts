@@ -7,6 +7,7 @@ import type {
   AllocationRequestInput
 } from '../../../src/api/allocation';
 import { allocationRequestSchema } from '../../../src/api/allocation';
+import { withSiteDefaults } from '../../../src/api/site';
 import { CliError, CompanionClient } from './client';
 import { PresetError, resolvePreset } from '../presets';
 import { loadSiteConfig, SiteConfigError } from '../site';
@@ -35,32 +36,31 @@ export async function request(
   const site = await loadSiteConfig().catch(err => {
     throw err instanceof SiteConfigError ? new CliError(err.message) : err;
   });
-  const defaults = site.defaults ?? {};
-  if (
-    !(values.partition ?? defaults.partition) ||
-    !(values.time ?? defaults.time)
-  ) {
+  if (values.cpus !== undefined && !/^\d+$/.test(values.cpus)) {
+    throw new CliError(`--cpus: a whole number, not "${values.cpus}"`);
+  }
+  const input = withSiteDefaults(
+    {
+      partition: values.partition,
+      gres: values.gres,
+      time: values.time,
+      cpus: values.cpus === undefined ? undefined : Number(values.cpus),
+      memory: values.mem,
+      account: values.account,
+      qos: values.qos,
+      constraint: values.constraint,
+      jobName: values['job-name'],
+      environment: await resolvePreset(values.env).catch(err => {
+        throw err instanceof PresetError ? new CliError(err.message) : err;
+      })
+    },
+    site.defaults
+  ) as AllocationRequestInput;
+  if (!input.partition || !input.time) {
     throw new CliError(
       'request needs -p PARTITION and -t TIME (e.g. -p gpu --gres gpu:1 -t 1:00:00); this site has no default for them'
     );
   }
-  if (values.cpus !== undefined && !/^\d+$/.test(values.cpus)) {
-    throw new CliError(`--cpus: a whole number, not "${values.cpus}"`);
-  }
-  const input: AllocationRequestInput = {
-    partition: values.partition ?? (defaults.partition as string),
-    gres: values.gres ?? defaults.gres,
-    time: values.time ?? (defaults.time as string),
-    cpus: values.cpus === undefined ? defaults.cpus : Number(values.cpus),
-    memory: values.mem ?? defaults.memory,
-    account: values.account ?? defaults.account,
-    qos: values.qos ?? defaults.qos,
-    constraint: values.constraint,
-    jobName: values['job-name'],
-    environment: await resolvePreset(values.env).catch(err => {
-      throw err instanceof PresetError ? new CliError(err.message) : err;
-    })
-  };
   // Refused here, before the companion (or Slurm) sees it.
   const checked = allocationRequestSchema.safeParse(input);
   if (!checked.success) {

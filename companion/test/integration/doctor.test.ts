@@ -89,6 +89,26 @@ async function expectNoJobLeft(): Promise<void> {
   expect(existsSync(doctorDir) ? readdirSync(doctorDir) : []).toEqual([]);
 }
 
+/** The doctor reaches nodes as this ssh config says (SLURM_KERNELS_SSH_CONFIG, as ssh -F). */
+function useSshConfig(text: string): void {
+  const config = path.join(harness.dir, 'ssh_config');
+  writeFileSync(config, text);
+  harness.env.SLURM_KERNELS_SSH_CONFIG = config;
+}
+
+/** Runs the doctor with a site-python test job that must fail; its node and that node's ssh line. */
+async function doctorSshOfTestJob(): Promise<{
+  node: string | undefined;
+  sshLine: { line: string; fix: string | undefined };
+}> {
+  const result = await doctor(SITE_PYTHON_ON_GPU);
+  expect(result.code).toBe(1);
+  const node = /on (node\d)$/.exec(
+    lineOf(result, 'test job site-python').line
+  )?.[1];
+  return { node, sshLine: lineOf(result, `ssh ${node}`) };
+}
+
 function writeUserPresets(presets: Record<string, unknown>): void {
   const dir = path.join(harness.env.XDG_CONFIG_HOME as string, 'slurm-kernels');
   mkdirSync(dir, { recursive: true });
@@ -222,16 +242,9 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
     .filter(line => !/^\S*node\d/.test(line))
     .join('\n');
   writeFileSync(knownHosts, withoutNodes, { mode: 0o600 });
-  const config = path.join(harness.dir, 'ssh_config');
-  writeFileSync(config, `Host node*\n    UserKnownHostsFile ${knownHosts}\n`);
-  harness.env.SLURM_KERNELS_SSH_CONFIG = config;
+  useSshConfig(`Host node*\n    UserKnownHostsFile ${knownHosts}\n`);
 
-  const result = await doctor(SITE_PYTHON_ON_GPU);
-  expect(result.code).toBe(1);
-  const node = /on (node\d)$/.exec(
-    lineOf(result, 'test job site-python').line
-  )?.[1];
-  const sshLine = lineOf(result, `ssh ${node}`);
+  const { node, sshLine } = await doctorSshOfTestJob();
   expect(sshLine.line).toMatch(
     new RegExp(`^FAIL .* ${node}: ${node} is not in known_hosts.*${knownHosts}`)
   );
@@ -244,16 +257,9 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
 it('fails the ssh check of a node whose sshd does not answer, and says whom to ask', async () => {
   // As a stopped sshd looks from the login node (refused), without stopping the testbed's: the
   // ssh config sends the companion to a port nothing listens on.
-  const config = path.join(harness.dir, 'ssh_config');
-  writeFileSync(config, 'Host node*\n    Port 2222\n');
-  harness.env.SLURM_KERNELS_SSH_CONFIG = config;
+  useSshConfig('Host node*\n    Port 2222\n');
   try {
-    const result = await doctor(SITE_PYTHON_ON_GPU);
-    expect(result.code).toBe(1);
-    const node = /on (node\d)$/.exec(
-      lineOf(result, 'test job site-python').line
-    )?.[1];
-    const sshLine = lineOf(result, `ssh ${node}`);
+    const { node, sshLine } = await doctorSshOfTestJob();
     expect(sshLine.line).toMatch(
       new RegExp(
         `^FAIL .*${node}'s sshd does not answer \\(connection refused\\)`

@@ -12,7 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { Gateway } from '../../../src/allocations/gateway';
-import { AllocationManager } from '../../../src/allocations/manager';
+import {
+  AllocationManager,
+  newAllocation,
+  validateRequest
+} from '../../../src/allocations/manager';
 import { KernelspecWriter } from '../../../src/kernelspecs/writer';
 import { CachedCluster } from '../../../src/routes/cluster';
 import { SshPool } from '../../../src/tunnel/ssh';
@@ -22,24 +26,13 @@ function saved(dir: string, id: string, state: string, updatedAt: Date) {
   const allocationDir = path.join(dir, 'allocations', id);
   mkdirSync(allocationDir, { recursive: true });
   const allocation = {
-    id,
+    ...newAllocation(
+      id,
+      validateRequest({ partition: 'cpu', time: '10' }),
+      updatedAt
+    ),
     jobId: String(id.length),
-    request: {
-      partition: 'cpu',
-      time: '10',
-      environment: { modules: [], init: [] }
-    },
-    state,
-    slurmState: null,
-    pendingReason: null,
-    estimatedStart: null,
-    startTime: null,
-    endTime: null,
-    node: null,
-    kernelspecs: [],
-    outcome: null,
-    createdAt: updatedAt.toISOString(),
-    updatedAt: updatedAt.toISOString()
+    state
   };
   writeFileSync(
     path.join(allocationDir, 'record.json'),
