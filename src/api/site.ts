@@ -42,12 +42,12 @@ export function withSiteDefaults<T extends object>(
   if (!defaults) {
     return input;
   }
-  const fields: Partial<SiteDefaults> = { ...defaults };
-  delete fields.environment;
-  const given = Object.fromEntries(
-    Object.entries(input).filter(
-      ([, value]) => value !== undefined && value !== ''
-    )
-  );
-  return { ...fields, ...given } as T;
+  const filled: Record<string, unknown> = { ...defaults };
+  delete filled.environment;
+  for (const [name, value] of Object.entries(input)) {
+    if (value !== undefined && value !== '') {
+      filled[name] = value;
+    }
+  }
+  return filled as T;
 }
