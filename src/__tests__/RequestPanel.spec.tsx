@@ -167,6 +167,31 @@ describe('RequestPanel', () => {
     expect(card.querySelector('code')!.textContent).toBe('Resources');
   });
 
+  it('says Slurm is unreachable on an allocation kept as it was', async () => {
+    const kept: Allocation = {
+      ...pending,
+      problem: {
+        kind: 'slurm_unreachable',
+        message:
+          'Slurm does not answer (squeue failed: Unable to contact slurm controller); the allocation is kept as it was',
+        since: '2026-11-23T07:05:00.000Z'
+      }
+    };
+    open({
+      'api/cluster': cluster,
+      'api/presets': json({ presets: {} }),
+      'api/allocations': json({ allocations: [kept] })
+    });
+    await until(
+      () => panel.node.querySelector('.jp-SlurmKernels-problem') !== null
+    );
+    const problem = panel.node.querySelector('.jp-SlurmKernels-problem')!;
+    expect(problem.querySelector('strong')!.textContent).toBe(
+      'Slurm unreachable.'
+    );
+    expect(problem.textContent).toContain('the allocation is kept as it was');
+  });
+
   it('says why the cluster cannot be read, with a retry', async () => {
     const failing = json(
       {

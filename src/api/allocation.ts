@@ -269,6 +269,20 @@ export const kernelspecRefSchema = z.object({
   language: z.string()
 });
 
+export const allocationProblemKinds = [
+  'slurm_unreachable',
+  'node_unreachable',
+  'submission_unconfirmed',
+  'cancel_pending'
+] as const;
+
+export const allocationProblemSchema = z.object({
+  kind: z.enum(allocationProblemKinds),
+  message: z.string(),
+  /** ISO time it was first seen. */
+  since: z.string()
+});
+
 export const allocationSchema = z.object({
   id: z.string(),
   jobId: z.string().nullable(),
@@ -292,9 +306,16 @@ export const allocationSchema = z.object({
       message: z.string()
     })
     .nullable(),
+  /**
+   * What stands in the way while the allocation lives, or null: Slurm or the node not answering
+   * (nothing is ended or cancelled for it), a submission sbatch did not confirm, a cancel Slurm has
+   * yet to carry out. Records from older companions lack it.
+   */
+  problem: allocationProblemSchema.nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string()
 });
 
 export type KernelspecRef = z.infer<typeof kernelspecRefSchema>;
 export type Allocation = z.infer<typeof allocationSchema>;
+export type AllocationProblem = z.infer<typeof allocationProblemSchema>;

@@ -7,7 +7,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
-import type { Allocation } from '../api/allocation';
+import type { Allocation, AllocationProblem } from '../api/allocation';
 import { gpuCount, gpuHours, timeLeft } from '../format';
 import type { SlurmKernelsModel } from '../model';
 
@@ -133,6 +133,12 @@ function AllocationCard(props: {
           ))}
         </ol>
       )}
+      {active && a.problem && (
+        <p className="jp-SlurmKernels-problem" role="status">
+          <strong>{problemLabel(a.problem.kind, trans)}</strong>{' '}
+          {a.problem.message}
+        </p>
+      )}
       {a.state === 'pending' && a.pendingReason && (
         <p className="jp-SlurmKernels-reason">
           {a.pendingReason.text} <code>{a.pendingReason.code}</code>
@@ -198,4 +204,21 @@ function AllocationCard(props: {
       </div>
     </li>
   );
+}
+
+/** The headline of what stands in an allocation's way; its message says the rest. */
+function problemLabel(
+  kind: AllocationProblem['kind'],
+  trans: TranslationBundle
+): string {
+  switch (kind) {
+    case 'slurm_unreachable':
+      return trans.__('Slurm unreachable.');
+    case 'node_unreachable':
+      return trans.__('Node unreachable.');
+    case 'submission_unconfirmed':
+      return trans.__('Submission unconfirmed.');
+    case 'cancel_pending':
+      return trans.__('Cancel pending.');
+  }
 }

@@ -9,12 +9,14 @@
  * persisted under the user's state dir, and jobs carry a tag (their comment) so a restarted
  * companion re-adopts its own jobs and never touches anybody else's.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
   Allocation,
+  AllocationProblem,
   AllocationRequest,
   AllocationRequestInput,
   allocationRequestSchema,
@@ -34,11 +36,17 @@ import type { IClusterSource } from '../routes/cluster';
 import {
   cancelJob,
   describePendingReason,
+  ENDED_STATES,
+  findJobsByComment,
   ICommandRunner,
+  IFinalState,
   IJobInfo,
+  isSlurmUnreachable,
+  ISubmission,
   listJobs,
-  readFinalState,
-  submitJob
+  lookUpJob,
+  submitJob,
+  surelyNotSubmitted
 } from '../slurm';
 import {
   ensurePrivateDir,
@@ -48,8 +56,16 @@ import {
 } from '../state/files';
 import { DEFAULT_STARTUP_LIMITS, Gateway, IStartupLimits } from './gateway';
 
-/** The comment every job of ours carries. */
+/**
+ * Every job of ours carries `slurm-kernels:<state dir key>:<allocation id>` as its comment: a
+ * submission sbatch did not confirm is found by it, and a job whose record is gone is known as ours.
+ */
 export const JOB_TAG = 'slurm-kernels';
+
+/** Whether a job's comment marks it as submitted by a companion (of any state dir). */
+export function isOurJobComment(comment: string): boolean {
+  return comment === JOB_TAG || comment.startsWith(`${JOB_TAG}:`);
+}
 
 export interface IAllocationEvents {
   changed: [Allocation];
@@ -69,9 +85,19 @@ export interface IManagerOptions {
   defaults?: SiteDefaults;
   /** How often the state dir is looked at for allocations of other companions, in ms. */
   refreshMs?: number;
-  /** Poll intervals in ms: while something is starting, and while all are ready. */
+  /**
+   * How often Slurm is asked, in ms, by what the allocations are doing: just submitted, cancelled or
+   * unconfirmed (fast, 1 s); a gateway starting (3 s); pending (90 s, and at once when the job's log
+   * appears or changes, which costs Slurm nothing); all ready (120 s, and just after a time limit);
+   * while Slurm does not answer (10 s).
+   */
   fastPollMs?: number;
+  startingPollMs?: number;
+  pendingPollMs?: number;
   slowPollMs?: number;
+  retryPollMs?: number;
+  /** The user whose jobs these are (squeue --user); by default the companion's own. */
+  user?: string;
   /**
    * How long a RUNNING job may go without progress (its log does not grow) before its gateway is
    * declared failed, and how long it may take in all.
@@ -84,27 +110,57 @@ interface IRecord {
   files: IJobFiles;
   /** Set while the gateway is being reached, so a poll does not start it twice. */
   connecting?: boolean;
+  /** Set while sbatch runs here. */
+  submitting?: boolean;
+  /**
+   * Persisted. sbatch gave no clear answer: the job may exist. It is looked for by its tag before
+   * anything is submitted again.
+   */
+  unconfirmed?: boolean;
+  /**
+   * Persisted. A job we must see end (its gateway failed, or a cancel Slurm did not answer):
+   * scancel is repeated at each poll until Slurm says it ended.
+   */
+  cancelOwed?: boolean;
+  /** The job log's size and time at the last look at Slurm: its change means the job started. */
+  logStamp?: string;
 }
 
-const ACTIVE_SLURM_STATES = new Set([
+/** Slurm states of a job waiting to run (again): shown as pending, with Slurm's reason. */
+const WAITING_STATES = new Set([
   'PENDING',
-  'CONFIGURING',
-  'RUNNING',
-  'COMPLETING',
-  'SUSPENDED',
-  'RESIZING',
-  'REQUEUED'
+  'REQUEUED',
+  'REQUEUE_HOLD',
+  'REQUEUE_FED',
+  'SPECIAL_EXIT',
+  'RESV_DEL_HOLD'
 ]);
+
+/** A record saved as submitted with no job id this long ago lost its companion during sbatch. */
+const SUBMIT_SETTLE_MS = 2 * 60_000;
 
 export class AllocationManager extends EventEmitter<IAllocationEvents> {
   constructor(private readonly _o: IManagerOptions) {
     super();
     // A kernel lost its gateway: look at the job now, not at the next slow poll.
     _o.gateway.on('connection-lost', () => this._pollSoon());
+    this._stateKey = createHash('sha256')
+      .update(path.resolve(_o.stateDir))
+      .digest('hex')
+      .slice(0, 8);
   }
 
   private get _dir(): string {
     return path.join(this._o.stateDir, 'allocations');
+  }
+
+  private get _user(): string {
+    return this._o.user ?? os.userInfo().username;
+  }
+
+  /** The comment an allocation's job carries: found by it when sbatch did not confirm. */
+  jobTag(id: string): string {
+    return `${JOB_TAG}:${this._stateKey}:${id}`;
   }
 
   /** Loads persisted allocations, re-adopts live jobs, sweeps leftovers. */
@@ -123,13 +179,55 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         'removed kernelspecs of allocations that ended while the companion was away'
       );
     }
+    await this._cancelOrphans();
     // Companions on other login nodes share this state dir: what they submit shows up here too.
     this._refreshTimer = setInterval(
       () => void this.refresh(),
       this._o.refreshMs ?? 10_000
     );
     this._refreshTimer.unref();
-    this._schedulePoll(0);
+    this._pollSoon();
+  }
+
+  /**
+   * Cancels live jobs tagged for this state dir that no live allocation owns: their record was
+   * deleted, or ended while the job went on (a companion killed between the two). Nobody else can
+   * reach their gateway; left alone they would hold their GPUs to the time limit.
+   */
+  private async _cancelOrphans(): Promise<void> {
+    let jobs: IJobInfo[];
+    try {
+      jobs = await listJobs(this._o.runner, { user: this._user });
+    } catch {
+      return; // Slurm does not answer: the next start looks again
+    }
+    const prefix = `${JOB_TAG}:${this._stateKey}:`;
+    for (const job of jobs) {
+      if (!job.comment.startsWith(prefix) || isEnded(job.state)) {
+        continue;
+      }
+      const id = job.comment.slice(prefix.length);
+      const owner = this._records.get(id);
+      if (owner && (isActive(owner.allocation) || owner.cancelOwed)) {
+        continue;
+      }
+      if (!owner && (await this._isBeingSubmitted(id))) {
+        continue;
+      }
+      this._o.log.warn(
+        { jobId: job.id, allocation: id },
+        'cancelling a job of ours that no allocation owns any more'
+      );
+      await cancelJob(this._o.runner, job.id).catch(() => undefined);
+    }
+  }
+
+  /** Whether another companion has just made this allocation's dir (its sbatch may be running). */
+  private async _isBeingSubmitted(id: string): Promise<boolean> {
+    return fs
+      .stat(path.join(this._dir, id))
+      .then(() => true)
+      .catch(() => false);
   }
 
   /**
@@ -148,7 +246,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     for (const name of names) {
       const known = this._records.get(name);
       if (known) {
-        adopted ||= await this._endedElsewhere(known);
+        adopted ||= await this._changedElsewhere(known);
         continue;
       }
       if (this._unreadable.has(name)) {
@@ -158,7 +256,11 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       if (!record || this._records.has(record.allocation.id)) {
         continue;
       }
-      if (!isActive(record.allocation) && isStale(record.allocation)) {
+      if (
+        !isActive(record.allocation) &&
+        !record.cancelOwed &&
+        isStale(record.allocation)
+      ) {
         // Ended weeks ago: its job log and token go; the list keeps what is recent.
         await fs.rm(record.files.dir, { recursive: true, force: true });
         continue;
@@ -172,22 +274,35 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       adopted = true;
     }
     if (adopted) {
-      this._schedulePoll(0);
+      this._pollSoon();
     }
   }
 
   /**
-   * Whether another login node's companion saved this live allocation as ending or ended (cancelled
-   * there): then Slurm is asked now, not at the next slow poll.
+   * Whether another login node's companion changed this live allocation in a way to act on now:
+   * it cancelled it (saved as ending or ended), or its sbatch returned the job id.
    */
-  private async _endedElsewhere(record: IRecord): Promise<boolean> {
-    if (!isActive(record.allocation) || record.allocation.state === 'ending') {
+  private async _changedElsewhere(record: IRecord): Promise<boolean> {
+    const a = record.allocation;
+    if (!isActive(a) || a.state === 'ending' || record.submitting) {
       return false;
     }
-    const saved = await this._load(record.allocation.id);
+    const saved = await this._load(a.id);
+    if (!saved) {
+      return false;
+    }
+    if (!a.jobId && saved.allocation.jobId) {
+      Object.assign(a, saved.allocation);
+      record.unconfirmed = saved.unconfirmed;
+      this._changed(record);
+      return true;
+    }
+    if (!a.jobId && !record.unconfirmed && saved.unconfirmed) {
+      record.unconfirmed = true;
+      return true;
+    }
     return (
-      saved !== undefined &&
-      saved.allocation.state !== record.allocation.state &&
+      saved.allocation.state !== a.state &&
       (saved.allocation.state === 'ending' || !isActive(saved.allocation))
     );
   }
@@ -219,7 +334,17 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     try {
       const saved = (await readJsonIfExists(file)) as IRecord | undefined;
       if (saved?.allocation?.id && saved.files?.dir) {
-        return { allocation: saved.allocation, files: saved.files };
+        const record: IRecord = {
+          allocation: saved.allocation,
+          files: saved.files,
+          unconfirmed: saved.unconfirmed,
+          cancelOwed: saved.cancelOwed
+        };
+        if (lostDuringSubmission(record.allocation)) {
+          // Its companion stopped while sbatch ran: whether the job exists is asked by its tag.
+          record.unconfirmed = true;
+        }
+        return record;
       }
     } catch (err) {
       this._unreadable.add(name);
@@ -272,18 +397,12 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   }
 
   /**
-   * Validates a request (format, then the cluster's real partitions, GRES and limits) and submits it.
-   *
-   * #### Notes
-   * Rejects with a 400 HttpError naming the field for a bad request, before anything reaches Slurm;
-   * with a 502 when sbatch refuses the job (its message included).
-   */
-  /**
    * The job script a request would be submitted with (the form shows it before Submit), after the
-   * same checks as request(); nothing is written or submitted.
+   * same checks as request(); nothing is written or submitted. The cluster is read from the cache:
+   * the form asks at every pause in typing.
    */
   async preview(input: AllocationRequestInput): Promise<string> {
-    const request = await this._checked(input);
+    const request = await this._checked(input, { fresh: false });
     return buildJobScript(
       request,
       jobFiles(path.join(this._dir, '<allocation>'))
@@ -291,17 +410,25 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   }
 
   private async _checked(
-    input: AllocationRequestInput
+    input: AllocationRequestInput,
+    { fresh }: { fresh: boolean }
   ): Promise<AllocationRequest> {
     const request = validateRequest(
       typeof input === 'object' && input !== null
         ? withSiteDefaults(input, this._o.defaults)
         : input
     );
-    const problem = checkAgainstCluster(
-      request,
-      await this._o.cluster.get({ fresh: true })
-    );
+    let cluster;
+    try {
+      cluster = await this._o.cluster.get({ fresh });
+    } catch (err) {
+      throw new HttpError(
+        503,
+        'slurm_unreachable',
+        `Slurm did not answer (${(err as Error).message}); nothing was submitted, try again once it is back`
+      );
+    }
+    const problem = checkAgainstCluster(request, cluster);
     if (problem) {
       throw new HttpError(
         400,
@@ -313,8 +440,18 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     return request;
   }
 
+  /**
+   * Validates a request (format, then the cluster's real partitions, GRES and limits) and submits it.
+   *
+   * #### Notes
+   * Rejects with a 400 HttpError naming the field for a bad request, before anything reaches Slurm;
+   * with a 503 when Slurm does not answer; with a 502 when sbatch refuses the job (its message
+   * included). When sbatch gives no clear answer (it timed out, its output was not a job id), the
+   * allocation is returned as submitted and unconfirmed: its job is looked for by its tag, and
+   * submitted again only if Slurm has none.
+   */
   async request(input: AllocationRequestInput): Promise<Allocation> {
-    const request = await this._checked(input);
+    const request = await this._checked(input, { fresh: true });
     const id = `${Date.now().toString(36)}-${newSecret(4)}`;
     const dir = await ensurePrivateDir(path.join(this._dir, id));
     const files = jobFiles(dir);
@@ -324,49 +461,168 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     this._kernelWsModule ??= readKernelWsModule();
     await writePrivateFile(files.gatewayModule, await this._kernelWsModule);
     const allocation = newAllocation(id, request);
-    const record: IRecord = { allocation, files };
+    const record: IRecord = { allocation, files, submitting: true };
     this._records.set(id, record);
+    // Saved before sbatch runs: a job found later by its tag has its record to come home to.
+    await this._save(record);
     try {
-      allocation.jobId = await submitJob(this._o.runner, {
-        script: buildJobScript(request, files),
-        partition: request.partition,
-        gres: request.gres,
-        time: request.time,
-        cpus: request.cpus,
-        memory: request.memory,
-        account: request.account,
-        qos: request.qos,
-        constraint: request.constraint,
-        jobName: request.jobName ?? `slurm-kernels-${id}`,
-        comment: JOB_TAG,
-        output: path.join(dir, 'job.log'),
-        workdir: os.homedir()
-      });
-    } catch (err) {
-      this._records.delete(id);
-      await fs.rm(dir, { recursive: true, force: true });
-      throw new HttpError(
-        502,
-        'slurm_refused',
-        `Slurm refused the job: ${(err as Error).message}`
+      allocation.jobId = await submitJob(
+        this._o.runner,
+        this._submission(record)
       );
+    } catch (err) {
+      if (surelyNotSubmitted(err)) {
+        this._records.delete(id);
+        await fs.rm(dir, { recursive: true, force: true });
+        throw new HttpError(
+          502,
+          'slurm_refused',
+          `Slurm refused the job: ${(err as Error).message}`
+        );
+      }
+      this._unconfirmed(record, err);
+      return allocation;
+    } finally {
+      record.submitting = false;
     }
     await this._save(record);
     this._o.log.info({ id, jobId: allocation.jobId }, 'submitted');
     this._changed(record);
-    this._schedulePoll(0);
+    this._pollSoon();
     return allocation;
   }
 
-  /** Cancels the allocation's job; its kernels end and its kernelspecs go with it. */
+  private _submission(record: IRecord): ISubmission {
+    const { request, id } = record.allocation;
+    return {
+      script: buildJobScript(request, record.files),
+      partition: request.partition,
+      gres: request.gres,
+      time: request.time,
+      cpus: request.cpus,
+      memory: request.memory,
+      account: request.account,
+      qos: request.qos,
+      constraint: request.constraint,
+      jobName: request.jobName ?? `slurm-kernels-${id}`,
+      comment: this.jobTag(id),
+      output: path.join(record.files.dir, 'job.log'),
+      workdir: os.homedir()
+    };
+  }
+
+  /** sbatch's answer was lost: the job is looked for by its tag at the next polls. */
+  private _unconfirmed(record: IRecord, err: unknown): void {
+    record.unconfirmed = true;
+    this._o.log.warn(
+      { id: record.allocation.id, err: (err as Error).message },
+      'sbatch gave no clear answer; looking for the job by its tag'
+    );
+    this._setProblem(
+      record,
+      'submission_unconfirmed',
+      `sbatch gave no clear answer (${(err as Error).message}); the job is looked for by its tag, and submitted again only if Slurm has none`
+    );
+    void this._save(record);
+    this._schedulePoll(this._o.fastPollMs ?? 1000);
+  }
+
+  /**
+   * An unconfirmed submission: adopt the job Slurm has under its tag, else submit it (again). Throws
+   * when Slurm does not answer.
+   */
+  private async _confirm(record: IRecord): Promise<void> {
+    const a = record.allocation;
+    const found = await findJobsByComment(
+      this._o.runner,
+      this._user,
+      this.jobTag(a.id)
+    );
+    if (found.length > 0) {
+      const [first, ...duplicates] = found.sort(
+        (x, y) => Number(x.id) - Number(y.id)
+      );
+      for (const extra of duplicates) {
+        await cancelJob(this._o.runner, extra.id);
+      }
+      record.unconfirmed = false;
+      this._o.log.info(
+        { id: a.id, jobId: first.id },
+        'found the job sbatch did not confirm'
+      );
+      this._update(record, { jobId: first.id, problem: null });
+      if (a.state === 'ending') {
+        record.cancelOwed = true; // cancelled before its job was found
+      }
+      return;
+    }
+    if (a.state === 'ending') {
+      record.unconfirmed = false;
+      this._update(record, {
+        state: 'ended',
+        problem: null,
+        outcome: {
+          state: 'CANCELLED',
+          exitCode: null,
+          message: 'Cancelled before Slurm took the job.'
+        }
+      });
+      return;
+    }
+    record.submitting = true;
+    try {
+      const jobId = await submitJob(this._o.runner, this._submission(record));
+      record.unconfirmed = false;
+      this._o.log.info({ id: a.id, jobId }, 'submitted (again)');
+      this._update(record, { jobId, problem: null });
+    } catch (err) {
+      if (!surelyNotSubmitted(err)) {
+        this._unconfirmed(record, err);
+        return;
+      }
+      record.unconfirmed = false;
+      this._update(record, {
+        state: 'failed',
+        problem: null,
+        outcome: {
+          state: 'SUBMIT_FAILED',
+          exitCode: null,
+          message: `Slurm refused the job: ${(err as Error).message}`
+        }
+      });
+    } finally {
+      record.submitting = false;
+    }
+  }
+
+  /**
+   * Cancels the allocation's job; its kernels end and its kernelspecs go with it. When Slurm does not
+   * answer, the cancel is kept and carried out as soon as it does.
+   */
   async cancel(ref: string): Promise<Allocation> {
     const record = this._record(ref);
-    if (record.allocation.jobId && isActive(record.allocation)) {
-      await cancelJob(this._o.runner, record.allocation.jobId);
-      this._update(record, { state: 'ending' });
-      this._schedulePoll(0);
+    const a = record.allocation;
+    if (!isActive(a)) {
+      return a;
     }
-    return record.allocation;
+    if (a.jobId) {
+      try {
+        await cancelJob(this._o.runner, a.jobId);
+      } catch (err) {
+        if (!isSlurmUnreachable(err)) {
+          throw err;
+        }
+        record.cancelOwed = true;
+        this._setProblem(
+          record,
+          'cancel_pending',
+          `Slurm did not answer (${(err as Error).message}); the job is cancelled as soon as it does`
+        );
+      }
+    }
+    this._update(record, { state: 'ending' });
+    this._pollSoon();
+    return a;
   }
 
   /** The tail of the job's output file (stdout and stderr). */
@@ -386,7 +642,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     }
   }
 
+  /** Asks Slurm at once, whatever the intervals say. */
   private _pollSoon(): void {
+    this._forced = true;
     this._schedulePoll(0);
   }
 
@@ -415,104 +673,311 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     }
     if (this._pollAgain) {
       this._pollAgain = false;
-      this._schedulePoll(0);
+      this._pollSoon();
     }
   }
 
-  private async _pollOnce(): Promise<void> {
-    const active = [...this._records.values()].filter(
-      r => isActive(r.allocation) && r.allocation.jobId
+  /** The records Slurm is asked about: live ones, and ended ones whose job must still be cancelled. */
+  private _watched(): IRecord[] {
+    return [...this._records.values()].filter(
+      r => (isActive(r.allocation) || r.cancelOwed) && !r.submitting
     );
-    if (active.length === 0) {
+  }
+
+  /**
+   * Asks Slurm when it is due (see the poll options), else only looks whether a pending job's log
+   * appeared, which costs Slurm nothing.
+   */
+  private async _pollOnce(): Promise<void> {
+    const watched = this._watched();
+    if (watched.length === 0) {
       return; // nothing to watch: no polling until the next request
     }
+    const forced = this._forced;
+    this._forced = false;
+    const due =
+      forced ||
+      Date.now() >= this._lastSlurmLook + this._interval(watched) ||
+      (await this._anyJobStarted(watched));
+    if (due) {
+      this._lastSlurmLook = Date.now();
+      await this._askSlurm(watched);
+    }
+    const after = this._watched();
+    if (after.length === 0) {
+      return;
+    }
+    const wait = Math.max(
+      0,
+      this._lastSlurmLook + this._interval(after) - Date.now()
+    );
+    const anyPending = after.some(r => r.allocation.state === 'pending');
+    this._schedulePoll(
+      anyPending ? Math.min(wait, this._o.fastPollMs ?? 1000) : wait
+    );
+  }
+
+  /** How long until Slurm should be asked again about these records. */
+  private _interval(records: IRecord[]): number {
+    if (this._unreachableSince !== null) {
+      return this._o.retryPollMs ?? 10_000;
+    }
+    let interval = Infinity;
+    for (const r of records) {
+      interval = Math.min(interval, this._intervalFor(r));
+    }
+    return interval;
+  }
+
+  private _intervalFor(record: IRecord): number {
+    const a = record.allocation;
+    if (
+      record.unconfirmed ||
+      record.cancelOwed ||
+      a.state === 'submitted' ||
+      a.state === 'ending'
+    ) {
+      return this._o.fastPollMs ?? 1000;
+    }
+    if (a.state === 'running') {
+      return this._o.startingPollMs ?? 3000;
+    }
+    if (a.state === 'pending') {
+      return this._o.pendingPollMs ?? 90_000;
+    }
+    const slow = this._o.slowPollMs ?? 120_000;
+    // A ready job's time limit: seen at once, not up to a slow poll later.
+    const untilEnd = a.endTime
+      ? Date.parse(a.endTime) + 2000 - Date.now()
+      : NaN;
+    return untilEnd > 0 ? Math.min(slow, untilEnd) : slow;
+  }
+
+  /** Whether a pending job's log appeared or changed since Slurm was last asked (the job started). */
+  private async _anyJobStarted(records: IRecord[]): Promise<boolean> {
+    for (const r of records) {
+      if (r.allocation.state !== 'pending') {
+        continue;
+      }
+      if ((await logStamp(r.files)) !== r.logStamp) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private async _askSlurm(watched: IRecord[]): Promise<void> {
     try {
-      const jobs = await listJobs(this._o.runner, {
-        jobIds: active.map(r => r.allocation.jobId as string)
-      });
-      const byId = new Map(jobs.map(j => [j.id, j]));
-      const pending = active.filter(
-        r => byId.get(r.allocation.jobId as string)?.state === 'PENDING'
-      );
-      const starts = pending.length
-        ? await this._estimatedStarts(
-            pending.map(r => r.allocation.jobId as string)
-          )
-        : new Map();
-      for (const record of active) {
-        await this._apply(
-          record,
-          byId.get(record.allocation.jobId as string),
-          starts.get(record.allocation.jobId)
+      for (const record of watched.filter(r => r.unconfirmed)) {
+        await this._confirm(record);
+      }
+      const withJob = watched.filter(r => r.allocation.jobId);
+      for (const r of withJob) {
+        r.logStamp = await logStamp(r.files);
+      }
+      if (withJob.length > 0) {
+        const jobs = await listJobs(this._o.runner, {
+          jobIds: withJob.map(r => r.allocation.jobId as string)
+        });
+        const byId = new Map(jobs.map(j => [j.id, j]));
+        for (const record of withJob) {
+          await this._apply(
+            record,
+            byId.get(record.allocation.jobId as string)
+          );
+        }
+      }
+      if (this._unreachableSince !== null) {
+        this._o.log.info({}, 'Slurm answers again');
+      }
+      this._unreachableSince = null;
+    } catch (err) {
+      if (!isSlurmUnreachable(err)) {
+        this._o.log.warn(
+          { err: (err as Error).message },
+          'poll failed; retrying'
         );
       }
-    } catch (err) {
-      this._o.log.warn(
-        { err: (err as Error).message },
-        'poll failed; retrying'
-      );
-    }
-    const starting = [...this._records.values()].some(
-      r => isActive(r.allocation) && r.allocation.state !== 'ready'
-    );
-    const anyActive = [...this._records.values()].some(r =>
-      isActive(r.allocation)
-    );
-    if (anyActive) {
-      this._schedulePoll(
-        starting ? (this._o.fastPollMs ?? 1000) : (this._o.slowPollMs ?? 30_000)
-      );
+      this._slurmUnreachable(watched, err);
     }
   }
 
+  /** Slurm did not answer: nothing is ended or cancelled for it; the lab says so meanwhile. */
+  private _slurmUnreachable(records: IRecord[], err: unknown): void {
+    if (this._unreachableSince === null) {
+      this._unreachableSince = Date.now();
+      this._o.log.warn(
+        { err: (err as Error).message },
+        'Slurm does not answer; nothing is ended or cancelled meanwhile'
+      );
+    }
+    for (const record of records) {
+      if (isActive(record.allocation) && !record.unconfirmed) {
+        this._setProblem(
+          record,
+          'slurm_unreachable',
+          `Slurm does not answer (${(err as Error).message}); the allocation is kept as it was`
+        );
+      }
+    }
+  }
+
+  /** Applies what squeue said of one job (nothing when it did not list the job). */
   private async _apply(
     record: IRecord,
-    job: IJobInfo | undefined,
-    estimatedStart: string | undefined
+    job: IJobInfo | undefined
   ): Promise<void> {
-    if (
-      !job ||
-      !ACTIVE_SLURM_STATES.has(job.state) ||
-      job.state === 'COMPLETING'
-    ) {
-      await this._finish(record, job);
+    const a = record.allocation;
+    if (a.problem?.kind === 'slurm_unreachable') {
+      this._update(record, { problem: null });
+    }
+    if (!job) {
+      await this._applyUnlisted(record);
       return;
     }
-    if (job.state === 'PENDING') {
+    if (isEnded(job.state) || job.state === 'COMPLETING') {
+      await this._finish(
+        record,
+        await this._finalState(a.jobId as string, job.state)
+      );
+      return;
+    }
+    if (record.cancelOwed) {
+      await this._cancelAgain(record);
+    }
+    if (!isActive(a)) {
+      return; // failed, its job not yet gone: cancelled again above
+    }
+    if (WAITING_STATES.has(job.state)) {
+      if (a.state === 'running' || a.state === 'ready') {
+        await this._requeued(record);
+      }
       this._update(record, {
-        state: 'pending',
+        state: a.state === 'ending' ? 'ending' : 'pending',
         slurmState: job.state,
         pendingReason: {
           code: job.reason,
           text: describePendingReason(job.reason)
         },
-        estimatedStart: estimatedStart ?? null
+        // For a pending job squeue's start time is the scheduler's estimate.
+        estimatedStart: slurmTime(job.startTime)
       });
       return;
     }
+    if (job.state !== 'RUNNING' || a.state === 'ending') {
+      // SUSPENDED, STOPPED, CONFIGURING, SIGNALING, STAGE_OUT, RESIZING…: the job lives on.
+      this._update(record, { slurmState: job.state });
+      return;
+    }
+    const startTime = slurmTime(job.startTime);
     if (
-      job.state === 'RUNNING' &&
-      record.allocation.state !== 'ready' &&
-      record.allocation.state !== 'ending'
+      (a.state === 'running' || a.state === 'ready') &&
+      a.startTime &&
+      startTime &&
+      startTime !== a.startTime
     ) {
+      await this._requeued(record); // ran again, between two looks
+    }
+    if (a.state !== 'ready') {
       this._update(record, {
         state: 'running',
         slurmState: job.state,
         pendingReason: null,
+        estimatedStart: null,
         node: job.nodes.split(',')[0] || null,
-        startTime: slurmTime(job.startTime),
+        startTime,
         endTime: slurmTime(job.endTime)
       });
       if (!record.connecting) {
         void this._connectGateway(record);
       }
+    } else {
+      // A time limit raised or lowered while the job runs shows in the lab's countdown.
+      this._update(record, { endTime: slurmTime(job.endTime) });
     }
+  }
+
+  /**
+   * squeue did not list the job: ask scontrol and sacct. A job they call live is kept as it is; one
+   * they have never heard of has ended unseen; silence is Slurm not answering.
+   */
+  private async _applyUnlisted(record: IRecord): Promise<void> {
+    const a = record.allocation;
+    const found = await lookUpJob(this._o.runner, a.jobId as string);
+    if (found.kind === 'unreachable') {
+      this._slurmUnreachable([record], new Error(found.message));
+      return;
+    }
+    if (found.kind === 'gone') {
+      await this._finish(record, {
+        state: 'UNKNOWN',
+        exitCode: null,
+        reason: null,
+        message: `Slurm no longer knows job ${a.jobId}: it ended while nobody watched.`
+      });
+      return;
+    }
+    if (isEnded(found.state) || found.state === 'COMPLETING') {
+      await this._finish(record, {
+        ...found,
+        message: endMessage(
+          found.state,
+          found.exitCode,
+          found.reason ?? undefined
+        )
+      });
+      return;
+    }
+    if (record.cancelOwed) {
+      await this._cancelAgain(record);
+    }
+    this._update(record, { slurmState: found.state });
+  }
+
+  /** A job we asked to end still lives: scancel again; Slurm not answering is tried next poll. */
+  private async _cancelAgain(record: IRecord): Promise<void> {
+    try {
+      await cancelJob(this._o.runner, record.allocation.jobId as string);
+    } catch (err) {
+      this._o.log.warn(
+        { id: record.allocation.id, err: (err as Error).message },
+        'scancel failed; trying again at the next poll'
+      );
+    }
+  }
+
+  /**
+   * The job went back to the queue (requeue, preemption, a node failure): its kernels and gateway are
+   * gone with the old run. Kernels end saying so, kernelspecs go, and the old rendezvous is removed
+   * so the next run's gateway is the one reached.
+   */
+  private async _requeued(record: IRecord): Promise<void> {
+    const a = record.allocation;
+    this._o.log.warn({ id: a.id, jobId: a.jobId }, 'the job was requeued');
+    await this._o.gateway.release(
+      a,
+      'Slurm requeued the job; its kernels are gone, new ones are offered when it runs again'
+    );
+    await fs.rm(record.files.rendezvousFile, { force: true });
+    this._update(record, {
+      state: 'pending',
+      node: null,
+      startTime: null,
+      kernelspecs: []
+    });
   }
 
   /** RUNNING → ready: wait for the job's rendezvous, reach the gateway, publish its kernelspecs. */
   private async _connectGateway(record: IRecord): Promise<void> {
     record.connecting = true;
     const a = record.allocation;
+    // A requeue starts another run: this attempt belongs to the run it began with.
+    const run = a.startTime;
+    const sameRun = () =>
+      !this._disposed &&
+      isActive(this._records.get(a.id)?.allocation ?? a) &&
+      a.state !== 'pending' &&
+      a.startTime === run;
     try {
       this.emit('progress', {
         id: a.id,
@@ -522,9 +987,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         record.allocation,
         record.files,
         this._o.gatewayStartup ?? DEFAULT_STARTUP_LIMITS,
-        () => isActive(this._records.get(a.id)?.allocation ?? a)
+        sameRun
       );
-      if (a.state === 'ending' || !isActive(a)) {
+      if (a.state === 'ending' || !sameRun()) {
         return;
       }
       this._update(record, { state: 'ready', kernelspecs: published });
@@ -533,7 +998,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         'ready'
       );
     } catch (err) {
-      if (!isActive(a)) {
+      if (!sameRun()) {
         return;
       }
       const message = await this._withLogTail(
@@ -544,12 +1009,14 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         { id: a.id, jobId: a.jobId, err: (err as Error).message },
         'gateway failed'
       );
+      // Kept until Slurm says the job ended: a cancel Slurm did not carry out is made again.
+      record.cancelOwed = true;
       this._update(record, {
         state: 'failed',
         outcome: { state: 'GATEWAY_FAILED', exitCode: null, message }
       });
       if (a.jobId) {
-        await cancelJob(this._o.runner, a.jobId).catch(() => undefined);
+        await this._cancelAgain(record);
       }
       await this._o.gateway.release(a);
     } finally {
@@ -559,10 +1026,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   private async _finish(
     record: IRecord,
-    job: IJobInfo | undefined
+    final: IFinalState & { message: string }
   ): Promise<void> {
     const a = record.allocation;
-    const final = await this._finalState(a.jobId as string, job);
     if (final.state === 'COMPLETING') {
       // squeue already says CANCELLED or TIMEOUT while scontrol still reports the job's processes
       // ending: no new kernels meanwhile; the running ones hear why with the final word, next poll.
@@ -573,6 +1039,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       });
       return;
     }
+    if (record.cancelOwed) {
+      record.cancelOwed = false;
+      void this._save(record);
+    }
     await this._o.gateway.release(a, final.message);
     if (a.state === 'failed') {
       this._update(record, { kernelspecs: [], slurmState: final.state });
@@ -581,14 +1051,19 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     // An end the user did not ask for comes with the last lines the job wrote.
     const unexpected =
       final.state !== 'COMPLETED' && final.state !== 'CANCELLED';
-    const outcome = unexpected
-      ? { ...final, message: await this._withLogTail(record, final.message) }
-      : final;
+    const outcome = {
+      state: final.state,
+      exitCode: final.exitCode,
+      message: unexpected
+        ? await this._withLogTail(record, final.message)
+        : final.message
+    };
     this._update(record, {
       state: 'ended',
       slurmState: final.state,
       pendingReason: null,
       kernelspecs: [],
+      problem: null,
       outcome
     });
     this._o.log.info({ id: a.id, jobId: a.jobId, ...final }, 'ended');
@@ -611,41 +1086,37 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     return tail ? `${message}\nThe job's last lines:\n${tail}` : message;
   }
 
-  /** Slurm's final word on a job (scontrol, then sacct), else what squeue last said. */
+  /** Slurm's final word on a job squeue listed as ended (scontrol, then sacct), else squeue's. */
   private async _finalState(
     jobId: string,
-    job: IJobInfo | undefined
-  ): Promise<{ state: string; exitCode: string | null; message: string }> {
-    const final = await readFinalState(this._o.runner, jobId).catch(() => null);
-    const state = final?.state ?? job?.state ?? 'UNKNOWN';
-    const exitCode = final?.exitCode ?? null;
+    listed: string
+  ): Promise<IFinalState & { message: string }> {
+    const found = await lookUpJob(this._o.runner, jobId).catch(() => null);
+    const final: IFinalState =
+      found?.kind === 'known' &&
+      (isEnded(found.state) || found.state === 'COMPLETING')
+        ? found
+        : { state: listed, exitCode: null, reason: null };
     return {
-      state,
-      exitCode,
-      message: endMessage(state, exitCode, final?.reason ?? undefined)
+      ...final,
+      message: endMessage(
+        final.state,
+        final.exitCode,
+        final.reason ?? undefined
+      )
     };
   }
 
-  private async _estimatedStarts(
-    jobIds: string[]
-  ): Promise<Map<string, string>> {
-    const result = await this._o.runner.run([
-      'squeue',
-      '--all',
-      '--start',
-      '--noheader',
-      `--jobs=${jobIds.join(',')}`,
-      '--format=%i|%S'
-    ]);
-    const starts = new Map<string, string>();
-    for (const line of result.stdout.split('\n')) {
-      const [id, start] = line.trim().split('|');
-      const iso = slurmTime(start ?? '');
-      if (id && iso) {
-        starts.set(id, iso);
-      }
-    }
-    return starts;
+  private _setProblem(
+    record: IRecord,
+    kind: AllocationProblem['kind'],
+    message: string
+  ): void {
+    const since =
+      record.allocation.problem?.kind === kind
+        ? record.allocation.problem.since
+        : new Date().toISOString();
+    this._update(record, { problem: { kind, message, since } });
   }
 
   private _update(record: IRecord, changes: Partial<Allocation>): void {
@@ -678,7 +1149,12 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         await writePrivateFile(
           path.join(record.files.dir, 'record.json'),
           JSON.stringify(
-            { allocation: record.allocation, files: record.files },
+            {
+              allocation: record.allocation,
+              files: record.files,
+              unconfirmed: record.unconfirmed || undefined,
+              cancelOwed: record.cancelOwed || undefined
+            },
             null,
             1
           )
@@ -694,6 +1170,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     return next;
   }
 
+  private readonly _stateKey: string;
   private _records = new Map<string, IRecord>();
   /** Record dirs whose record.json could not be read: said once, not at every refresh. */
   private _unreadable = new Set<string>();
@@ -703,7 +1180,34 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _kernelWsModule: Promise<string> | undefined;
   private _polling = false;
   private _pollAgain = false;
+  private _forced = false;
+  private _lastSlurmLook = 0;
+  /** When Slurm stopped answering, or null while it answers. */
+  private _unreachableSince: number | null = null;
   private _disposed = false;
+}
+
+function isEnded(slurmState: string): boolean {
+  return ENDED_STATES.has(slurmState);
+}
+
+/** Saved as submitted without a job id long ago: its companion stopped while sbatch ran. */
+function lostDuringSubmission(a: Allocation): boolean {
+  return (
+    a.state === 'submitted' &&
+    !a.jobId &&
+    Date.now() - new Date(a.updatedAt).getTime() > SUBMIT_SETTLE_MS
+  );
+}
+
+/** The job log's size and time, '' while it does not exist. */
+async function logStamp(files: IJobFiles): Promise<string> {
+  try {
+    const s = await fs.stat(path.join(files.dir, 'job.log'));
+    return `${s.size}:${s.mtimeMs}`;
+  } catch {
+    return '';
+  }
 }
 
 /** Where an allocation's files live in its directory. */
@@ -736,6 +1240,7 @@ export function newAllocation(
     node: null,
     kernelspecs: [],
     outcome: null,
+    problem: null,
     createdAt: now.toISOString(),
     updatedAt: now.toISOString()
   };

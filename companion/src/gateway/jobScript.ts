@@ -41,6 +41,8 @@ export function buildJobScript(
     `sk_token_file=${shellQuote(files.tokenFile)}`,
     `sk_rendezvous=${shellQuote(files.rendezvousFile)}`,
     `sk_config=${shellQuote(files.gatewayConfig)}`,
+    '# A rendezvous left by an earlier run of this job (requeued) names a gateway that is gone.',
+    'rm -f "$sk_rendezvous"',
     "# srun from a kernel gets the job's whole environment (--export=NONE was for the job alone).",
     'export SLURM_EXPORT_ENV=ALL',
     'echo "slurm-kernels: job $SLURM_JOB_ID on $(hostname), GPUs: ${CUDA_VISIBLE_DEVICES:-none}"',

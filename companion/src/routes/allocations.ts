@@ -11,7 +11,9 @@ export function allocationsRouter(manager: AllocationManager): Router {
     res.json({ allocations: manager.list() });
   });
   router.post('/api/allocations', async (req, res) => {
-    res.status(201).json(await manager.request(req.body ?? {}));
+    const allocation = await manager.request(req.body ?? {});
+    // 202: sbatch gave no clear answer; the job is looked for by its tag (allocation.problem).
+    res.status(allocation.jobId ? 201 : 202).json(allocation);
   });
   router.post('/api/job-script', async (req, res) => {
     res.json({ script: await manager.preview(req.body ?? {}) });

@@ -214,29 +214,64 @@ export interface IFinalState {
 }
 
 /**
- * Slurm's last word on a job: scontrol while slurmctld still remembers it (MinJobAge, 5 minutes by
- * default), then the accounting database (sacct) where the cluster has one; null when neither knows.
+ * What Slurm says of one job that squeue did not list as expected: a state (live or final), that
+ * it is gone (neither slurmctld nor accounting knows it), or that Slurm did not answer.
  */
-export async function readFinalState(
+export type JobLookup =
+  | ({ kind: 'known' } & IFinalState)
+  | { kind: 'gone' }
+  | { kind: 'unreachable'; message: string };
+
+/** Messages of Slurm's clients that mean "slurmctld did not answer", not "no such job". */
+const UNREACHABLE =
+  /Socket timed out|Unable to contact|Connection refused|Communication|Zero Bytes were transmitted|timed out|Connection reset|Network is unreachable|No route to host|Transport endpoint/i;
+
+/** Whether a failed Slurm command means the controller did not answer (worth waiting for). */
+export function isSlurmUnreachable(err: unknown): boolean {
+  if (!(err instanceof CommandError)) {
+    return false;
+  }
+  const said = `${err.message}\n${err.result?.stderr ?? ''}`;
+  return UNREACHABLE.test(said) || err.result?.code === null;
+}
+
+/**
+ * Slurm's word on a job: scontrol while slurmctld still remembers it (MinJobAge, 5 minutes by
+ * default), then the accounting database (sacct) where the cluster has one.
+ *
+ * #### Notes
+ * A state scontrol gives may be live (PENDING, RUNNING, REQUEUE_HOLD…): squeue missing a job does
+ * not mean it ended. "gone" needs slurmctld itself to say the id is invalid; any other failure is
+ * "unreachable", so that a controller restart is never taken for the end of every job.
+ */
+export async function lookUpJob(
   runner: ICommandRunner,
   jobId: string
-): Promise<IFinalState | null> {
+): Promise<JobLookup> {
   const shown = await runner.run(scontrolJobArgv(jobId));
-  const fromController =
-    shown.code === 0 ? parseScontrolJob(shown.stdout) : null;
-  if (fromController) {
-    return fromController;
+  if (shown.code === 0) {
+    const state = parseScontrolJob(shown.stdout);
+    if (state) {
+      return { kind: 'known', ...state };
+    }
+  }
+  if (!/Invalid job id/i.test(shown.stderr)) {
+    return {
+      kind: 'unreachable',
+      message: shown.stderr.trim() || `scontrol exited ${shown.code}`
+    };
   }
   const accounted = await runner.run(sacctArgv(jobId));
   const fromAccounting =
     accounted.code === 0 ? parseSacct(accounted.stdout, jobId) : null;
   // The database lags behind slurmctld: a job it still calls RUNNING has not said its last word.
   return fromAccounting && ENDED_STATES.has(fromAccounting.state)
-    ? fromAccounting
-    : null;
+    ? { kind: 'known', ...fromAccounting }
+    : { kind: 'gone' };
 }
 
-const ENDED_STATES = new Set([
+/** States a job never leaves: it will not run (again). */
+export const ENDED_STATES: ReadonlySet<string> = new Set([
   'COMPLETED',
   'CANCELLED',
   'FAILED',
@@ -248,6 +283,38 @@ const ENDED_STATES = new Set([
   'DEADLINE',
   'REVOKED'
 ]);
+
+/**
+ * Whether a failed sbatch surely submitted nothing: it could not run, or Slurm answered and refused.
+ * Anything else (a timeout, our own kill, "Socket timed out" while sbatch retried, output a site's
+ * wrapper mangled) may hide a job that exists: it is looked for by its tag before submitting again.
+ */
+export function surelyNotSubmitted(err: unknown): boolean {
+  if (!(err instanceof CommandError)) {
+    return false;
+  }
+  if (/^cannot run /.test(err.message) && !err.result?.stdout) {
+    return true;
+  }
+  const result = err.result;
+  return (
+    result !== undefined &&
+    result.code !== 0 &&
+    result.code !== null &&
+    /sbatch: error:/.test(result.stderr) &&
+    !isSlurmUnreachable(err)
+  );
+}
+
+/** Jobs of `user` whose comment is `comment` (ours carry the allocation's tag), finished or not. */
+export async function findJobsByComment(
+  runner: ICommandRunner,
+  user: string,
+  comment: string
+): Promise<IJobInfo[]> {
+  const jobs = await listJobs(runner, { user });
+  return jobs.filter(j => j.comment === comment);
+}
 
 function scontrolJobArgv(jobId: string): string[] {
   return ['scontrol', '--oneliner', 'show', 'job', jobId];

@@ -10,7 +10,7 @@ import {
   listJobs,
   LocalRunner,
   parseSacct,
-  readFinalState,
+  lookUpJob,
   sacctArgv,
   submitJob
 } from '../../src/slurm';
@@ -122,7 +122,8 @@ describe('a job that ends on its own, with accounting', () => {
       return jobs.every(j => !activeStates.has(j.state));
     });
     // slurmctld still remembers it (MinJobAge): scontrol answers first.
-    expect(await readFinalState(runner, id)).toEqual({
+    expect(await lookUpJob(runner, id)).toEqual({
+      kind: 'known',
       state: 'FAILED',
       exitCode: '3:0',
       reason: 'NonZeroExitCode'

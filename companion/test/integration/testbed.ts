@@ -4,7 +4,7 @@
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import { JOB_TAG } from '../../src/allocations/manager';
+import { isOurJobComment } from '../../src/allocations/manager';
 import { shellQuote } from '../../src/gateway/jobScript';
 import { cancelJob, listJobs, LocalRunner } from '../../src/slurm';
 
@@ -65,7 +65,7 @@ export async function cancelLeftoverJobs(): Promise<void> {
   const runner = new LocalRunner();
   const left = await listJobs(runner, { user: os.userInfo().username });
   for (const job of left.filter(
-    j => j.comment === JOB_TAG && /^(PENDING|RUNNING)$/.test(j.state)
+    j => isOurJobComment(j.comment) && /^(PENDING|RUNNING)$/.test(j.state)
   )) {
     await cancelJob(runner, job.id);
   }

@@ -57,7 +57,9 @@ afterAll(async () => {
   await harness.cancelEverything().catch(() => undefined);
   const left = await listJobs(runner, { user });
   for (const job of left.filter(
-    j => j.comment === 'slurm-kernels' && /^(PENDING|RUNNING)$/.test(j.state)
+    j =>
+      j.comment.startsWith('slurm-kernels') &&
+      /^(PENDING|RUNNING)$/.test(j.state)
   )) {
     await cancelJob(runner, job.id);
   }

@@ -147,9 +147,13 @@ describe('requesting an allocation', () => {
         '--cpus-per-task=2',
         '--mem=4G',
         '--constraint=tesla&ib',
-        '--comment=slurm-kernels',
+        `--comment=${manager.jobTag(res.body.id)}`,
         '--export=NONE'
       ])
+    );
+    // The tag names the allocation, so a submission sbatch did not confirm is found by it.
+    expect(manager.jobTag(res.body.id)).toMatch(
+      new RegExp(`^slurm-kernels:[0-9a-f]{8}:${res.body.id}$`)
     );
     expect(sbatch[0].input).toContain(
       "source '/opt/slurm-kernels/site-env/bin/activate'"

@@ -1,7 +1,10 @@
+import { CommandError } from '../../../src/slurm/runner';
 import {
   cancelJob,
   listJobs,
-  readFinalState,
+  isSlurmUnreachable,
+  lookUpJob,
+  surelyNotSubmitted,
   sbatchArgv,
   submitJob
 } from '../../../src/slurm/jobs';
@@ -128,14 +131,15 @@ describe('cancelJob', () => {
   });
 });
 
-describe('readFinalState', () => {
+describe('lookUpJob', () => {
   it('takes state, exit code and reason from scontrol while slurmctld remembers the job', async () => {
     const runner = new FakeRunner(argv =>
       argv[0] === 'scontrol'
         ? { stdout: fixture('scontrol-job-failed.txt') }
         : { code: 1 }
     );
-    expect(await readFinalState(runner, '2')).toEqual({
+    expect(await lookUpJob(runner, '2')).toEqual({
+      kind: 'known',
       state: 'FAILED',
       exitCode: '3:0',
       reason: 'NonZeroExitCode'
@@ -152,7 +156,8 @@ describe('readFinalState', () => {
           }
         : { stdout: fixture('sacct-ended.txt') }
     );
-    expect(await readFinalState(runner, '1')).toEqual({
+    expect(await lookUpJob(runner, '1')).toEqual({
+      kind: 'known',
       state: 'CANCELLED',
       exitCode: '0:0',
       reason: null
@@ -167,17 +172,114 @@ describe('readFinalState', () => {
     ]);
   });
 
-  it('takes no state from sacct that is not an end: the database lags behind slurmctld', async () => {
-    const runner = new FakeRunner(argv =>
+  it('calls a job gone when slurmctld has forgotten it and accounting has no end (it lags, or there is none)', async () => {
+    const lagging = new FakeRunner(argv =>
       argv[0] === 'scontrol'
-        ? { code: 1, stderr: 'slurm_load_jobs error: Socket timed out\n' }
+        ? {
+            code: 1,
+            stderr: 'slurm_load_jobs error: Invalid job id specified\n'
+          }
         : { stdout: '3|RUNNING|0:0|None\n' }
     );
-    expect(await readFinalState(runner, '3')).toBeNull();
+    expect(await lookUpJob(lagging, '3')).toEqual({ kind: 'gone' });
+    const none = new FakeRunner(argv =>
+      argv[0] === 'scontrol'
+        ? {
+            code: 1,
+            stderr: 'slurm_load_jobs error: Invalid job id specified\n'
+          }
+        : {
+            code: 1,
+            stderr: 'sacct: error: Slurm accounting storage is disabled\n'
+          }
+    );
+    expect(await lookUpJob(none, '7')).toEqual({ kind: 'gone' });
   });
 
-  it('knows nothing where neither knows the job (no accounting)', async () => {
-    const runner = new FakeRunner(() => ({ code: 1 }));
-    expect(await readFinalState(runner, '7')).toBeNull();
+  it('never calls a job gone when slurmctld does not answer', async () => {
+    const runner = new FakeRunner(() => ({
+      code: 1,
+      stderr: 'slurm_load_jobs error: Socket timed out on send/recv operation\n'
+    }));
+    expect(await lookUpJob(runner, '3')).toEqual({
+      kind: 'unreachable',
+      message: 'slurm_load_jobs error: Socket timed out on send/recv operation'
+    });
+    expect(runner.calls.map(c => c.argv[0])).toEqual(['scontrol']);
+  });
+
+  it('reports a live state scontrol gives for a job squeue did not list', async () => {
+    const runner = new FakeRunner(() => ({
+      stdout:
+        'JobId=9 JobName=x JobState=REQUEUE_HOLD Reason=JobHeldUser ExitCode=0:0\n'
+    }));
+    expect(await lookUpJob(runner, '9')).toEqual({
+      kind: 'known',
+      state: 'REQUEUE_HOLD',
+      exitCode: '0:0',
+      reason: 'JobHeldUser'
+    });
+  });
+});
+
+describe('what a failed sbatch means', () => {
+  const failed = (stderr: string, code: number | null = 1, stdout = '') =>
+    new CommandError('sbatch failed', ['sbatch'], {
+      code,
+      signal: code === null ? 'SIGTERM' : null,
+      stdout,
+      stderr
+    });
+
+  it.each([
+    [
+      'Slurm refused it',
+      failed(
+        'sbatch: error: Batch job submission failed: Requested node configuration is not available\n'
+      ),
+      true
+    ],
+    [
+      'sbatch could not run',
+      new CommandError('cannot run sbatch: spawn sbatch ENOENT', ['sbatch']),
+      true
+    ],
+    [
+      'the controller timed out',
+      failed(
+        'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n'
+      ),
+      false
+    ],
+    [
+      'the controller was down',
+      failed(
+        'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n'
+      ),
+      false
+    ],
+    ['our own kill while sbatch retried', failed('', null), false],
+    [
+      'a wrapper printed more than the id',
+      new CommandError('sbatch printed no job id: Submitted to gpu\n4242', [
+        'sbatch'
+      ]),
+      false
+    ]
+  ])('%s: submitted nothing = %s', (_what, err, nothing) => {
+    expect(surelyNotSubmitted(err)).toBe(nothing);
+  });
+
+  it('tells Slurm not answering from Slurm saying no', () => {
+    expect(
+      isSlurmUnreachable(
+        failed(
+          'squeue: error: Unable to contact slurm controller (connect failure)\n'
+        )
+      )
+    ).toBe(true);
+    expect(
+      isSlurmUnreachable(failed('squeue: error: Invalid user: nobody\n'))
+    ).toBe(false);
   });
 });
