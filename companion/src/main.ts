@@ -2,7 +2,7 @@
 /**
  * `slurm-kernels`: the companion and its command line.
  *
- *   slurm-kernels serve [--socket PATH]
+ *   slurm-kernels serve [--socket PATH] [--unless-served]
  *   slurm-kernels request -p PART --gres GRES -t TIME [--cpus N] [--mem SIZE] [--account A] [--qos Q]
  *                         [--constraint C] [--job-name N] [--env PRESET] [--wait] [--json]
  *   slurm-kernels list [--json] | cancel ID | log ID      (ID: an allocation id or a Slurm job id)
@@ -18,7 +18,7 @@ import { ownVersion } from './paths';
 import { serve } from './serve';
 import { defaultSocketPath } from './state/files';
 
-const USAGE = `usage: slurm-kernels serve [--socket PATH]
+const USAGE = `usage: slurm-kernels serve [--socket PATH] [--unless-served]
        slurm-kernels request -p PARTITION -t TIME [--gres GRES] [--cpus N] [--mem SIZE] [--account A]
                              [--qos Q] [--constraint C] [--job-name NAME] [--env PRESET] [--wait] [--json]
        slurm-kernels list [--json]
@@ -40,7 +40,10 @@ async function main(argv: string[]): Promise<void> {
   const client = new CompanionClient(socket);
   switch (command) {
     case 'serve':
-      return serve(socket, ownVersion());
+      // --unless-served: exit when another companion serves, rather than stand by (on-demand starts).
+      return serve(socket, ownVersion(), {
+        unlessServed: rest.includes('--unless-served')
+      });
     case 'request':
       return request(client, rest);
     case 'list':

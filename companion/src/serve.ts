@@ -23,9 +23,14 @@ import { SshPool } from './tunnel/ssh';
 
 export async function serve(
   socketPath: string,
-  version: string
+  version: string,
+  { unlessServed = false }: { unlessServed?: boolean } = {}
 ): Promise<void> {
   const log = createLogger();
+  if (unlessServed && (await socketAnswers(socketPath))) {
+    log.info({ socket: socketPath }, 'another companion serves this user');
+    return;
+  }
   await waitForSocket(socketPath, log);
   // A broken site configuration stops the companion with the file and the field at fault.
   const site = await loadSiteConfig();

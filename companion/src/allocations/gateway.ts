@@ -36,11 +36,19 @@ interface IConnected {
   sessions: Set<KernelSession>;
 }
 
+/** A remote kernel a restarted companion reattaches a shim to: its id and websocket session. */
+export interface IAttach {
+  remoteKernelId: string;
+  sessionId: string;
+}
+
 /** A kernel started for one shim: the remote kernel, its websocket and the local bridge. */
 export class KernelSession {
   constructor(
     readonly specName: string,
     readonly remoteKernelId: string,
+    /** The websocket session: reopened with it, the gateway replays what the kernel said meanwhile. */
+    readonly sessionId: string,
     private readonly _bridge: KernelBridge,
     private readonly _client: GatewayClient
   ) {}
@@ -176,7 +184,8 @@ export class Gateway extends EventEmitter {
   }
 
   /**
-   * Starts a remote kernel for a shim and bridges the connection file's endpoints to it.
+   * Starts a remote kernel for a shim and bridges the connection file's endpoints to it; with
+   * `attach`, bridges to the remote kernel the shim had before this companion (re)started.
    *
    * #### Notes
    * `cwd` is the notebook's directory on this host; under the shared home it becomes the kernel's
@@ -187,7 +196,8 @@ export class Gateway extends EventEmitter {
     remoteName: string,
     specName: string,
     connectionFile: string,
-    cwd: string
+    cwd: string,
+    attach?: IAttach
   ) {
     const connected = this._connected.get(allocationId);
     if (!connected) {
@@ -198,18 +208,22 @@ export class Gateway extends EventEmitter {
     const info = JSON.parse(
       await fs.readFile(connectionFile, 'utf8')
     ) as IConnectionInfo;
-    const kernel = await connected.client.startKernel(
-      remoteName,
-      kernelDirectory(cwd).replace(/^\/+/, '')
-    );
+    const kernel = attach
+      ? await this._stillRunning(connected.client, attach.remoteKernelId)
+      : await connected.client.startKernel(
+          remoteName,
+          kernelDirectory(cwd).replace(/^\/+/, '')
+        );
     let bridge: KernelBridge | undefined;
     try {
       // Reopened with the same session id, the gateway replays what the kernel said meanwhile.
-      const sessionId = randomUUID();
+      const sessionId = attach?.sessionId ?? randomUUID();
       const reopen = () => connected.client.channels(kernel.id, sessionId);
-      bridge = new KernelBridge(info, await reopen(), {
+      bridge = new KernelBridge(info, attach ? null : await reopen(), {
         log: this._o.log,
         reopen,
+        // While the job runs, a node out of reach is waited for; its end closes the bridge.
+        reconnectForMs: Infinity,
         interrupt: () => connected.client.interruptKernel(kernel.id),
         onLost: () => this.emit('connection-lost', allocationId)
       });
@@ -217,6 +231,7 @@ export class Gateway extends EventEmitter {
       const session = new KernelSession(
         specName,
         kernel.id,
+        sessionId,
         bridge,
         connected.client
       );
@@ -228,6 +243,17 @@ export class Gateway extends EventEmitter {
       await connected.client.shutdownKernel(kernel.id).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The remote kernel a shim names, if its gateway still runs it. */
+  private async _stillRunning(client: GatewayClient, id: string) {
+    const kernel = await client.kernel(id);
+    if (!kernel) {
+      throw new Error(
+        `the remote kernel ${id} is gone (its gateway no longer runs it)`
+      );
+    }
+    return kernel;
   }
 
   /** The allocation ended or failed: end its kernels, saying why, and remove its kernelspecs. */

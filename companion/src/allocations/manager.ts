@@ -87,9 +87,9 @@ export interface IManagerOptions {
   refreshMs?: number;
   /**
    * How often Slurm is asked, in ms, by what the allocations are doing: just submitted, cancelled or
-   * unconfirmed (fast, 1 s); a gateway starting (3 s); pending (90 s, and at once when the job's log
-   * appears or changes, which costs Slurm nothing); all ready (120 s, and just after a time limit);
-   * while Slurm does not answer (10 s).
+   * unconfirmed (fast, 1 s); a gateway starting (3 s); pending (every quarter of the time it has
+   * pended, at most 90 s, and at once when the job's log appears or changes, which costs Slurm
+   * nothing); all ready (120 s, and just after a time limit); while Slurm does not answer (10 s).
    */
   fastPollMs?: number;
   startingPollMs?: number;
@@ -124,6 +124,8 @@ interface IRecord {
   cancelOwed?: boolean;
   /** The job log's size and time at the last look at Slurm: its change means the job started. */
   logStamp?: string;
+  /** When this companion first saw it pending. */
+  pendingSince?: number;
 }
 
 /** Slurm states of a job waiting to run (again): shown as pending, with Slurm's reason. */
@@ -743,8 +745,14 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       return this._o.startingPollMs ?? 3000;
     }
     if (a.state === 'pending') {
-      return this._o.pendingPollMs ?? 90_000;
+      // Soon after submission the reason and estimate change within seconds; a job that pends for
+      // hours is asked about once per interval.
+      record.pendingSince ??= Date.now();
+      const fast = this._o.fastPollMs ?? 1000;
+      const age = Date.now() - record.pendingSince;
+      return Math.min(this._o.pendingPollMs ?? 90_000, Math.max(fast, age / 4));
     }
+    record.pendingSince = undefined;
     const slow = this._o.slowPollMs ?? 120_000;
     // A ready job's time limit: seen at once, not up to a slow poll later.
     const untilEnd = a.endTime

@@ -25,6 +25,7 @@ import {
   iopubTopic,
   msgIdOf,
   msgTypeOf,
+  sessionOf,
   parseZmqFrames,
   Signer,
   toZmqFrames
@@ -71,11 +72,20 @@ export interface IBridgeOptions {
 const MAX_ROUTES = 10_000;
 /** Messages from Jupyter held while the websocket is reopened. */
 const MAX_PENDING = 10_000;
+/** How long a reattached bridge waits for Jupyter's iopub subscribers before it lets output flow. */
+const SUBSCRIBER_WAIT_MS = 5_000;
+/** ZMQ clients reconnect every 100 ms: the others of the first come within this. */
+const OTHER_SUBSCRIBERS_MS = 250;
 
 export class KernelBridge {
+  /**
+   * `ws`: the remote kernel's websocket; null to reattach to a kernel that runs on (the companion
+   * restarted): the websocket is then opened with `reopen` once Jupyter has subscribed to iopub
+   * again, so the output the gateway replays reaches it.
+   */
   constructor(
     private readonly _info: IConnectionInfo,
-    ws: WebSocket,
+    ws: WebSocket | null,
     private readonly _o: IBridgeOptions = {}
   ) {
     this._ws = ws;
@@ -96,11 +106,20 @@ export class KernelBridge {
       this._iopub.bind(ep(this._info.iopub_port)),
       this._hb.bind(ep(this._info.hb_port))
     ]);
-    this._attach(this._ws);
     void this._pump('shell', this._shell);
     void this._pump('control', this._control);
     void this._pump('stdin', this._stdin);
     void this._heartbeat();
+    void this._subscriptions();
+    if (this._ws) {
+      this._attach(this._ws);
+      return;
+    }
+    if (!this._o.reopen) {
+      throw new Error('a bridge without a websocket needs reopen');
+    }
+    await this._subscribed(SUBSCRIBER_WAIT_MS);
+    void this._reconnect(this._o.reopen, 'reattached');
   }
 
   /** Resolves when the bridge has ended, with why. */
@@ -122,6 +141,47 @@ export class KernelBridge {
       this._lost(ws, `closed (${code} ${reason.toString() || 'no reason'})`)
     );
     ws.on('error', err => this._lost(ws, `failed: ${err.message}`));
+  }
+
+  /**
+   * Resolves once a Jupyter client subscribed to all of iopub (and a moment more, for the others
+   * reconnecting with it), or after `timeoutMs`.
+   */
+  private async _subscribed(timeoutMs: number): Promise<void> {
+    if (this._hasSubscriber) {
+      return;
+    }
+    const subscribed = await Promise.race([
+      new Promise<boolean>(
+        resolve => (this._onSubscribed = () => resolve(true))
+      ),
+      sleep(timeoutMs, false)
+    ]);
+    this._onSubscribed = null;
+    if (subscribed) {
+      await sleep(OTHER_SUBSCRIBERS_MS);
+    }
+  }
+
+  /**
+   * Follows iopub subscriptions. An XPUB hears them as frames (1 = subscribe, 0 = unsubscribe),
+   * the first subscribe to a topic and the last unsubscribe from it.
+   */
+  private async _subscriptions(): Promise<void> {
+    try {
+      for await (const [frame] of this._iopub) {
+        // Only a subscription to everything ('') is a client that takes output, not the activity
+        // watcher, which may hear status messages alone (kernel_ws.py).
+        if (frame.length === 1) {
+          this._hasSubscriber = frame[0] === 1;
+        }
+        if (this._hasSubscriber) {
+          this._onSubscribed?.();
+        }
+      }
+    } catch {
+      // closed with the bridge
+    }
   }
 
   private _lost(ws: WebSocket, why: string): void {
@@ -228,17 +288,19 @@ export class KernelBridge {
     }
     const frame = encodeWsV1(channel, message);
     // Between a connection dropping and its close event, the websocket is no longer open: hold on.
+    const ws = this._ws;
     const held =
+      !ws ||
       this._reconnecting ||
-      (this._o.reopen !== undefined && this._ws.readyState !== this._ws.OPEN);
+      (this._o.reopen !== undefined && ws.readyState !== ws.OPEN);
     if (held) {
       this._pending.push(frame);
       if (this._pending.length > MAX_PENDING) {
         this._pending.shift();
         this._log.warn({}, 'dropped the oldest message held for the kernel');
       }
-    } else if (this._ws.readyState === this._ws.OPEN) {
-      this._ws.send(frame);
+    } else if (ws.readyState === ws.OPEN) {
+      ws.send(frame);
     }
   }
 
@@ -271,8 +333,8 @@ export class KernelBridge {
     if (channel !== 'shell' && channel !== 'control' && channel !== 'stdin') {
       return;
     }
-    const route = this._routes.get(msgIdOf(parts.parentHeader));
-    if (!route) {
+    const identities = this._routeOf(parts.parentHeader);
+    if (!identities) {
       this._log.warn({ channel }, 'dropped a reply whose request is unknown');
       return;
     }
@@ -282,7 +344,26 @@ export class KernelBridge {
         : channel === 'control'
           ? this._control
           : this._stdin;
-    void this._send(socket, toZmqFrames(route.identities, parts, this._signer));
+    void this._send(socket, toZmqFrames(identities, parts, this._signer));
+  }
+
+  /**
+   * Whom a reply goes to: the identities its request came with. A request made before this bridge
+   * existed (a cell running while the companion restarted) goes to the identity Jupyter's clients
+   * give their sockets: their session (jupyter_server and jupyter_client both do so).
+   */
+  private _routeOf(parentHeader: Buffer): Buffer[] | undefined {
+    const known = this._routes.get(msgIdOf(parentHeader));
+    if (known) {
+      return known.identities;
+    }
+    let session = '';
+    try {
+      session = sessionOf(parentHeader);
+    } catch {
+      // not JSON: no route
+    }
+    return session ? [Buffer.from(session)] : undefined;
   }
 
   /**
@@ -380,7 +461,7 @@ export class KernelBridge {
    * per socket rather than awaited by each caller.
    */
   private _send(
-    socket: zmq.Router | zmq.Publisher,
+    socket: zmq.Router | zmq.XPublisher,
     frames: Buffer[]
   ): Promise<void> {
     const previous = this._sending.get(socket) ?? Promise.resolve();
@@ -417,12 +498,12 @@ export class KernelBridge {
     ]) {
       socket.close();
     }
-    this._ws.removeAllListeners('message');
-    this._ws.close();
+    this._ws?.removeAllListeners('message');
+    this._ws?.close();
     this._resolveEnded(end);
   }
 
-  private _ws: WebSocket;
+  private _ws: WebSocket | null;
   private _log: { warn: (obj: object, msg: string) => void };
   private _reconnecting = false;
   private _pending: Buffer[] = [];
@@ -430,13 +511,16 @@ export class KernelBridge {
   private _shell = new zmq.Router();
   private _control = new zmq.Router();
   private _stdin = new zmq.Router();
-  private _iopub = new zmq.Publisher();
+  // XPUB: a publisher that also hears its subscribers come and go.
+  private _iopub = new zmq.XPublisher();
+  private _hasSubscriber = false;
+  private _onSubscribed: (() => void) | null = null;
   private _hb = new zmq.Reply();
   private _routes = new Map<
     string,
     { channel: RoutedChannel; identities: Buffer[] }
   >();
-  private _sending = new Map<zmq.Router | zmq.Publisher, Promise<void>>();
+  private _sending = new Map<zmq.Router | zmq.XPublisher, Promise<void>>();
   private _closed = false;
   private _resolveEnded!: (end: IBridgeEnd) => void;
   private _endedPromise = new Promise<IBridgeEnd>(

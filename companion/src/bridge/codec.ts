@@ -201,6 +201,17 @@ export function msgIdOf(headerPart: Buffer): string {
   return header.msg_id ?? '';
 }
 
+/** The session of a header part ('' for none): Jupyter's clients use it as their ZMQ identity. */
+export function sessionOf(headerPart: Buffer): string {
+  if (headerPart.length <= 2) {
+    return '';
+  }
+  const header = JSON.parse(headerPart.toString('utf8')) as {
+    session?: string;
+  };
+  return header.session ?? '';
+}
+
 /**
  * The topic an IOPub message is published under, `kernel.<msg_type>` (ipykernel's form, without its
  * process id): a subscriber can take status messages alone, as the Jupyter Server's activity watcher

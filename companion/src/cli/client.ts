@@ -1,12 +1,9 @@
 /**
  * The CLI's way to the companion: HTTP over its unix socket, starting it on demand.
  */
-import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
+import { ensureCompanion } from '../launch';
 import { MAIN_SCRIPT } from '../paths';
-import { defaultStateDir, ensurePrivateDir } from '../state/files';
 
 export class CliError extends Error {}
 
@@ -85,35 +82,12 @@ export class CompanionClient {
     });
   }
 
-  /** Starts `serve` in the background, logging to the state dir, and waits for its socket. */
   private async _startCompanion(): Promise<void> {
-    const stateDir = await ensurePrivateDir(defaultStateDir());
-    await ensurePrivateDir(path.dirname(this._socket));
-    const log = openSync(path.join(stateDir, 'companion.log'), 'a', 0o600);
-    const child = spawn(
-      process.execPath,
-      [MAIN_SCRIPT, 'serve', '--socket', this._socket],
-      {
-        detached: true,
-        stdio: ['ignore', log, log]
-      }
-    );
-    child.unref();
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      try {
-        await this._send('GET', '/api');
-        return;
-      } catch (err) {
-        if (!isNotListening(err) || child.exitCode !== null) {
-          break;
-        }
-        await new Promise(resolve => setTimeout(resolve, 100));
-      }
+    try {
+      await ensureCompanion(this._socket, MAIN_SCRIPT);
+    } catch (err) {
+      throw new CliError((err as Error).message);
     }
-    throw new CliError(
-      `could not start the companion; see ${path.join(stateDir, 'companion.log')}`
-    );
   }
 }
 

@@ -69,6 +69,21 @@ export class GatewayClient {
     return res.status === 200 ? res.body : undefined;
   }
 
+  /** `GET /api/kernels/:id`: the kernel, or undefined when the gateway does not run it. */
+  async kernel(id: string): Promise<IRemoteKernel | undefined> {
+    try {
+      return (await this._json(
+        'GET',
+        `/api/kernels/${encodeURIComponent(id)}`
+      )) as IRemoteKernel;
+    } catch (err) {
+      if (err instanceof GatewayError && err.status === 404) {
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
   /**
    * Starts a kernel. The body carries no `env`: with one, the gateway would start the kernel without
    * the job's environment (CUDA_VISIBLE_DEVICES, SLURM_*, HOME).

@@ -37,7 +37,8 @@ export function createApp(options: IAppOptions): express.Express {
     });
   });
   app.get('/api', (_req, res) => {
-    res.json({ version: options.version });
+    // The pid: a companion started on demand (by the CLI or a kernel's shim) can be found and stopped.
+    res.json({ version: options.version, pid: process.pid });
   });
   app.use(clusterRouter(options.cluster));
   if (options.allocations) {

@@ -1,8 +1,10 @@
 /**
  * The kernel shim's endpoint: a kernelspec's process hands over its connection file and keeps this
- * request open for the life of the kernel. The reply is a stream of JSON lines: "started", then one
- * "ended" line that says why (the shim prints it and exits). When the shim goes away (Jupyter killed
- * it), the remote kernel is shut down.
+ * request open for the life of the kernel. The reply is a stream of JSON lines: "started" (with the
+ * remote kernel's id and websocket session), then one "ended" line that says why (the shim prints it
+ * and exits). When the shim goes away (Jupyter killed it), the remote kernel is shut down. When the
+ * companion goes away instead (killed, restarted), the shim asks the next one to `attach` it to the
+ * same remote kernel: its variables, and the output it printed meanwhile, are kept.
  */
 import { Router } from 'express';
 import { z } from 'zod';
@@ -13,7 +15,13 @@ import { HttpError } from '../http/errors';
 const shimRequestSchema = z.object({
   spec: z.string().regex(/^slurm-[A-Za-z0-9_.-]+$/),
   connectionFile: z.string().min(1),
-  cwd: z.string().min(1)
+  cwd: z.string().min(1),
+  attach: z
+    .object({
+      remoteKernelId: z.string().regex(/^[A-Za-z0-9-]+$/),
+      sessionId: z.string().min(1)
+    })
+    .optional()
 });
 
 export function kernelsRouter(
@@ -27,10 +35,10 @@ export function kernelsRouter(
       throw new HttpError(
         400,
         'invalid_request',
-        'expected {spec, connectionFile, cwd}'
+        'expected {spec, connectionFile, cwd, attach?}'
       );
     }
-    const { spec, connectionFile, cwd } = parsed.data;
+    const { spec, connectionFile, cwd, attach } = parsed.data;
     const meta = await gateway.kernelspecs.read(spec);
     if (!meta) {
       throw new HttpError(
@@ -56,11 +64,13 @@ export function kernelsRouter(
         meta.remoteName,
         spec,
         connectionFile,
-        cwd
+        cwd,
+        attach
       );
     } catch (err) {
+      const what = attach ? 'reattach to' : 'start';
       res.end(
-        `${JSON.stringify({ event: 'ended', ok: false, message: `cannot start the remote kernel: ${(err as Error).message}` })}\n`
+        `${JSON.stringify({ event: 'ended', ok: false, message: `cannot ${what} the remote kernel: ${(err as Error).message}` })}\n`
       );
       return;
     }
@@ -71,6 +81,7 @@ export function kernelsRouter(
     line({
       event: 'started',
       remoteKernelId: session.remoteKernelId,
+      sessionId: session.sessionId,
       node: meta.node,
       jobId: meta.jobId
     });

@@ -3,7 +3,14 @@
  * shared home (state, Jupyter data/config/runtime, IPython), so tests never touch the user's own.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync
+} from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
@@ -162,13 +169,52 @@ export class Harness {
     await cancelLeftoverJobs();
   }
 
+  /** The pid of whichever companion answers on this harness's socket (one the shim or CLI started). */
+  async servingPid(): Promise<number | undefined> {
+    const reply = await new Promise<string>(resolve => {
+      const req = http.get({ socketPath: this.socket, path: '/api' }, res => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', () => resolve(''));
+    });
+    try {
+      return JSON.parse(reply).pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stops this harness's companion, and one started on demand on its socket, by pid. */
   async stop(): Promise<void> {
     const child = this._companion;
-    if (child && child.exitCode === null) {
+    // Killed by a test (kill -9), it has exited already: no exit event will come.
+    if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise(resolve => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
     }
+    const onDemand = await this.servingPid();
+    if (onDemand) {
+      process.kill(onDemand, 'SIGTERM');
+      await waitFor(
+        'the companion started on demand to stop',
+        async () => !isRunning(onDemand),
+        15_000,
+        50
+      );
+    }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether a process runs (a zombie does not: pid 1 here reaps orphans late). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
   }
 }

@@ -128,9 +128,11 @@ export class JupyterServer {
     return res.body;
   }
 
+  /** A kernel websocket as JupyterLab opens one: its session id is also its messages' session. */
   async connect(kernelId: string): Promise<KernelChannel> {
+    const session = randomUUID();
     const ws = new WebSocket(
-      `ws://${this.host}:${this.port}/api/kernels/${kernelId}/channels?session_id=${randomUUID()}`,
+      `ws://${this.host}:${this.port}/api/kernels/${kernelId}/channels?session_id=${session}`,
       [KERNEL_WS_PROTOCOL],
       { headers: { Authorization: `token ${this.token}` }, maxPayload: 0 }
     );
@@ -138,7 +140,7 @@ export class JupyterServer {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    return new KernelChannel(ws);
+    return new KernelChannel(ws, session);
   }
 
   async stop(): Promise<void> {
@@ -170,7 +172,10 @@ export interface IExecuteResult {
 
 /** A kernel websocket client speaking v1, as JupyterLab 4 does. */
 export class KernelChannel {
-  constructor(private readonly _ws: WebSocket) {
+  constructor(
+    private readonly _ws: WebSocket,
+    private readonly _session: string = randomUUID()
+  ) {
     _ws.on('message', (data: Buffer) => {
       const { channel, parts } = decodeWsV1(data);
       const header = JSON.parse(parts.header.toString('utf8'));
@@ -294,6 +299,5 @@ export class KernelChannel {
     this._ws.close();
   }
 
-  private _session = randomUUID();
   private _listeners = new Set<(m: IReceived) => void>();
 }

@@ -419,9 +419,9 @@ describe('the lifecycle under faults', () => {
     expect(manager.list()).toEqual([]);
   });
 
-  it('asks Slurm about a pending job every 90 s, and at once when its log appears', async () => {
+  it('asks Slurm about a pending job less often the longer it pends, and at once when its log appears', async () => {
     managers.splice(0).forEach(m => m.dispose());
-    manager = start({ pendingPollMs: 90_000 });
+    manager = start({ fastPollMs: 1000, pendingPollMs: 90_000 });
     await manager.init();
     const a = await ask();
     await until('pending', () => only().state === 'pending');

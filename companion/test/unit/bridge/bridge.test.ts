@@ -390,4 +390,55 @@ describe('KernelBridge', () => {
       expect(attempts).toBe(1);
     });
   });
+
+  describe('reattached by a restarted companion (no websocket yet)', () => {
+    it("opens the websocket once Jupyter subscribed to iopub, so the gateway's replay is heard, and routes replies to requests it never saw", async () => {
+      bridge.close();
+      info = await connectionInfo();
+      let opened = false;
+      let attached = false;
+      bridge = new KernelBridge(info, null, {
+        reopen: async () => {
+          opened = true;
+          const ws = await connectToGateway();
+          attached = true;
+          return ws;
+        }
+      });
+      const starting = bridge.start();
+      await new Promise(resolve => setTimeout(resolve, 100));
+      expect(opened).toBe(false); // nobody listens to the output yet
+      const session = 'lab-session-1';
+      const shell = await jupyterSocket(
+        new zmq.Dealer({ routingId: session }),
+        info.shell_port
+      );
+      const iopub = await jupyterSocket(new zmq.Subscriber(), info.iopub_port);
+      iopub.subscribe();
+      await starting;
+      for (let i = 0; i < 200 && !attached; i++) {
+        await new Promise(resolve => setTimeout(resolve, 10));
+      }
+      expect(attached).toBe(true);
+      // The replay: output, then the reply to an execute_request sent to the companion before.
+      const before = Buffer.from(
+        JSON.stringify({
+          msg_id: 'sent-before',
+          session,
+          msg_type: 'execute_request'
+        })
+      );
+      await new Promise(resolve => setTimeout(resolve, 100));
+      gateway.send(
+        encodeWsV1('iopub', message('stream', before, { text: 'tick' }))
+      );
+      gateway.send(
+        encodeWsV1('shell', message('execute_reply', before, { status: 'ok' }))
+      );
+      const output = parseZmqFrames((await iopub.receive()) as Buffer[]);
+      expect(JSON.parse(output.content.toString())).toEqual({ text: 'tick' });
+      const reply = parseZmqFrames((await shell.receive()) as Buffer[]);
+      expect(reply.parentHeader.equals(before)).toBe(true);
+    });
+  });
 });
