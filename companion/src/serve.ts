@@ -48,7 +48,8 @@ export async function serve(
     gateway,
     log,
     gatewayStartup: startupLimits(process.env, site),
-    defaults: site.defaults
+    defaults: site.defaults,
+    ...pollIntervals(process.env)
   });
   await allocations.init();
   // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.
@@ -122,6 +123,25 @@ function startupLimits(
       site.startup?.maxSeconds,
       DEFAULT_STARTUP_LIMITS.totalMs / 1000
     )
+  };
+}
+
+/**
+ * How often Slurm is asked about ready and pending allocations, in seconds: SLURM_KERNELS_POLL_S
+ * (ready, 120 by default) and SLURM_KERNELS_PENDING_POLL_S (90). Fault tests shorten them; a site
+ * under load could lengthen them.
+ */
+function pollIntervals(env: NodeJS.ProcessEnv): {
+  slowPollMs?: number;
+  pendingPollMs?: number;
+} {
+  const ms = (name: string) => {
+    const seconds = Number(env[name]);
+    return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+  };
+  return {
+    slowPollMs: ms('SLURM_KERNELS_POLL_S'),
+    pendingPollMs: ms('SLURM_KERNELS_PENDING_POLL_S')
   };
 }
 

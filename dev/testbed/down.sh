@@ -67,5 +67,7 @@ stop_daemon /run/munge/munged.pid munged
 kill_namespace_leftovers
 remove_network
 rm -rf "$TB_RUN"
+# The test user's way to root for fault injection goes with the testbed.
+rm -f /etc/sudoers.d/slurm-kernels-testbed /usr/local/sbin/slurm-kernels-testbed-fault
 [ "${KEEP_STATE:-0}" = 1 ] || rm -rf "$TB_STATE"
 tb_log "down"

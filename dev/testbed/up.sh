@@ -14,7 +14,7 @@ started=$(date +%s.%N)
 install_packages() {
     local missing=0 bin
     for bin in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/slurmdbd /usr/sbin/mariadbd /usr/sbin/munged \
-        /usr/sbin/sshd /usr/bin/ssh-keygen /usr/sbin/ip /usr/bin/nsenter /usr/share/lmod/lmod/libexec/lmod; do
+        /usr/sbin/sshd /usr/bin/ssh-keygen /usr/sbin/ip /usr/bin/nsenter /usr/share/lmod/lmod/libexec/lmod /usr/bin/sudo; do
         [ -x "$bin" ] || missing=1
     done
     python3_venv_ok || missing=1
@@ -26,7 +26,7 @@ install_packages() {
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         slurm-wlm slurmdbd mariadb-server munge openssh-server openssh-client iproute2 util-linux procps \
-        python3 python3-venv curl lmod
+        python3 python3-venv curl lmod sudo
 }
 
 python3_venv_ok() {
@@ -286,8 +286,20 @@ wait_for_idle_nodes() {
     exit 1
 }
 
+# The fault tests stop slurmctld, a node's link or the node itself: the test user may run exactly
+# this root-owned script (and its own copy of lib.sh) through sudo, nothing else.
+install_fault_injection() {
+    install -d -m 755 /usr/local/lib/slurm-kernels-testbed
+    install -m 644 "$here/lib.sh" /usr/local/lib/slurm-kernels-testbed/lib.sh
+    install -m 755 "$here/fault.sh" /usr/local/sbin/slurm-kernels-testbed-fault
+    printf 'alice ALL=(root) NOPASSWD: /usr/local/sbin/slurm-kernels-testbed-fault\n' \
+        >/etc/sudoers.d/slurm-kernels-testbed
+    chmod 440 /etc/sudoers.d/slurm-kernels-testbed
+}
+
 install_packages
 make_dirs
+install_fault_injection
 make_users
 make_site_envs
 write_site_presets

@@ -75,7 +75,9 @@ export async function request(
     input
   );
   process.stderr.write(
-    `submitted job ${allocation.jobId} (allocation ${allocation.id})\n`
+    allocation.jobId
+      ? `submitted job ${allocation.jobId} (allocation ${allocation.id})\n`
+      : `submitted allocation ${allocation.id}: ${allocation.problem?.message ?? 'no job id yet'}\n`
   );
   if (values.wait) {
     allocation = await waitUntilSettled(client, allocation);
@@ -118,6 +120,11 @@ async function waitUntilSettled(
 }
 
 function describe(a: Allocation): string {
+  // Slurm or the node not answering, a submission not yet confirmed: said beside the stage.
+  return a.problem ? `${stage(a)} (${a.problem.message})` : stage(a);
+}
+
+function stage(a: Allocation): string {
   switch (a.state) {
     case 'pending':
       return `pending: ${a.pendingReason?.text ?? ''} [${a.pendingReason?.code ?? ''}]${a.estimatedStart ? ` (estimated start ${a.estimatedStart})` : ''}`;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Fault injection on the testbed, for the fault tests (companion/test/integration). Installed
+# by up.sh as /usr/local/sbin/slurm-kernels-testbed-fault, which the test user may run as root
+# through sudo, with exactly these arguments and nothing else:
+#
+#   ctld stop | ctld start          slurmctld stopped by its pid, started again (waits until it answers)
+#   link NODE down | link NODE up   the node's network link, inside its namespace
+#   node NODE down | node NODE resume   the node as Slurm sees it (scontrol update)
+set -euo pipefail
+. /usr/local/lib/slurm-kernels-testbed/lib.sh
+
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "fault: must run as root (sudo)" >&2; exit 1; }
+
+is_node() { tb_compute_nodes | grep -qx "$1"; }
+
+case "${1:-} ${2:-} ${3:-}" in
+    "ctld stop ")
+        pid=$(tb_live_pid "$TB_RUN/slurmctld.pid" slurmctld) || exit 0
+        tb_stop_pid "$pid"
+        ;;
+    "ctld start ")
+        tb_ctld_alive || /usr/sbin/slurmctld
+        for _ in $(seq 1 100); do
+            scontrol ping 2>/dev/null | grep -q 'is UP' && exit 0
+            sleep 0.2
+        done
+        echo "fault: slurmctld does not answer after 20 s; see $TB_LOG/slurmctld.log" >&2
+        exit 1
+        ;;
+    "link "*" down" | "link "*" up")
+        is_node "$2" || usage
+        tb_on "$2" ip link set dev eth0 "$3"
+        ;;
+    "node "*" down")
+        is_node "$2" || usage
+        scontrol update nodename="$2" state=down reason=fault-test
+        ;;
+    "node "*" resume")
+        is_node "$2" || usage
+        scontrol update nodename="$2" state=resume
+        ;;
+    *) usage ;;
+esac
