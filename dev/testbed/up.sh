@@ -188,7 +188,9 @@ ReturnToService=2
 MpiDefault=none
 KillWait=5
 MinJobAge=300
-SlurmdTimeout=60
+# Slurm's default: a node's link may be down for minutes (the link fault test: 2 min) before Slurm
+# declares the node failed.
+SlurmdTimeout=300
 EOF
         for n in $(tb_compute_nodes); do
             echo "NodeName=$n NodeAddr=$(tb_ip "$n") CPUs=$CPUS RealMemory=$mem Gres=gpu:tesla:$GPUS State=UNKNOWN"
@@ -200,9 +202,13 @@ EOF
         echo "AutoDetect=off"
         echo "Name=gpu Type=tesla File=$TB_RUN/dev/nvidia[0-$((GPUS - 1))]"
     } >/etc/slurm/gres.conf.new
+    local changed=0
+    cmp -s /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf || changed=1
     mv /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf
     mv /etc/slurm/gres.conf.new /etc/slurm/gres.conf
     chmod 644 /etc/slurm/slurm.conf /etc/slurm/gres.conf
+    # A testbed already up takes a changed configuration without a restart.
+    if [ "$changed" = 1 ] && tb_ctld_alive; then scontrol reconfigure; fi
 }
 
 write_slurmdbd_conf() {

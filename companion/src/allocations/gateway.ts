@@ -78,7 +78,8 @@ export interface IGatewayOptions {
 
 /**
  * Emits `connection-lost` (allocation id) when a kernel's websocket to its gateway drops: the job may
- * have ended, so the owner should look at once rather than at its next poll.
+ * have ended, so the owner should look at once rather than at its next poll. `node-unreachable`
+ * (allocation id, why) when it cannot be reopened yet, `node-reachable` (allocation id) once it is.
  */
 export class Gateway extends EventEmitter {
   constructor(private readonly _o: IGatewayOptions) {
@@ -225,7 +226,9 @@ export class Gateway extends EventEmitter {
         // While the job runs, a node out of reach is waited for; its end closes the bridge.
         reconnectForMs: Infinity,
         interrupt: () => connected.client.interruptKernel(kernel.id),
-        onLost: () => this.emit('connection-lost', allocationId)
+        onLost: () => this.emit('connection-lost', allocationId),
+        onUnreachable: why => this.emit('node-unreachable', allocationId, why),
+        onRestored: () => this.emit('node-reachable', allocationId)
       });
       await bridge.start();
       const session = new KernelSession(

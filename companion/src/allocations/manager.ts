@@ -146,6 +146,15 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     super();
     // A kernel lost its gateway: look at the job now, not at the next slow poll.
     _o.gateway.on('connection-lost', () => this._pollSoon());
+    _o.gateway.on('node-unreachable', (id: string, why: string) =>
+      this._nodeUnreachable(id, why)
+    );
+    _o.gateway.on('node-reachable', (id: string) => {
+      const record = this._records.get(id);
+      if (record?.allocation.problem?.kind === 'node_unreachable') {
+        this._update(record, { problem: null });
+      }
+    });
     this._stateKey = createHash('sha256')
       .update(path.resolve(_o.stateDir))
       .digest('hex')
@@ -808,6 +817,25 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       }
       this._slurmUnreachable(watched, err);
     }
+  }
+
+  /** A kernel's websocket cannot be reopened: the lab says so while the job still runs. */
+  private _nodeUnreachable(id: string, why: string): void {
+    const record = this._records.get(id);
+    const a = record?.allocation;
+    if (
+      !record ||
+      !a ||
+      !isActive(a) ||
+      (a.problem && a.problem.kind !== 'node_unreachable')
+    ) {
+      return;
+    }
+    this._setProblem(
+      record,
+      'node_unreachable',
+      `${a.node} does not answer (${why}); its kernels keep running there and reconnect when it does`
+    );
   }
 
   /** Slurm did not answer: nothing is ended or cancelled for it; the lab says so meanwhile. */

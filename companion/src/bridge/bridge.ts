@@ -67,6 +67,10 @@ export interface IBridgeOptions {
   interrupt?: () => Promise<void>;
   /** Called when the websocket is lost, before reopening it: the job may have ended. */
   onLost?: () => void;
+  /** Called when reopening the lost websocket failed (the node does not answer), with why. */
+  onUnreachable?: (why: string) => void;
+  /** Called when a lost websocket was reopened. */
+  onRestored?: () => void;
 }
 
 const MAX_ROUTES = 10_000;
@@ -218,10 +222,16 @@ export class KernelBridge {
         this._reconnecting = false;
         this._attach(ws);
         this._pending.splice(0).forEach(frame => ws.send(frame));
+        if (backoff.failures > 0) {
+          this._o.onRestored?.();
+        }
         return;
       } catch (err) {
         lastError = (err as Error).message;
         const delay = backoff.fail();
+        if (backoff.failures === 1) {
+          this._o.onUnreachable?.(lastError);
+        }
         if ((err as { status?: number }).status === 404) {
           break;
         }

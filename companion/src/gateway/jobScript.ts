@@ -245,6 +245,10 @@ else:
     )
 # The local Jupyter Server applies the user's own IOPub limit; the gateway must not add another.
 c.ZMQChannelsWebsocketConnection.limit_rate = False
+# A websocket whose companion became unreachable is closed after 30 s without a pong (5 s pings),
+# rather than after 90 s: the gateway buffers the kernel's output from then on and replays it when
+# the companion reconnects.
+c.KernelGatewayApp.ws_ping_interval = 5
 c.ServerApp.terminals_enabled = False
 c.ServerApp.base_url = "/"
 
