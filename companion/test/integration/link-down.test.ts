@@ -9,14 +9,15 @@ import { promisify } from 'node:util';
 import type { Allocation } from '../../../src/api/allocation';
 import type { KernelChannel } from './jupyter';
 import { useLabSide } from './setup';
-import { cancelLeftoverJobs, requireTestUser, waitFor } from './testbed';
+import {
+  cancelLeftoverJobs,
+  injectFault,
+  requireTestUser,
+  waitFor
+} from './testbed';
 
 jest.setTimeout(300_000);
 requireTestUser();
-
-const FAULT = '/usr/local/sbin/slurm-kernels-testbed-fault';
-const fault = (...args: string[]) =>
-  promisify(execFile)('sudo', ['-n', FAULT, ...args], { timeout: 60_000 });
 
 const lab = useLabSide();
 let allocation: Allocation;
@@ -38,10 +39,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const node = allocation?.node ?? 'node1';
-  await fault('link', node, 'up').catch(() => undefined);
+  await injectFault('link', node, 'up').catch(() => undefined);
   // Should Slurm have declared the node failed meanwhile, it serves the next tests again.
   if (!/^(idle|mixed|allocated)/.test(await nodeState(node))) {
-    await fault('node', node, 'resume').catch(() => undefined);
+    await injectFault('node', node, 'resume').catch(() => undefined);
   }
   channel?.close();
   await lab.server
@@ -81,9 +82,9 @@ const ticksOf = (stdout: string) =>
 it('rides out a 10 s outage: every tick once, in order, the kernel and its state kept', async () => {
   const running = channel.execute(ticking(20, 1), { timeoutMs: 90_000 });
   await new Promise(resolve => setTimeout(resolve, 2_000));
-  await fault('link', allocation.node as string, 'down');
+  await injectFault('link', allocation.node as string, 'down');
   await new Promise(resolve => setTimeout(resolve, 10_000));
-  await fault('link', allocation.node as string, 'up');
+  await injectFault('link', allocation.node as string, 'up');
   const done = await running;
   expect(done.reply.status).toBe('ok');
   expect(ticksOf(done.stdout)).toEqual([...Array(20).keys()]);
@@ -95,7 +96,7 @@ it('rides out 2 minutes: "node unreachable" meanwhile, never dead, then the outp
     (await lab.server.json('GET', '/api/kernels'))[0]?.execution_state;
   const running = channel.execute(ticking(90, 2), { timeoutMs: 280_000 });
   await new Promise(resolve => setTimeout(resolve, 4_000));
-  await fault('link', allocation.node as string, 'down');
+  await injectFault('link', allocation.node as string, 'down');
   const downAt = Date.now();
   const unreachable = await waitFor(
     'the lab to say the node does not answer',
@@ -112,7 +113,7 @@ it('rides out 2 minutes: "node unreachable" meanwhile, never dead, then the outp
   await new Promise(resolve =>
     setTimeout(resolve, Math.max(0, downAt + 120_000 - Date.now()))
   );
-  await fault('link', allocation.node as string, 'up');
+  await injectFault('link', allocation.node as string, 'up');
   await waitFor(
     'the problem cleared',
     async () => !(await lab.harness.list())[0]?.problem,

@@ -3,24 +3,23 @@
  * stopped by its pid while an allocation is ready and its kernel runs, and an sbatch that submits
  * the job but answers with an error. Nothing is ended, cancelled, forgotten or submitted twice.
  */
-import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Allocation } from '../../../src/api/allocation';
 import { isOurJobComment } from '../../src/allocations/manager';
 import { listJobs, LocalRunner } from '../../src/slurm';
 import { Harness } from './harness';
 import { useLabSide } from './setup';
-import { cancelLeftoverJobs, requireTestUser, waitFor } from './testbed';
+import {
+  cancelLeftoverJobs,
+  injectFault,
+  requireTestUser,
+  waitFor
+} from './testbed';
 
 jest.setTimeout(240_000);
 requireTestUser();
-
-const FAULT = '/usr/local/sbin/slurm-kernels-testbed-fault';
-const fault = (...args: string[]) =>
-  promisify(execFile)('sudo', ['-n', FAULT, ...args], { timeout: 60_000 });
 
 const lab = useLabSide(harness => {
   // Ready allocations are looked at every 2 s here, not every 2 minutes.
@@ -28,7 +27,7 @@ const lab = useLabSide(harness => {
 });
 
 afterAll(async () => {
-  await fault('ctld', 'start'); // whatever happened, the testbed's controller runs again
+  await injectFault('ctld', 'start'); // whatever happened, the testbed's controller runs again
   await cancelLeftoverJobs();
 });
 
@@ -58,7 +57,7 @@ describe('slurmctld down', () => {
     const channel = await lab.server.connect(session.kernel.id);
     try {
       await channel.execute('x = 1');
-      await fault('ctld', 'stop');
+      await injectFault('ctld', 'stop');
       const stoppedAt = Date.now();
       const kept = await waitFor(
         'the allocation marked Slurm unreachable',
@@ -90,7 +89,7 @@ describe('slurmctld down', () => {
       const [during] = await lab.harness.list();
       expect(during).toMatchObject({ state: 'ready', outcome: null });
 
-      await fault('ctld', 'start');
+      await injectFault('ctld', 'start');
       const back = await waitFor(
         'the problem cleared',
         async () => {

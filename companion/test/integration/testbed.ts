@@ -106,3 +106,15 @@ export function spawnOnHost(
     { stdio: ['pipe', 'pipe', 'pipe'] }
   );
 }
+
+/**
+ * Injects a fault on the testbed as root, through the one script the test user may run with sudo
+ * (dev/testbed/fault.sh): `ctld stop|start`, `link NODE down|up`, `node NODE down|resume`.
+ */
+export async function injectFault(...args: string[]): Promise<void> {
+  await promisify(execFile)(
+    'sudo',
+    ['-n', '/usr/local/sbin/slurm-kernels-testbed-fault', ...args],
+    { timeout: 60_000 }
+  );
+}
