@@ -9,6 +9,7 @@ import {
   IStartupLimits
 } from './allocations/gateway';
 import { AllocationManager } from './allocations/manager';
+import { DEFAULT_JOB_POLICY, IJobPolicy } from './gateway/jobScript';
 import { createApp, listenOnSocket, socketAnswers } from './http/app';
 import { KernelspecWriter } from './kernelspecs/writer';
 import type { SiteConfig } from '../../src/api/site';
@@ -49,7 +50,8 @@ export async function serve(
     log,
     gatewayStartup: startupLimits(process.env, site),
     defaults: site.defaults,
-    ...pollIntervals(process.env)
+    ...pollIntervals(process.env),
+    jobPolicy: jobPolicy(process.env, site)
   });
   await allocations.init();
   // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.
@@ -124,6 +126,20 @@ function startupLimits(
       DEFAULT_STARTUP_LIMITS.totalMs / 1000
     )
   };
+}
+
+/**
+ * The jobs' dead-man's switch, in seconds without a companion: SLURM_KERNELS_DEAD_MAN_S, else the
+ * site's `deadManMinutes`, else 30 minutes.
+ */
+function jobPolicy(env: NodeJS.ProcessEnv, site: SiteConfig): IJobPolicy {
+  const seconds = Number(env.SLURM_KERNELS_DEAD_MAN_S);
+  if (Number.isFinite(seconds) && seconds > 0) {
+    return { deadManSeconds: seconds };
+  }
+  return site.deadManMinutes
+    ? { deadManSeconds: site.deadManMinutes * 60 }
+    : DEFAULT_JOB_POLICY;
 }
 
 /**

@@ -17,6 +17,11 @@ export const siteConfigSchema = z
     presets: z.record(z.string(), environmentSchema).optional(),
     /** Cancel an allocation whose kernels have all been idle this long (minutes); 0: never. */
     idleCancelMinutes: z.number().int().nonnegative().optional(),
+    /**
+     * The jobs' dead-man's switch: a job no companion has been in touch with for this long, and
+     * none of whose kernels is busy, ends itself (minutes; 30 by default).
+     */
+    deadManMinutes: z.number().positive().optional(),
     /** How long a starting job may print nothing, and take in all, before it is given up. */
     startup: z
       .object({

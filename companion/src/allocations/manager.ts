@@ -23,10 +23,13 @@ import {
   checkAgainstCluster
 } from '../../../src/api/allocation';
 import {
+  DEAD_MAN_EXIT,
+  DEFAULT_JOB_POLICY,
   GATEWAY_CONFIG,
   KERNEL_WS_MODULE,
   buildJobScript,
-  IJobFiles
+  IJobFiles,
+  IJobPolicy
 } from '../gateway/jobScript';
 import { readKernelWsModule } from '../gateway/kernelWsModule';
 import { HttpError } from '../http/errors';
@@ -98,6 +101,8 @@ export interface IManagerOptions {
   retryPollMs?: number;
   /** The user whose jobs these are (squeue --user); by default the companion's own. */
   user?: string;
+  /** What jobs do on their own (their dead-man's switch). */
+  jobPolicy?: IJobPolicy;
   /**
    * How long a RUNNING job may go without progress (its log does not grow) before its gateway is
    * declared failed, and how long it may take in all.
@@ -197,7 +202,28 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       this._o.refreshMs ?? 10_000
     );
     this._refreshTimer.unref();
+    // In touch with every live job: their dead-man's switch stays off while a companion lives.
+    const policy = this._o.jobPolicy ?? DEFAULT_JOB_POLICY;
+    this._aliveTimer = setInterval(
+      () => void this._touchJobs(),
+      Math.min(60_000, (policy.deadManSeconds * 1000) / 4)
+    );
+    this._aliveTimer.unref();
+    void this._touchJobs();
     this._pollSoon();
+  }
+
+  /** Touches the alive file of every live job (the job's dead-man's switch reads its age). */
+  private async _touchJobs(): Promise<void> {
+    const now = new Date();
+    for (const { allocation, files } of this._records.values()) {
+      if (isActive(allocation) && allocation.jobId) {
+        await fs
+          .utimes(files.aliveFile, now, now)
+          .catch(() => writePrivateFile(files.aliveFile, ''))
+          .catch(() => undefined);
+      }
+    }
   }
 
   /**
@@ -347,7 +373,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       if (saved?.allocation?.id && saved.files?.dir) {
         const record: IRecord = {
           allocation: saved.allocation,
-          files: saved.files,
+          // From its directory: files added since (the alive file) are where this version looks.
+          files: jobFiles(saved.files.dir),
           unconfirmed: saved.unconfirmed,
           cancelOwed: saved.cancelOwed
         };
@@ -416,7 +443,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     const request = await this._checked(input, { fresh: false });
     return buildJobScript(
       request,
-      jobFiles(path.join(this._dir, '<allocation>'))
+      jobFiles(path.join(this._dir, '<allocation>')),
+      this._o.jobPolicy
     );
   }
 
@@ -506,7 +534,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _submission(record: IRecord): ISubmission {
     const { request, id } = record.allocation;
     return {
-      script: buildJobScript(request, record.files),
+      script: buildJobScript(request, record.files, this._o.jobPolicy),
       partition: request.partition,
       gres: request.gres,
       time: request.time,
@@ -647,6 +675,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     this._disposed = true;
     if (this._refreshTimer) {
       clearInterval(this._refreshTimer);
+    }
+    if (this._aliveTimer) {
+      clearInterval(this._aliveTimer);
     }
     if (this._timer) {
       clearTimeout(this._timer);
@@ -1211,6 +1242,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /** Record dirs whose record.json could not be read: said once, not at every refresh. */
   private _unreadable = new Set<string>();
   private _refreshTimer: NodeJS.Timeout | null = null;
+  private _aliveTimer: NodeJS.Timeout | null = null;
   private _saving = new Map<string, Promise<void>>();
   private _timer: NodeJS.Timeout | null = null;
   private _kernelWsModule: Promise<string> | undefined;
@@ -1253,7 +1285,8 @@ function jobFiles(dir: string): IJobFiles {
     tokenFile: path.join(dir, 'token'),
     rendezvousFile: path.join(dir, 'rendezvous.json'),
     gatewayConfig: path.join(dir, 'gateway_config.py'),
-    gatewayModule: path.join(dir, `${KERNEL_WS_MODULE}.py`)
+    gatewayModule: path.join(dir, `${KERNEL_WS_MODULE}.py`),
+    aliveFile: path.join(dir, 'companion-alive')
   };
 }
 
@@ -1333,6 +1366,9 @@ function endMessage(
     BOOT_FAIL: 'The node could not boot for the job.',
     DEADLINE: 'The job missed its deadline.'
   };
+  if (state === 'FAILED' && exitCode === `${DEAD_MAN_EXIT}:0`) {
+    return "The job ended itself: no companion was in touch with it and no kernel was busy (its dead-man's switch).";
+  }
   const base = words[state] ?? `The job ended (${state}).`;
   // A cancelled job always ends on a signal; its exit code says nothing more.
   const code =

@@ -20,7 +20,23 @@ export interface IJobFiles {
   gatewayConfig: string;
   /** The kernel websocket module the configuration imports, beside it. */
   gatewayModule: string;
+  /** Touched by every companion in touch with the job; its age drives the job's dead-man's switch. */
+  aliveFile: string;
 }
+
+/** What the job does on its own, without a companion. */
+export interface IJobPolicy {
+  /**
+   * The dead-man's switch: the job ends itself when no companion has touched `aliveFile` for this
+   * long and no kernel is busy (the companion died with its lab, and never came back).
+   */
+  deadManSeconds: number;
+}
+
+export const DEFAULT_JOB_POLICY: IJobPolicy = { deadManSeconds: 30 * 60 };
+
+/** The exit code of a job its dead-man's switch ended. */
+export const DEAD_MAN_EXIT = 26;
 
 /** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
 export function shellQuote(value: string): string {
@@ -29,7 +45,8 @@ export function shellQuote(value: string): string {
 
 export function buildJobScript(
   request: AllocationRequest,
-  files: IJobFiles
+  files: IJobFiles,
+  policy: IJobPolicy = DEFAULT_JOB_POLICY
 ): string {
   return [
     // A login shell, as the user's own terminal has: the job is submitted with --export=NONE, so
@@ -41,8 +58,12 @@ export function buildJobScript(
     `sk_token_file=${shellQuote(files.tokenFile)}`,
     `sk_rendezvous=${shellQuote(files.rendezvousFile)}`,
     `sk_config=${shellQuote(files.gatewayConfig)}`,
+    `sk_alive=${shellQuote(files.aliveFile)}`,
+    `sk_dead_man_s=${Math.max(1, Math.round(policy.deadManSeconds))}`,
     '# A rendezvous left by an earlier run of this job (requeued) names a gateway that is gone.',
     'rm -f "$sk_rendezvous"',
+    "# The job starts in touch: the dead-man's switch counts from here until a companion touches it.",
+    'touch "$sk_alive"',
     "# srun from a kernel gets the job's whole environment (--export=NONE was for the job alone).",
     'export SLURM_EXPORT_ENV=ALL',
     'echo "slurm-kernels: job $SLURM_JOB_ID on $(hostname), GPUs: ${CUDA_VISIBLE_DEVICES:-none}"',
@@ -119,6 +140,37 @@ sk_isolated() {
 
 sk_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Whether a kernel of the gateway is busy (its REST API, with the token, from the job's own Python).
+sk_kernel_busy() {
+    KG_AUTH_TOKEN="$sk_token" "$(command -v python3 || command -v python)" - "$sk_port" <<'PY'
+import json, os, sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/kernels",
+                             headers={"Authorization": "token " + os.environ["KG_AUTH_TOKEN"]})
+try:
+    kernels = json.load(urllib.request.urlopen(req, timeout=10))
+except Exception:
+    sys.exit(0)  # a gateway that does not answer is not known to be idle: keep it
+sys.exit(0 if any(k.get("execution_state") == "busy" for k in kernels) else 1)
+PY
+}
+
+# The dead-man's switch: companions touch $sk_alive while they are in touch with this job. When none
+# has for $sk_dead_man_s seconds and no kernel is busy, the job ends itself, saying why: its GPUs
+# are not held for a lab that is gone. It needs no companion to act.
+sk_dead_man() {
+    local every=$((sk_dead_man_s / 4 < 60 ? sk_dead_man_s / 4 : 60)) age
+    [ "$every" -ge 1 ] || every=1
+    while sleep "$every"; do
+        age=$(($(date +%s) - $(stat -c %Y "$sk_alive" 2>/dev/null || echo 0)))
+        [ "$age" -ge "$sk_dead_man_s" ] || continue
+        sk_kernel_busy && continue
+        echo "slurm-kernels: no companion has been in touch for $age s and no kernel is busy: the job ends itself (dead-man's switch, after $sk_dead_man_s s)"
+        : >"$JUPYTER_RUNTIME_DIR/dead-man"
+        kill -TERM "$sk_pid"
+        return
+    done
+}
+
 # Versions for the rendezvous file, read while the gateway starts (off the critical path).
 python3 - >"$JUPYTER_RUNTIME_DIR/versions" 2>/dev/null <<'PY' &
 import importlib.metadata as m, platform
@@ -163,8 +215,14 @@ for sk_attempt in 1 2 3 4 5; do
         printf '{"host": "%s", "port": %d, "pid": %d, "kind": "%s", "versions": "%s"}\n' \
             "$(hostname)" "$sk_port" "$sk_pid" "$sk_kind" "$sk_versions" >"$sk_rendezvous.tmp"
         mv "$sk_rendezvous.tmp" "$sk_rendezvous"
+        sk_dead_man &
+        sk_watch_pid=$!
+        trap 'kill "$sk_watch_pid" 2>/dev/null; kill -TERM "$sk_pid" 2>/dev/null; wait "$sk_pid"; exit 143' TERM
         wait "$sk_pid"
-        exit $?
+        sk_status=$?
+        kill "$sk_watch_pid" 2>/dev/null
+        [ -e "$JUPYTER_RUNTIME_DIR/dead-man" ] && exit ${DEAD_MAN_EXIT}
+        exit $sk_status
     fi
     kill "$sk_pid" 2>/dev/null
     wait "$sk_pid" 2>/dev/null

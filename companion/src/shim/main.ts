@@ -156,6 +156,10 @@ async function main(): Promise<void> {
   // Jupyter interrupts with a message (interrupt_mode "message"); a stray SIGINT must not kill us.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => process.exit(0));
+  // Jupyter Server killed outright leaves its kernels' processes behind: a shim whose server is
+  // gone exits, and the companion shuts its remote kernel down (it would hold GPU memory forever).
+  const server = process.ppid;
+  setInterval(() => process.ppid !== server && process.exit(0), 2_000).unref();
   let kernel = null as IStarted | null;
   let lostSince: number | null = null;
   const backoff = new Backoff({ maxMs: 5_000 });

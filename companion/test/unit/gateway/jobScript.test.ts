@@ -11,7 +11,11 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { allocationRequestSchema } from '../../../../src/api/allocation';
-import { buildJobScript, shellQuote } from '../../../src/gateway/jobScript';
+import {
+  buildJobScript,
+  DEAD_MAN_EXIT,
+  shellQuote
+} from '../../../src/gateway/jobScript';
 
 const files = {
   dir: '/home/alice/.local/state/slurm-kernels/allocations/x',
@@ -21,7 +25,9 @@ const files = {
   gatewayConfig:
     '/home/alice/.local/state/slurm-kernels/allocations/x/gateway_config.py',
   gatewayModule:
-    '/home/alice/.local/state/slurm-kernels/allocations/x/slurm_kernels_ws.py'
+    '/home/alice/.local/state/slurm-kernels/allocations/x/slurm_kernels_ws.py',
+  aliveFile:
+    '/home/alice/.local/state/slurm-kernels/allocations/x/companion-alive'
 };
 
 function script(environment: object): string {
@@ -113,10 +119,21 @@ describe('the job script, run', () => {
     allocation = path.join(dir, 'allocation');
     mkdirSync(path.join(dir, 'bin'));
     mkdirSync(allocation);
+    // It answers GET /api/kernels (with the token) from the file $SK_TEST_KERNELS names.
     const fake = [
       '#!/bin/bash',
       'env >"$SK_TEST_ENV_OUT"',
-      "exec python3 -c \"import os, socket, time; s = socket.socket(); s.bind(('127.0.0.1', int(os.environ.get('KG_PORT', 0)))); s.listen(); time.sleep(60)\""
+      "exec python3 - <<'PY'",
+      'import http.server, os',
+      'class Gateway(http.server.BaseHTTPRequestHandler):',
+      '    def do_GET(self):',
+      '        ok = self.headers.get("Authorization") == "token " + os.environ["KG_AUTH_TOKEN"]',
+      '        body = open(os.environ["SK_TEST_KERNELS"], "rb").read() if ok else b"{}"',
+      '        self.send_response(200 if ok else 403)',
+      '        self.end_headers()',
+      '        self.wfile.write(body)',
+      'http.server.HTTPServer(("127.0.0.1", int(os.environ["KG_PORT"])), Gateway).serve_forever()',
+      'PY'
     ].join('\n');
     for (const name of ['jupyter', 'jupyter-kernelgateway']) {
       writeFileSync(path.join(dir, 'bin', name), fake);
@@ -130,7 +147,8 @@ describe('the job script, run', () => {
     tokenFile: path.join(allocation, 'token'),
     rendezvousFile: path.join(allocation, 'rendezvous.json'),
     gatewayConfig: path.join(allocation, 'gateway_config.py'),
-    gatewayModule: path.join(allocation, 'slurm_kernels_ws.py')
+    gatewayModule: path.join(allocation, 'slurm_kernels_ws.py'),
+    aliveFile: path.join(allocation, 'companion-alive')
   });
   const env = () => ({
     PATH: `${path.join(dir, 'bin')}:/usr/bin:/bin`,
@@ -138,15 +156,19 @@ describe('the job script, run', () => {
     TMPDIR: dir,
     SLURM_JOB_ID: '77',
     JUPYTER_CONFIG_DIR: '/home/someone/.jupyter-own',
-    SK_TEST_ENV_OUT: path.join(dir, 'gateway.env')
+    SK_TEST_ENV_OUT: path.join(dir, 'gateway.env'),
+    SK_TEST_KERNELS: path.join(dir, 'kernels.json')
   });
-  const writeScript = () => {
+  const writeScript = (deadManSeconds = 1800) => {
     const file = path.join(dir, 'job.sh');
     const request = allocationRequestSchema.parse({
       partition: 'cpu',
       time: '10'
     });
-    writeFileSync(file, buildJobScript(request, jobFiles()));
+    writeFileSync(
+      file,
+      buildJobScript(request, jobFiles(), { deadManSeconds })
+    );
     return file;
   };
 
@@ -207,4 +229,31 @@ describe('the job script, run', () => {
     // The script's trap removes its node-local runtime directory.
     expect(existsSync(path.join(dir, 'slurm-kernels-77'))).toBe(false);
   });
+
+  it("ends itself when no companion touched it for the dead-man's time and no kernel is busy, never while one is", async () => {
+    writeFileSync(jobFiles().tokenFile, 'sekrit-token\n', { mode: 0o600 });
+    const kernels = (state: string) =>
+      writeFileSync(
+        env().SK_TEST_KERNELS,
+        JSON.stringify([{ id: 'k', execution_state: state }])
+      );
+    kernels('busy');
+    const job = spawn('/bin/bash', [writeScript(2)], { env: env() });
+    let out = '';
+    job.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    const exited = new Promise<number | null>(resolve =>
+      job.once('exit', resolve)
+    );
+    try {
+      await new Promise(resolve => setTimeout(resolve, 5_000));
+      expect(job.exitCode).toBeNull(); // a busy kernel keeps the job, companion or not
+      kernels('idle');
+      expect(await exited).toBe(DEAD_MAN_EXIT);
+      expect(out).toMatch(
+        /no companion has been in touch for \d+ s and no kernel is busy: the job ends itself \(dead-man's switch, after 2 s\)/
+      );
+    } finally {
+      job.kill('SIGTERM');
+    }
+  }, 30_000);
 });

@@ -1,0 +1,73 @@
+/**
+ * No orphaned GPUs: a job whose companion is gone for good (killed, never started again) ends
+ * itself once its dead-man's time has passed and no kernel is busy, and says why; while a companion
+ * lives, the job runs on. (A busy kernel holding the job: test/unit/gateway/jobScript.test.ts.)
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { listJobs, LocalRunner, lookUpJob } from '../../src/slurm';
+import { Harness } from './harness';
+import { cancelLeftoverJobs, requireTestUser, waitFor } from './testbed';
+
+jest.setTimeout(180_000);
+requireTestUser();
+const harness = new Harness();
+const runner = new LocalRunner();
+
+beforeAll(async () => {
+  harness.env.SLURM_KERNELS_DEAD_MAN_S = '15';
+  await harness.startCompanion();
+});
+
+afterAll(async () => {
+  await harness.cancelAll();
+  await harness.stop();
+  await cancelLeftoverJobs();
+});
+
+const stateOf = async (jobId: string) =>
+  (await listJobs(runner, { jobIds: [jobId] }))[0]?.state;
+
+it("ends a job whose companion is gone once its dead-man's time has passed, saying why", async () => {
+  const allocation = await harness.request(['-p', 'cpu', '-t', '10', '--wait']);
+  const jobId = allocation.jobId as string;
+  // Twice the dead-man's time with a companion: it keeps the job.
+  await new Promise(resolve => setTimeout(resolve, 30_000));
+  expect(await stateOf(jobId)).toBe('RUNNING');
+
+  process.kill(harness.companionPid as number, 'SIGKILL');
+  await waitFor(
+    'the job to end itself',
+    async () => (await stateOf(jobId)) !== 'RUNNING',
+    90_000,
+    1_000
+  );
+  expect(await lookUpJob(runner, jobId)).toMatchObject({
+    kind: 'known',
+    state: 'FAILED',
+    exitCode: '26:0'
+  });
+  const log = readFileSync(
+    path.join(
+      harness.env.XDG_STATE_HOME as string,
+      'slurm-kernels',
+      'allocations',
+      allocation.id,
+      'job.log'
+    ),
+    'utf8'
+  );
+  expect(log).toMatch(
+    /no companion has been in touch for \d+ s and no kernel is busy: the job ends itself \(dead-man's switch, after 15 s\)/
+  );
+  // The next companion (started by the CLI) tells the user what happened.
+  const [ended] = await harness.list();
+  expect(ended).toMatchObject({
+    id: allocation.id,
+    state: 'ended',
+    outcome: {
+      state: 'FAILED',
+      message: expect.stringContaining("its dead-man's switch")
+    }
+  });
+});
