@@ -23,6 +23,7 @@ import { gpuIcon } from './icons';
 import { SlurmKernelsModel } from './model';
 import { notifyTransition, notifyWalltime } from './notifications';
 import { readDefaults, withClusterChoices } from './settings';
+import { saveNotebooksOf } from './walltime';
 import { CommandIDs, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
 import type { RequestPanel } from './widgets/RequestPanel';
 
@@ -98,7 +99,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     model.transitioned.connect((_, t) =>
       notifyTransition(t, trans, { openNotebook, showLog })
     );
-    model.walltimeWarning.connect((_, w) => notifyWalltime(w, trans));
+    model.walltimeWarning.connect(async (_, w) => {
+      // At the last warning, the notebooks of that allocation are saved: their code and outputs
+      // outlive the kernel.
+      const saved = w.last
+        ? await saveNotebooksOf(app.shell, w.allocation)
+        : [];
+      notifyWalltime(w, trans, saved);
+    });
 
     let panel: MainAreaWidget<RequestPanel> | null = null;
     app.commands.addCommand(CommandIDs.openRequestPanel, {

@@ -42,6 +42,8 @@ export interface ITransition {
 export interface IWalltimeWarning {
   allocation: Allocation;
   minutesLeft: number;
+  /** Whether this is the last warning before the end (the smallest threshold). */
+  last: boolean;
 }
 
 const STARTING: ReadonlySet<AllocationState> = new Set([
@@ -239,7 +241,8 @@ export class SlurmKernelsModel implements IDisposable {
         this._warned.add(key);
         this._walltimeWarning.emit({
           allocation,
-          minutesLeft: Math.max(0, Math.round(minutesLeft))
+          minutesLeft: Math.max(0, Math.round(minutesLeft)),
+          last: crossed === thresholds[0]
         });
       }
     }

@@ -62,15 +62,25 @@ export function notifyTransition(
 
 export function notifyWalltime(
   w: IWalltimeWarning,
-  trans: TranslationBundle
+  trans: TranslationBundle,
+  saved: string[] = []
 ): void {
+  const ends = trans.__(
+    'Job %1 on %2 ends in %3 min',
+    w.allocation.jobId ?? '',
+    w.allocation.node ?? '',
+    Math.max(0, Math.round(w.minutesLeft))
+  );
   Notification.warning(
-    trans.__(
-      'Job %1 on %2 ends in %3 min: save your work.',
-      w.allocation.jobId ?? '',
-      w.allocation.node ?? '',
-      w.minutesLeft
-    ),
+    saved.length > 0
+      ? trans._n(
+          '%2: saved %1 notebook using it (%3).',
+          '%2: saved %1 notebooks using it (%3).',
+          saved.length,
+          ends,
+          saved.join(', ')
+        )
+      : trans.__('%1: save your work.', ends),
     { autoClose: false }
   );
 }

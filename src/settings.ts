@@ -32,7 +32,7 @@ export const DEFAULTS: IDefaults = {
   preset: '',
   presets: {},
   idleCancelMinutes: 0,
-  walltimeWarnings: [15, 5]
+  walltimeWarnings: [30, 10, 2]
 };
 
 export function readDefaults(

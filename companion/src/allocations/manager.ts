@@ -546,6 +546,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       jobName: request.jobName ?? `slurm-kernels-${id}`,
       comment: this.jobTag(id),
       output: path.join(record.files.dir, 'job.log'),
+      // The job hears of its time limit 5 minutes ahead and says so in its log.
+      signal: 'B:USR1@300',
       workdir: os.homedir()
     };
   }

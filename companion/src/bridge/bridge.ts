@@ -155,12 +155,14 @@ export class KernelBridge {
     if (this._hasSubscriber) {
       return;
     }
+    const giveUp = new AbortController();
     const subscribed = await Promise.race([
       new Promise<boolean>(
         resolve => (this._onSubscribed = () => resolve(true))
       ),
-      sleep(timeoutMs, false)
+      sleep(timeoutMs, false, { signal: giveUp.signal }).catch(() => false)
     ]);
+    giveUp.abort();
     this._onSubscribed = null;
     if (subscribed) {
       await sleep(OTHER_SUBSCRIBERS_MS);

@@ -160,7 +160,12 @@ PY
 sk_dead_man() {
     local every=$((sk_dead_man_s / 4 < 60 ? sk_dead_man_s / 4 : 60)) age
     [ "$every" -ge 1 ] || every=1
-    while sleep "$every"; do
+    # Stopped with the job: its own sleep goes with it, never left behind on the node.
+    trap 'kill "$sk_nap" 2>/dev/null; exit 0' TERM
+    while :; do
+        sleep "$every" &
+        sk_nap=$!
+        wait "$sk_nap"
         age=$(($(date +%s) - $(stat -c %Y "$sk_alive" 2>/dev/null || echo 0)))
         [ "$age" -ge "$sk_dead_man_s" ] || continue
         sk_kernel_busy && continue
@@ -218,8 +223,13 @@ for sk_attempt in 1 2 3 4 5; do
         sk_dead_man &
         sk_watch_pid=$!
         trap 'kill "$sk_watch_pid" 2>/dev/null; kill -TERM "$sk_pid" 2>/dev/null; wait "$sk_pid"; exit 143' TERM
-        wait "$sk_pid"
-        sk_status=$?
+        # sbatch --signal=B:USR1@300: the time limit is near. A trapped signal ends the wait, not the gateway.
+        trap 'echo "slurm-kernels: Slurm says the time limit is near; the kernels end with the job"' USR1
+        while :; do
+            wait "$sk_pid"
+            sk_status=$?
+            kill -0 "$sk_pid" 2>/dev/null || break
+        done
         kill "$sk_watch_pid" 2>/dev/null
         [ -e "$JUPYTER_RUNTIME_DIR/dead-man" ] && exit ${DEAD_MAN_EXIT}
         exit $sk_status

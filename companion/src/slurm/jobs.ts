@@ -26,6 +26,8 @@ export interface ISubmission {
   comment?: string;
   /** Path pattern of the job's output file (%j = job id). */
   output?: string;
+  /** sbatch --signal, e.g. "B:USR1@300": a warning to the batch shell before the time limit. */
+  signal?: string;
   workdir?: string;
 }
 
@@ -69,6 +71,7 @@ export function sbatchArgv(s: ISubmission): string[] {
     ['--constraint', s.constraint],
     ['--comment', s.comment],
     ['--output', s.output],
+    ['--signal', s.signal],
     ['--chdir', s.workdir]
   ];
   for (const [flag, value] of optional) {

@@ -148,6 +148,7 @@ describe('requesting an allocation', () => {
         '--mem=4G',
         '--constraint=tesla&ib',
         `--comment=${manager.jobTag(res.body.id)}`,
+        '--signal=B:USR1@300',
         '--export=NONE'
       ])
     );

@@ -256,4 +256,28 @@ describe('the job script, run', () => {
       job.kill('SIGTERM');
     }
   }, 30_000);
+
+  it("says in its log that Slurm's time-limit warning came (USR1), and keeps the gateway", async () => {
+    writeFileSync(jobFiles().tokenFile, 'sekrit-token\n', { mode: 0o600 });
+    writeFileSync(env().SK_TEST_KERNELS, '[]');
+    const job = spawn('/bin/bash', [writeScript()], { env: env() });
+    let out = '';
+    job.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    try {
+      for (let i = 0; i < 200 && !existsSync(jobFiles().rendezvousFile); i++) {
+        await new Promise(resolve => setTimeout(resolve, 50));
+      }
+      job.kill('SIGUSR1');
+      for (let i = 0; i < 100 && !out.includes('time limit is near'); i++) {
+        await new Promise(resolve => setTimeout(resolve, 50));
+      }
+      expect(out).toContain('slurm-kernels: Slurm says the time limit is near');
+      await new Promise(resolve => setTimeout(resolve, 500));
+      expect(job.exitCode).toBeNull();
+    } finally {
+      const exited = new Promise(resolve => job.once('exit', resolve));
+      job.kill('SIGTERM');
+      await exited;
+    }
+  });
 });
