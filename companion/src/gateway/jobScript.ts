@@ -55,6 +55,9 @@ export function buildJobScript(
     '# Written by jupyterlab-slurm-kernels: a Jupyter Kernel Gateway for this allocation.',
     'set -o pipefail',
     'umask 077',
+    // From the first line: a job shorter than the warning's lead gets it at once.
+    '# sbatch --signal=B:USR1@300: the time limit is near.',
+    `trap 'echo "slurm-kernels: Slurm says the time limit is near; the kernels end with the job"' USR1`,
     `sk_token_file=${shellQuote(files.tokenFile)}`,
     `sk_rendezvous=${shellQuote(files.rendezvousFile)}`,
     `sk_config=${shellQuote(files.gatewayConfig)}`,
@@ -223,8 +226,7 @@ for sk_attempt in 1 2 3 4 5; do
         sk_dead_man &
         sk_watch_pid=$!
         trap 'kill "$sk_watch_pid" 2>/dev/null; kill -TERM "$sk_pid" 2>/dev/null; wait "$sk_pid"; exit 143' TERM
-        # sbatch --signal=B:USR1@300: the time limit is near. A trapped signal ends the wait, not the gateway.
-        trap 'echo "slurm-kernels: Slurm says the time limit is near; the kernels end with the job"' USR1
+        # A trapped signal (USR1, the time limit near) ends the wait, not the gateway.
         while :; do
             wait "$sk_pid"
             sk_status=$?
