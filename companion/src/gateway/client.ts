@@ -69,6 +69,11 @@ export class GatewayClient {
     return res.status === 200 ? res.body : undefined;
   }
 
+  /** `GET /api/kernels`: the kernels the gateway runs. */
+  async kernels(): Promise<IRemoteKernel[]> {
+    return (await this._json('GET', '/api/kernels')) as IRemoteKernel[];
+  }
+
   /** `GET /api/kernels/:id`: the kernel, or undefined when the gateway does not run it. */
   async kernel(id: string): Promise<IRemoteKernel | undefined> {
     try {

@@ -143,8 +143,17 @@ export class JupyterServer {
     return new KernelChannel(ws, session);
   }
 
+  /** Kills the server outright (SIGKILL): its kernels' processes are left to fend for themselves. */
+  async kill(): Promise<void> {
+    if (this._child.exitCode === null && this._child.signalCode === null) {
+      const exited = new Promise(resolve => this._child.once('exit', resolve));
+      this._child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
   async stop(): Promise<void> {
-    if (this._child.exitCode === null) {
+    if (this._child.exitCode === null && this._child.signalCode === null) {
       const exited = new Promise(resolve => this._child.once('exit', resolve));
       this._child.kill('SIGTERM');
       await exited;
