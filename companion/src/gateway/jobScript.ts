@@ -161,14 +161,18 @@ PY
 # has for $sk_dead_man_s seconds and no kernel is busy, the job ends itself, saying why: its GPUs
 # are not held for a lab that is gone. It needs no companion to act.
 sk_dead_man() {
-    local every=$((sk_dead_man_s / 4 < 60 ? sk_dead_man_s / 4 : 60)) age
-    [ "$every" -ge 1 ] || every=1
+    local main=$$ every=$((sk_dead_man_s / 4 < 60 ? sk_dead_man_s / 4 : 60)) waited=0 age
     # Stopped with the job: its own sleep goes with it, never left behind on the node.
     trap 'kill "$sk_nap" 2>/dev/null; exit 0' TERM
-    while :; do
-        sleep "$every" &
+    # And it ends with the job script: Slurm without cgroups does not find a process whose parent
+    # has gone, so it must not outlive it.
+    while kill -0 "$main" 2>/dev/null; do
+        sleep 2 &
         sk_nap=$!
         wait "$sk_nap"
+        waited=$((waited + 2))
+        [ "$waited" -ge "$every" ] || continue
+        waited=0
         age=$(($(date +%s) - $(stat -c %Y "$sk_alive" 2>/dev/null || echo 0)))
         [ "$age" -ge "$sk_dead_man_s" ] || continue
         sk_kernel_busy && continue
