@@ -44,6 +44,14 @@ record_report() { # name kind report-file exit-code
 step "lint (prettier, eslint)"
 if npm run --silent lint:check; then record "lint" 1 0; else record "lint" 0 1; fi
 
+# ts-jest transpiles each file alone: a name used but never declared in a test shows up only here.
+step "type check of the companion's tests (tsc)"
+if (cd companion && npx tsc --noEmit -p tsconfig.test.json); then
+    record "tests type check" 1 0
+else
+    record "tests type check" 0 1
+fi
+
 step "frontend unit tests (jest)"
 npx jest --ci --json --outputFile="$results/frontend.json"
 record_report "frontend unit (jest)" jest "$results/frontend.json" $?

@@ -4,12 +4,14 @@
  * shim to the same remote kernel: the notebook keeps its kernel and its variables, the output
  * printed meanwhile arrives in order, once; no job, kernelspec or companion is duplicated or left.
  */
-import os from 'node:os';
 import type { Allocation } from '../../../src/api/allocation';
-import { isOurJobComment } from '../../src/allocations/manager';
-import { listJobs, LocalRunner } from '../../src/slurm';
 import { useLabSide } from './setup';
-import { cancelLeftoverJobs, requireTestUser, waitFor } from './testbed';
+import {
+  cancelLeftoverJobs,
+  liveJobsOfOurs,
+  requireTestUser,
+  waitFor
+} from './testbed';
 
 jest.setTimeout(180_000);
 requireTestUser();
@@ -21,18 +23,6 @@ beforeAll(async () => {
 });
 
 afterAll(() => cancelLeftoverJobs());
-
-/** The test user's live jobs of ours, in Slurm. */
-async function liveJobsOfOurs(): Promise<string[]> {
-  const jobs = await listJobs(new LocalRunner(), {
-    user: os.userInfo().username
-  });
-  return jobs
-    .filter(
-      j => isOurJobComment(j.comment) && /^(PENDING|RUNNING)$/.test(j.state)
-    )
-    .map(j => j.id);
-}
 
 it('keeps the kernel, its variables and the output of the gap when the companion is killed mid-cell', async () => {
   const specName = `slurm-${allocation.jobId}-python3`;

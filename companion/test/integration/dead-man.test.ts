@@ -48,13 +48,7 @@ it("ends a job whose companion is gone once its dead-man's time has passed, sayi
     exitCode: '26:0'
   });
   const log = readFileSync(
-    path.join(
-      harness.env.XDG_STATE_HOME as string,
-      'slurm-kernels',
-      'allocations',
-      allocation.id,
-      'job.log'
-    ),
+    path.join(harness.allocationDir(allocation.id), 'job.log'),
     'utf8'
   );
   expect(log).toMatch(

@@ -14,7 +14,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
+import { GatewayClient } from '../../src/gateway/client';
 import { defaultSocketPath } from '../../src/state/files';
+import type { SshPool } from '../../src/tunnel/ssh';
 import { LAB_ENV } from './jupyter';
 import { cancelLeftoverJobs, waitFor } from './testbed';
 
@@ -65,6 +67,36 @@ export class Harness {
 
   get kernelsDir(): string {
     return path.join(this.env.JUPYTER_DATA_DIR as string, 'kernels');
+  }
+
+  /** The state directory of one allocation (job script, token, rendezvous, job log). */
+  allocationDir(id: string): string {
+    return path.join(
+      this.env.XDG_STATE_HOME as string,
+      'slurm-kernels',
+      'allocations',
+      id
+    );
+  }
+
+  /** What the job wrote when its gateway (or server) came up: kind, port, versions. */
+  rendezvousOf(id: string): { kind: string; port: number; pid: number } {
+    return JSON.parse(
+      readFileSync(path.join(this.allocationDir(id), 'rendezvous.json'), 'utf8')
+    );
+  }
+
+  /** A client of the allocation's gateway, reached as the companion reaches it (token, tunnel). */
+  gatewayOf(allocation: Allocation, tunnels: SshPool): GatewayClient {
+    const { port } = this.rendezvousOf(allocation.id);
+    const token = readFileSync(
+      path.join(this.allocationDir(allocation.id), 'token'),
+      'utf8'
+    ).trim();
+    return new GatewayClient(
+      () => tunnels.forward(allocation.node as string, '127.0.0.1', port),
+      token
+    );
   }
 
   kernelspecNames(): string[] {

@@ -30,15 +30,7 @@ it('runs jupyter server in the job when Kernel Gateway is not installed; the ker
     'server-only',
     '--wait'
   ]);
-  const files = path.join(
-    harness.env.XDG_STATE_HOME as string,
-    'slurm-kernels',
-    'allocations',
-    allocation.id
-  );
-  const rendezvous = JSON.parse(
-    readFileSync(path.join(files, 'rendezvous.json'), 'utf8')
-  );
+  const rendezvous = harness.rendezvousOf(allocation.id);
   expect(rendezvous.kind).toBe('server');
 
   const spec = `slurm-${allocation.jobId}-python3`;
@@ -59,7 +51,10 @@ it('runs jupyter server in the job when Kernel Gateway is not installed; the ker
       'None'
     ]);
     // jupyter server passes JUPYTER_TOKEN on to its kernels; the job gives it a file name only.
-    const token = readFileSync(path.join(files, 'token'), 'utf8').trim();
+    const token = readFileSync(
+      path.join(harness.allocationDir(allocation.id), 'token'),
+      'utf8'
+    ).trim();
     const env = await channel.execute(
       'import os; print(sorted(os.environ.items()))'
     );

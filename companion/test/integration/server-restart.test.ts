@@ -4,7 +4,7 @@
  * new server starts kernels in it; the old server's remote kernels are shut down, never left on the
  * gateway holding GPU memory.
  */
-import { readFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
 import { GatewayClient } from '../../src/gateway/client';
@@ -32,21 +32,7 @@ beforeAll(async () => {
   server = await JupyterServer.start(harness.env, notebooks);
   allocation = await harness.requestGpu();
   // The test looks at the job's gateway itself, as the companion reaches it.
-  const dir = path.join(
-    harness.env.XDG_STATE_HOME as string,
-    'slurm-kernels',
-    'allocations',
-    allocation.id
-  );
-  const rendezvous = JSON.parse(
-    readFileSync(path.join(dir, 'rendezvous.json'), 'utf8')
-  );
-  const token = readFileSync(path.join(dir, 'token'), 'utf8').trim();
-  gateway = new GatewayClient(
-    () =>
-      tunnels.forward(allocation.node as string, '127.0.0.1', rendezvous.port),
-    token
-  );
+  gateway = harness.gatewayOf(allocation, tunnels);
 });
 
 afterAll(async () => {

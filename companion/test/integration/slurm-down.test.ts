@@ -4,16 +4,14 @@
  * the job but answers with an error. Nothing is ended, cancelled, forgotten or submitted twice.
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
-import { isOurJobComment } from '../../src/allocations/manager';
-import { listJobs, LocalRunner } from '../../src/slurm';
 import { Harness } from './harness';
 import { useLabSide } from './setup';
 import {
   cancelLeftoverJobs,
   injectFault,
+  liveJobsOfOurs,
   requireTestUser,
   waitFor
 } from './testbed';
@@ -30,18 +28,6 @@ afterAll(async () => {
   await injectFault('ctld', 'start'); // whatever happened, the testbed's controller runs again
   await cancelLeftoverJobs();
 });
-
-async function ourLiveJobs(): Promise<string[]> {
-  const jobs = await listJobs(new LocalRunner(), {
-    user: os.userInfo().username
-  });
-  return jobs
-    .filter(
-      j => isOurJobComment(j.comment) && /^(PENDING|RUNNING)$/.test(j.state)
-    )
-    .map(j => j.id)
-    .sort();
-}
 
 describe('slurmctld down', () => {
   let allocation: Allocation;
@@ -105,7 +91,7 @@ describe('slurmctld down', () => {
         kernelspecs: allocation.kernelspecs
       });
       expect((await channel.execute('x += 1; print(x)')).stdout).toBe('3\n');
-      expect(await ourLiveJobs()).toEqual([allocation.jobId]);
+      expect(await liveJobsOfOurs()).toEqual([allocation.jobId]);
     } finally {
       channel.close();
       await lab.server.request('DELETE', `/api/sessions/${session.id}`);
@@ -142,7 +128,7 @@ describe('an sbatch that submits but answers with an error', () => {
   });
 
   it('finds the job by its tag instead of submitting it again: one allocation, one job, ready', async () => {
-    const before = await ourLiveJobs();
+    const before = await liveJobsOfOurs();
     const result = await harness.cli([
       'request',
       '-p',
@@ -156,7 +142,7 @@ describe('an sbatch that submits but answers with an error', () => {
     expect(result.code).toBe(0);
     const allocation: Allocation = JSON.parse(result.stdout);
     expect(allocation).toMatchObject({ state: 'ready', problem: null });
-    const added = (await ourLiveJobs()).filter(j => !before.includes(j));
+    const added = (await liveJobsOfOurs()).filter(j => !before.includes(j));
     expect(added).toEqual([allocation.jobId]);
     expect(await harness.list()).toHaveLength(1);
   });

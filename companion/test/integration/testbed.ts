@@ -61,13 +61,23 @@ export async function dropSshConnections(): Promise<number> {
  * Should a companion under test have failed to, leaves no job of ours in Slurm: cancels the test
  * user's tagged jobs that still pend or run (the test user runs only tests).
  */
+/** The test user's live (pending or running) jobs of ours in Slurm, by id, sorted. */
+export async function liveJobsOfOurs(): Promise<string[]> {
+  const jobs = await listJobs(new LocalRunner(), {
+    user: os.userInfo().username
+  });
+  return jobs
+    .filter(
+      j => isOurJobComment(j.comment) && /^(PENDING|RUNNING)$/.test(j.state)
+    )
+    .map(j => j.id)
+    .sort();
+}
+
 export async function cancelLeftoverJobs(): Promise<void> {
   const runner = new LocalRunner();
-  const left = await listJobs(runner, { user: os.userInfo().username });
-  for (const job of left.filter(
-    j => isOurJobComment(j.comment) && /^(PENDING|RUNNING)$/.test(j.state)
-  )) {
-    await cancelJob(runner, job.id);
+  for (const id of await liveJobsOfOurs()) {
+    await cancelJob(runner, id);
   }
 }
 
