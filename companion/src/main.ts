@@ -5,14 +5,14 @@
  *   slurm-kernels serve [--socket PATH] [--unless-served]
  *   slurm-kernels request -p PART --gres GRES -t TIME [--cpus N] [--mem SIZE] [--account A] [--qos Q]
  *                         [--constraint C] [--job-name N] [--env PRESET] [--wait] [--json]
- *   slurm-kernels list [--json] | cancel ID | log ID      (ID: an allocation id or a Slurm job id)
+ *   slurm-kernels list [--json] | cancel ID | keep ID | log ID   (ID: an allocation id or job id)
  *   slurm-kernels version                                  (the companion's version, and its Node)
  *   slurm-kernels doctor [--json] [--submit] [-p PART] [--env PRESET]   (checks this cluster)
  *
  * Errors go to stderr as one line, with a non-zero exit.
  */
 import { CliError, CompanionClient } from './cli/client';
-import { cancel, list, log, request } from './cli/commands';
+import { cancel, keep, list, log, request } from './cli/commands';
 import { doctor } from './doctor';
 import { ownVersion } from './paths';
 import { serve } from './serve';
@@ -23,6 +23,7 @@ const USAGE = `usage: slurm-kernels serve [--socket PATH] [--unless-served]
                              [--qos Q] [--constraint C] [--job-name NAME] [--env PRESET] [--wait] [--json]
        slurm-kernels list [--json]
        slurm-kernels cancel ID       (ID: an allocation id or its Slurm job id)
+       slurm-kernels keep ID         (puts off a cancel for no kernel or idleness)
        slurm-kernels log ID
        slurm-kernels version
        slurm-kernels doctor [--json] [--submit] [-p PARTITION] [--env PRESET]
@@ -50,6 +51,8 @@ async function main(argv: string[]): Promise<void> {
       return list(client, rest);
     case 'cancel':
       return cancel(client, rest);
+    case 'keep':
+      return keep(client, rest);
     case 'log':
       return log(client, rest);
     case 'doctor':

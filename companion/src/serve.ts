@@ -51,7 +51,11 @@ export async function serve(
     gatewayStartup: startupLimits(process.env, site),
     defaults: site.defaults,
     ...pollIntervals(process.env),
-    jobPolicy: jobPolicy(process.env, site)
+    jobPolicy: jobPolicy(process.env, site),
+    sitePolicy: {
+      idleMinutes: site.idleCancelMinutes,
+      noKernelMinutes: site.noKernelCancelMinutes
+    }
   });
   await allocations.init();
   // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.

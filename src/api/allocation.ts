@@ -283,6 +283,31 @@ export const allocationProblemSchema = z.object({
   since: z.string()
 });
 
+/**
+ * When an allocation is cancelled on the user's behalf (minutes, 0: never): once its last kernel has
+ * been shut down this long, or when none of its kernels has run code this long. The lab sends the
+ * user's settings; the site's policy is applied too, the stricter limit winning.
+ */
+export const cancelPolicySchema = z
+  .object({
+    noKernelMinutes: z
+      .number()
+      .nonnegative()
+      .max(7 * 24 * 60),
+    idleMinutes: z
+      .number()
+      .nonnegative()
+      .max(7 * 24 * 60)
+  })
+  .strict();
+
+/** A cancel on the way: when, and which limit it follows from. "Keep" puts it off. */
+export const autoCancelSchema = z.object({
+  /** ISO time. */
+  at: z.string(),
+  why: z.enum(['no_kernel', 'idle'])
+});
+
 export const allocationSchema = z.object({
   id: z.string(),
   jobId: z.string().nullable(),
@@ -303,7 +328,9 @@ export const allocationSchema = z.object({
     .object({
       state: z.string(),
       exitCode: z.string().nullable(),
-      message: z.string()
+      message: z.string(),
+      /** Cancelled by the cancel policy (no kernel, or idle), not by the user. */
+      autoCancelled: z.boolean().optional()
     })
     .nullable(),
   /**
@@ -312,6 +339,8 @@ export const allocationSchema = z.object({
    * yet to carry out. Records from older companions lack it.
    */
   problem: allocationProblemSchema.nullable().optional(),
+  /** While ready: the cancel its policy has scheduled (no kernel, or idle), or null. */
+  autoCancel: autoCancelSchema.nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string()
 });
@@ -319,3 +348,5 @@ export const allocationSchema = z.object({
 export type KernelspecRef = z.infer<typeof kernelspecRefSchema>;
 export type Allocation = z.infer<typeof allocationSchema>;
 export type AllocationProblem = z.infer<typeof allocationProblemSchema>;
+export type CancelPolicy = z.infer<typeof cancelPolicySchema>;
+export type AutoCancel = z.infer<typeof autoCancelSchema>;

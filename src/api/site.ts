@@ -16,7 +16,9 @@ export const siteConfigSchema = z
     /** Environment presets, beside /etc/slurm-kernels/presets.json; the user's own win. */
     presets: z.record(z.string(), environmentSchema).optional(),
     /** Cancel an allocation whose kernels have all been idle this long (minutes); 0: never. */
-    idleCancelMinutes: z.number().int().nonnegative().optional(),
+    idleCancelMinutes: z.number().nonnegative().optional(),
+    /** Cancel an allocation whose last kernel was shut down this long ago (minutes); 0: never. */
+    noKernelCancelMinutes: z.number().nonnegative().optional(),
     /**
      * The jobs' dead-man's switch: a job no companion has been in touch with for this long, and
      * none of whose kernels is busy, ends itself (minutes; 30 by default).

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Allocation, KernelspecRef } from '../../../src/api/allocation';
 import { IBridgeEnd, IConnectionInfo, KernelBridge } from '../bridge/bridge';
-import { GatewayClient } from '../gateway/client';
+import { GatewayClient, IRemoteKernel } from '../gateway/client';
 import type { IJobFiles } from '../gateway/jobScript';
 import {
   gresLabel,
@@ -56,6 +56,14 @@ export class KernelSession {
   /** Resolves when the kernel ended, with why. */
   get ended(): Promise<IBridgeEnd> {
     return this._bridge.ended;
+  }
+
+  get executing(): boolean {
+    return this._bridge.executing;
+  }
+
+  get lastExecution(): number | undefined {
+    return this._bridge.lastExecution;
   }
 
   /** Ends the bridge and shuts the remote kernel down. */
@@ -246,6 +254,40 @@ export class Gateway extends EventEmitter {
       await connected.client.shutdownKernel(kernel.id).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** What this companion's bridges see of an allocation's kernels; undefined when not connected. */
+  kernelUse(
+    allocationId: string
+  ):
+    | { kernels: number; executing: boolean; lastExecution?: number }
+    | undefined {
+    const connected = this._connected.get(allocationId);
+    if (!connected) {
+      return undefined;
+    }
+    const sessions = [...connected.sessions];
+    const times = sessions
+      .map(s => s.lastExecution)
+      .filter((t): t is number => t !== undefined);
+    return {
+      kernels: sessions.length,
+      executing: sessions.some(s => s.executing),
+      lastExecution: times.length > 0 ? Math.max(...times) : undefined
+    };
+  }
+
+  /**
+   * The kernels the allocation's gateway runs, whoever started them (a companion on another login
+   * node, one before a restart): undefined when it does not answer.
+   */
+  async remoteKernels(
+    allocationId: string
+  ): Promise<IRemoteKernel[] | undefined> {
+    return this._connected
+      .get(allocationId)
+      ?.client.kernels()
+      .catch(() => undefined);
   }
 
   /** The remote kernel a shim names, if its gateway still runs it. */

@@ -20,6 +20,8 @@ import {
   AllocationRequest,
   AllocationRequestInput,
   allocationRequestSchema,
+  CancelPolicy,
+  cancelPolicySchema,
   checkAgainstCluster
 } from '../../../src/api/allocation';
 import {
@@ -57,6 +59,14 @@ import {
   readJsonIfExists,
   writePrivateFile
 } from '../state/files';
+import {
+  autoCancelDue,
+  autoCancelReason,
+  DEFAULT_CANCEL_POLICY,
+  IKernelUse,
+  policyTickMs,
+  strictestPolicy
+} from './autoCancel';
 import { DEFAULT_STARTUP_LIMITS, Gateway, IStartupLimits } from './gateway';
 
 /**
@@ -103,6 +113,10 @@ export interface IManagerOptions {
   user?: string;
   /** What jobs do on their own (their dead-man's switch). */
   jobPolicy?: IJobPolicy;
+  /** The site's limits for cancelling on the user's behalf: they apply where stricter. */
+  sitePolicy?: Partial<CancelPolicy>;
+  /** How often the cancel policy is looked at, in ms; by default from its shortest limit. */
+  policyTickMs?: number;
   /**
    * How long a RUNNING job may go without progress (its log does not grow) before its gateway is
    * declared failed, and how long it may take in all.
@@ -131,7 +145,16 @@ interface IRecord {
   logStamp?: string;
   /** When this companion first saw it pending. */
   pendingSince?: number;
+  /** Persisted while ready: what its kernels did, for the cancel policy (survives restarts). */
+  use?: IPersistedUse;
+  /** Persisted. Why the policy cancelled it, for its outcome. */
+  autoCancelled?: string;
 }
+
+type IPersistedUse = Omit<IKernelUse, 'kernels' | 'executing'> & {
+  /** Whether a kernel ever ran in it: only then can its last one be shut down. */
+  hadKernel?: boolean;
+};
 
 /** Slurm states of a job waiting to run (again): shown as pending, with Slurm's reason. */
 const WAITING_STATES = new Set([
@@ -182,6 +205,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /** Loads persisted allocations, re-adopts live jobs, sweeps leftovers. */
   async init(): Promise<void> {
     await ensurePrivateDir(this._dir);
+    await this._loadCancelPolicy();
     await this.refresh();
     const live = new Set(
       [...this._records.values()]
@@ -210,6 +234,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     );
     this._aliveTimer.unref();
     void this._touchJobs();
+    this._schedulePolicy();
     this._pollSoon();
   }
 
@@ -376,7 +401,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
           // From its directory: files added since (the alive file) are where this version looks.
           files: jobFiles(saved.files.dir),
           unconfirmed: saved.unconfirmed,
-          cancelOwed: saved.cancelOwed
+          cancelOwed: saved.cancelOwed,
+          use: saved.use,
+          autoCancelled: saved.autoCancelled
         };
         if (lostDuringSubmission(record.allocation)) {
           // Its companion stopped while sbatch ran: whether the job exists is asked by its tag.
@@ -666,6 +693,41 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     return a;
   }
 
+  /** The cancel policy in force: the user's, with the site's limits where they are stricter. */
+  get cancelPolicy(): CancelPolicy {
+    return strictestPolicy(this._userPolicy, this._o.sitePolicy ?? {});
+  }
+
+  /** Sets the user's own cancel policy (the lab sends its settings); kept across restarts. */
+  async setCancelPolicy(input: unknown): Promise<CancelPolicy> {
+    const parsed = cancelPolicySchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue.path.map(String).join('.') || undefined;
+      throw new HttpError(
+        400,
+        'invalid_policy',
+        field ? `${field}: ${issue.message}` : issue.message,
+        field
+      );
+    }
+    this._userPolicy = parsed.data;
+    await writePrivateFile(this._policyFile, JSON.stringify(parsed.data));
+    this._schedulePolicy();
+    void this._applyPolicy();
+    return this.cancelPolicy;
+  }
+
+  /** "Keep": the allocation's limits count from now, so a scheduled cancel is put off. */
+  async keep(ref: string): Promise<Allocation> {
+    const record = this._record(ref);
+    if (record.allocation.state === 'ready') {
+      record.use = { ...this._use(record), keptAt: Date.now() };
+      await this._applyPolicyTo(record, this.cancelPolicy);
+    }
+    return record.allocation;
+  }
+
   /** The tail of the job's output file (stdout and stderr). */
   async log(ref: string, maxBytes = 64 * 1024): Promise<string> {
     const record = this._record(ref);
@@ -681,9 +743,153 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     if (this._aliveTimer) {
       clearInterval(this._aliveTimer);
     }
+    if (this._policyTimer) {
+      clearInterval(this._policyTimer);
+    }
     if (this._timer) {
       clearTimeout(this._timer);
     }
+  }
+
+  private get _policyFile(): string {
+    return path.join(this._o.stateDir, 'cancel-policy.json');
+  }
+
+  private async _loadCancelPolicy(): Promise<void> {
+    try {
+      const saved = await readJsonIfExists(this._policyFile);
+      if (saved !== undefined) {
+        this._userPolicy = cancelPolicySchema.parse(saved);
+      }
+    } catch (err) {
+      this._o.log.warn(
+        { file: this._policyFile, err: (err as Error).message },
+        'ignored an unreadable cancel policy; the default applies'
+      );
+    }
+  }
+
+  private _schedulePolicy(): void {
+    if (this._policyTimer) {
+      clearInterval(this._policyTimer);
+    }
+    this._policyTimer = setInterval(
+      () => void this._applyPolicy(),
+      this._o.policyTickMs ?? policyTickMs(this.cancelPolicy)
+    );
+    this._policyTimer.unref();
+  }
+
+  /** Looks at every ready allocation's kernels; schedules, shows and carries out policy cancels. */
+  private async _applyPolicy(): Promise<void> {
+    if (this._applyingPolicy || this._disposed) {
+      return;
+    }
+    this._applyingPolicy = true;
+    try {
+      const policy = this.cancelPolicy;
+      for (const record of [...this._records.values()]) {
+        if (record.allocation.state === 'ready') {
+          await this._applyPolicyTo(record, policy).catch(err =>
+            this._o.log.warn(
+              { id: record.allocation.id, err: (err as Error).message },
+              'the cancel policy could not be applied; trying again'
+            )
+          );
+        }
+      }
+    } finally {
+      this._applyingPolicy = false;
+    }
+  }
+
+  private async _applyPolicyTo(
+    record: IRecord,
+    policy: CancelPolicy
+  ): Promise<void> {
+    const seen = this._o.gateway.kernelUse(record.allocation.id);
+    if (!seen) {
+      return; // not reached (yet): nothing is known of its kernels
+    }
+    const use = this._noteKernelUse(record, seen);
+    let due = autoCancelDue(policy, { ...use, ...seen });
+    if (due && Date.parse(due.at) <= Date.now()) {
+      due = await this._confirmDue(record, policy, seen.kernels);
+      if (due && Date.parse(due.at) <= Date.now()) {
+        const reason = autoCancelReason(due, policy);
+        this._o.log.info(
+          { id: record.allocation.id, jobId: record.allocation.jobId, reason },
+          'cancelling by the policy'
+        );
+        record.autoCancelled = reason;
+        await this.cancel(record.allocation.id);
+        return;
+      }
+    }
+    this._update(record, { autoCancel: due });
+  }
+
+  private _use(record: IRecord): IPersistedUse {
+    return record.use ?? { readyAt: Date.now() };
+  }
+
+  /** Folds what the bridges see now into what is persisted of the allocation's kernels. */
+  private _noteKernelUse(
+    record: IRecord,
+    seen: { kernels: number; lastExecution?: number }
+  ): IPersistedUse {
+    const use = { ...this._use(record) };
+    if (seen.kernels > 0) {
+      use.hadKernel = true;
+      use.lastKernelEndedAt = undefined;
+    } else if (use.hadKernel && use.lastKernelEndedAt === undefined) {
+      use.lastKernelEndedAt = Date.now();
+    }
+    if (seen.lastExecution !== undefined) {
+      use.lastExecution = Math.max(use.lastExecution ?? 0, seen.lastExecution);
+    }
+    if (JSON.stringify(use) !== JSON.stringify(record.use)) {
+      record.use = use;
+      void this._save(record);
+    }
+    return use;
+  }
+
+  /**
+   * Before a policy cancel, the gateway itself is asked: a busy kernel (maybe one this companion
+   * does not bridge: another login node's, or one it lost track of in a restart) puts it off, and so
+   * does a kernel that no bridge here saw, or activity newer than this companion knows of. A
+   * gateway that does not answer cancels nothing.
+   */
+  private async _confirmDue(
+    record: IRecord,
+    policy: CancelPolicy,
+    bridged: number
+  ) {
+    const remote = await this._o.gateway.remoteKernels(record.allocation.id);
+    if (!remote) {
+      return null;
+    }
+    const use = this._use(record);
+    const now = Date.now();
+    const busy = remote.some(k => k.execution_state === 'busy');
+    const lastActivity = Math.max(
+      use.lastExecution ?? 0,
+      ...remote.map(k => Date.parse(k.last_activity ?? '') || 0)
+    );
+    record.use = {
+      ...use,
+      lastExecution: busy ? now : lastActivity || use.lastExecution,
+      ...(remote.length > bridged
+        ? { hadKernel: true, lastKernelEndedAt: undefined }
+        : {})
+    };
+    void this._save(record);
+    return autoCancelDue(policy, {
+      ...record.use,
+      kernels: Math.max(remote.length, bridged),
+      executing: busy
+    });
   }
 
   /** Asks Slurm at once, whatever the intervals say. */
@@ -1028,11 +1234,13 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       'Slurm requeued the job; its kernels are gone, new ones are offered when it runs again'
     );
     await fs.rm(record.files.rendezvousFile, { force: true });
+    record.use = undefined; // the next run's kernels are counted afresh
     this._update(record, {
       state: 'pending',
       node: null,
       startTime: null,
-      kernelspecs: []
+      kernelspecs: [],
+      autoCancel: null
     });
   }
 
@@ -1120,12 +1328,17 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     // An end the user did not ask for comes with the last lines the job wrote.
     const unexpected =
       final.state !== 'COMPLETED' && final.state !== 'CANCELLED';
+    const byPolicy =
+      Boolean(record.autoCancelled) && final.state === 'CANCELLED';
     const outcome = {
       state: final.state,
       exitCode: final.exitCode,
       message: unexpected
         ? await this._withLogTail(record, final.message)
-        : final.message
+        : byPolicy
+          ? `Cancelled for you: ${record.autoCancelled}.`
+          : final.message,
+      ...(byPolicy ? { autoCancelled: true } : {})
     };
     this._update(record, {
       state: 'ended',
@@ -1133,6 +1346,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       pendingReason: null,
       kernelspecs: [],
       problem: null,
+      autoCancel: null,
       outcome
     });
     this._o.log.info({ id: a.id, jobId: a.jobId, ...final }, 'ended');
@@ -1222,7 +1436,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
               allocation: record.allocation,
               files: record.files,
               unconfirmed: record.unconfirmed || undefined,
-              cancelOwed: record.cancelOwed || undefined
+              cancelOwed: record.cancelOwed || undefined,
+              use: record.use,
+              autoCancelled: record.autoCancelled
             },
             null,
             1
@@ -1245,6 +1461,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _unreadable = new Set<string>();
   private _refreshTimer: NodeJS.Timeout | null = null;
   private _aliveTimer: NodeJS.Timeout | null = null;
+  private _policyTimer: NodeJS.Timeout | null = null;
+  private _applyingPolicy = false;
+  /** The user's own cancel policy (from the lab's settings), before the site's. */
+  private _userPolicy: CancelPolicy = DEFAULT_CANCEL_POLICY;
   private _saving = new Map<string, Promise<void>>();
   private _timer: NodeJS.Timeout | null = null;
   private _kernelWsModule: Promise<string> | undefined;

@@ -126,6 +126,19 @@ export class KernelBridge {
     void this._reconnect(this._o.reopen, 'reattached');
   }
 
+  /**
+   * Whether a cell runs: an execute_request relayed whose reply has not come back. A companion that
+   * restarted mid-cell does not know; the gateway's execution_state does.
+   */
+  get executing(): boolean {
+    return this._executing.size > 0;
+  }
+
+  /** When a cell last started or ended through this bridge (ms since the epoch), if ever. */
+  get lastExecution(): number | undefined {
+    return this._lastExecution;
+  }
+
   /** Resolves when the bridge has ended, with why. */
   get ended(): Promise<IBridgeEnd> {
     return this._endedPromise;
@@ -289,7 +302,14 @@ export class KernelBridge {
     }
     const msgId = msgIdOf(message.header);
     this._remember(msgId, channel, message.identities);
-    const msgType = channel === 'control' ? msgTypeOf(message.header) : '';
+    const msgType =
+      channel === 'control' || channel === 'shell'
+        ? msgTypeOf(message.header)
+        : '';
+    if (msgType === 'execute_request') {
+      this._executing.add(msgId);
+      this._lastExecution = Date.now();
+    }
     if (msgType === 'shutdown_request') {
       this._answerShutdown(message);
       return;
@@ -344,6 +364,10 @@ export class KernelBridge {
     }
     if (channel !== 'shell' && channel !== 'control' && channel !== 'stdin') {
       return;
+    }
+    if (channel === 'shell' && msgTypeOf(parts.header) === 'execute_reply') {
+      this._executing.delete(msgIdOf(parts.parentHeader));
+      this._lastExecution = Date.now();
     }
     const identities = this._routeOf(parts.parentHeader);
     if (!identities) {
@@ -533,6 +557,8 @@ export class KernelBridge {
     { channel: RoutedChannel; identities: Buffer[] }
   >();
   private _sending = new Map<zmq.Router | zmq.XPublisher, Promise<void>>();
+  private _executing = new Set<string>();
+  private _lastExecution: number | undefined;
   private _closed = false;
   private _resolveEnded!: (end: IBridgeEnd) => void;
   private _endedPromise = new Promise<IBridgeEnd>(

@@ -1,5 +1,5 @@
 /**
- * The CLI commands that talk to the companion: request, list, cancel, log.
+ * The CLI commands that talk to the companion: request, list, cancel, keep, log.
  */
 import { parseArgs } from 'node:util';
 import type {
@@ -159,7 +159,9 @@ export async function list(
         ? ` (${a.pendingReason?.code})`
         : a.outcome
           ? ` (${a.outcome.state})`
-          : '';
+          : a.autoCancel
+            ? ` (cancelled at ${a.autoCancel.at}: ${a.autoCancel.why === 'idle' ? 'idle' : 'no kernel'}; slurm-kernels keep ${a.jobId})`
+            : '';
     process.stdout.write(
       `${a.id}\tjob ${a.jobId}\t${a.state}${why}${where}\t${a.request.partition}\t${a.request.gres ?? '-'}\n`
     );
@@ -181,6 +183,28 @@ export async function cancel(
     `/api/allocations/${encodeURIComponent(id)}`
   );
   process.stderr.write(`cancelling job ${a.jobId}\n`);
+}
+
+/** Puts off the cancel the policy scheduled for an allocation (no kernel, or idle). */
+export async function keep(
+  client: CompanionClient,
+  args: string[]
+): Promise<void> {
+  const [id] = args;
+  if (!id) {
+    throw new CliError(
+      'keep needs an allocation id or a job id (see: slurm-kernels list)'
+    );
+  }
+  const a: Allocation = await client.ok(
+    'POST',
+    `/api/allocations/${encodeURIComponent(id)}/keep`
+  );
+  process.stderr.write(
+    a.autoCancel
+      ? `kept job ${a.jobId}: now cancelled at ${a.autoCancel.at} unless it is used\n`
+      : `kept job ${a.jobId}\n`
+  );
 }
 
 export async function log(

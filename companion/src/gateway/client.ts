@@ -36,6 +36,8 @@ export interface IRemoteKernel {
   id: string;
   name: string;
   execution_state?: string;
+  /** ISO time of the kernel's last message (any status, not only a cell's). */
+  last_activity?: string;
 }
 
 export class GatewayClient {

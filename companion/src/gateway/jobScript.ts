@@ -138,7 +138,8 @@ trap 'rm -rf "$JUPYTER_RUNTIME_DIR"' EXIT
 sk_isolated() {
     exec env JUPYTER_CONFIG_DIR="$JUPYTER_RUNTIME_DIR/config" JUPYTER_CONFIG_PATH= \
         SLURM_KERNELS_USER_JUPYTER_CONFIG_DIR="$(printenv JUPYTER_CONFIG_DIR)" \
-        SLURM_KERNELS_USER_JUPYTER_CONFIG_PATH="$(printenv JUPYTER_CONFIG_PATH)" "$@"
+        SLURM_KERNELS_USER_JUPYTER_CONFIG_PATH="$(printenv JUPYTER_CONFIG_PATH)" \
+        SLURM_KERNELS_CULL_S="$sk_dead_man_s" "$@"
 }
 
 sk_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -161,7 +162,7 @@ PY
 # has for $sk_dead_man_s seconds and no kernel is busy, the job ends itself, saying why: its GPUs
 # are not held for a lab that is gone. It needs no companion to act.
 sk_dead_man() {
-    local main=$$ every=$((sk_dead_man_s / 4 < 60 ? sk_dead_man_s / 4 : 60)) waited=0 age
+    local main=$$ age
     # Stopped with the job: its own sleep goes with it, never left behind on the node.
     trap 'kill "$sk_nap" 2>/dev/null; exit 0' TERM
     # And it ends with the job script: Slurm without cgroups does not find a process whose parent
@@ -170,9 +171,6 @@ sk_dead_man() {
         sleep 2 &
         sk_nap=$!
         wait "$sk_nap"
-        waited=$((waited + 2))
-        [ "$waited" -ge "$every" ] || continue
-        waited=0
         age=$(($(date +%s) - $(stat -c %Y "$sk_alive" 2>/dev/null || echo 0)))
         [ "$age" -ge "$sk_dead_man_s" ] || continue
         sk_kernel_busy && continue
@@ -325,6 +323,16 @@ c.ZMQChannelsWebsocketConnection.limit_rate = False
 c.KernelGatewayApp.ws_ping_interval = 5
 c.ServerApp.terminals_enabled = False
 c.ServerApp.base_url = "/"
+
+# A kernel that no client has been connected to, and that has been idle, for as long as the job's
+# dead-man's switch waits is shut down: a companion or lab that went away for good cannot leave it
+# holding GPU memory for the next one. A connected or busy kernel is never culled.
+sk_cull_s = int(os.environ.pop("SLURM_KERNELS_CULL_S", "0") or 0)
+if sk_cull_s > 0:
+    c.MappingKernelManager.cull_idle_timeout = sk_cull_s
+    c.MappingKernelManager.cull_interval = max(1, min(60, sk_cull_s // 4))
+    c.MappingKernelManager.cull_connected = False
+    c.MappingKernelManager.cull_busy = False
 
 
 def published_by_us(resource_dir):

@@ -1,5 +1,6 @@
 /**
- * Allocations API: list, request, read, cancel, job log, and server-sent events of every change.
+ * Allocations API: list, request, read, cancel, keep, job log, the cancel policy, and server-sent
+ * events of every change.
  */
 import { Router } from 'express';
 import type { AllocationManager } from '../allocations/manager';
@@ -26,6 +27,18 @@ export function allocationsRouter(manager: AllocationManager): Router {
   router.delete('/api/allocations/:id', async (req, res) => {
     await manager.refresh();
     res.json(await manager.cancel(req.params.id));
+  });
+  // "Keep": puts off the cancel the policy scheduled (the allocation's limits count from now).
+  router.post('/api/allocations/:id/keep', async (req, res) => {
+    await manager.refresh();
+    res.json(await manager.keep(req.params.id));
+  });
+  router.get('/api/policy', (_req, res) => {
+    res.json(manager.cancelPolicy);
+  });
+  // The lab sends the user's settings; the reply is the policy in force (the site's may be stricter).
+  router.put('/api/policy', async (req, res) => {
+    res.json(await manager.setCancelPolicy(req.body ?? {}));
   });
   router.get('/api/allocations/:id/log', async (req, res) => {
     await manager.refresh();

@@ -1,0 +1,103 @@
+/**
+ * When a ready allocation is cancelled on the user's behalf, so its GPUs are not held for nobody:
+ * its last kernel was shut down a grace ago (no_kernel), or none of its kernels has run code for
+ * the idle limit (idle). A kernel running code is never a reason to cancel. Pure: the manager feeds
+ * it what the bridges saw and what it persisted, and asks the gateway before it acts.
+ */
+import type { AutoCancel, CancelPolicy } from '../../../src/api/allocation';
+
+export type { CancelPolicy };
+
+/** What the user gets without saying: a kernel-less allocation goes after 5 min; idle ones stay. */
+export const DEFAULT_CANCEL_POLICY: CancelPolicy = {
+  noKernelMinutes: 5,
+  idleMinutes: 0
+};
+
+/** The stricter of two policies, limit by limit, where 0 means "never". */
+export function strictestPolicy(
+  a: CancelPolicy,
+  b: Partial<CancelPolicy>
+): CancelPolicy {
+  return {
+    noKernelMinutes: strictest(a.noKernelMinutes, b.noKernelMinutes ?? 0),
+    idleMinutes: strictest(a.idleMinutes, b.idleMinutes ?? 0)
+  };
+}
+
+function strictest(a: number, b: number): number {
+  const set = [a, b].filter(minutes => minutes > 0);
+  return set.length > 0 ? Math.min(...set) : 0;
+}
+
+/** What is known of an allocation's kernels, in ms since the epoch. */
+export interface IKernelUse {
+  /** When it became ready: with no code run since, it has been idle from then. */
+  readyAt: number;
+  /** Remote kernels running now. */
+  kernels: number;
+  /** Whether one of them runs code now. */
+  executing: boolean;
+  /** When code last ran (a cell started or ended), if ever. */
+  lastExecution?: number;
+  /** When its last kernel was shut down, while none has started since. */
+  lastKernelEndedAt?: number;
+  /** When the user last said "keep": both limits count from there at the earliest. */
+  keptAt?: number;
+}
+
+/** When the allocation is to be cancelled and why, or null while nothing says it should. */
+export function autoCancelDue(
+  policy: CancelPolicy,
+  use: IKernelUse
+): AutoCancel | null {
+  if (use.executing) {
+    return null;
+  }
+  const kept = use.keptAt ?? 0;
+  const due: AutoCancel[] = [];
+  if (
+    policy.noKernelMinutes > 0 &&
+    use.kernels === 0 &&
+    use.lastKernelEndedAt !== undefined
+  ) {
+    due.push({
+      at: at(Math.max(use.lastKernelEndedAt, kept), policy.noKernelMinutes),
+      why: 'no_kernel'
+    });
+  }
+  if (policy.idleMinutes > 0) {
+    const since = Math.max(use.readyAt, use.lastExecution ?? 0, kept);
+    due.push({ at: at(since, policy.idleMinutes), why: 'idle' });
+  }
+  return due.sort((x, y) => x.at.localeCompare(y.at))[0] ?? null;
+}
+
+function at(since: number, minutes: number): string {
+  return new Date(since + minutes * 60_000).toISOString();
+}
+
+/** How often the policy is looked at: often enough for the shortest limit, at most every 15 s. */
+export function policyTickMs(policy: CancelPolicy): number {
+  const limits = [policy.noKernelMinutes, policy.idleMinutes].filter(
+    m => m > 0
+  );
+  if (limits.length === 0) {
+    return 15_000;
+  }
+  return Math.min(15_000, Math.max(1_000, (Math.min(...limits) * 60_000) / 10));
+}
+
+/** Why, in words, for the allocation's outcome and the lab. */
+export function autoCancelReason(
+  due: AutoCancel,
+  policy: CancelPolicy
+): string {
+  return due.why === 'no_kernel'
+    ? `no kernel ran in it for ${minutes(policy.noKernelMinutes)}`
+    : `no code ran in it for ${minutes(policy.idleMinutes)}`;
+}
+
+function minutes(m: number): string {
+  return m >= 1 && Number.isInteger(m) ? `${m} min` : `${Math.round(m * 60)} s`;
+}
