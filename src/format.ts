@@ -84,3 +84,11 @@ export function timeLeft(
       )
     : trans.__('%1 min', minutes);
 }
+
+/** An ISO time as the user's clock shows it (hours and minutes). */
+export function clockTime(iso: string): string {
+  return new Date(iso).toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit'
+  });
+}

@@ -9,6 +9,8 @@ import {
   Allocation,
   AllocationRequestInput,
   allocationSchema,
+  CancelPolicy,
+  cancelPolicySchema,
   environmentSchema
 } from './api/allocation';
 import { Cluster, clusterSchema, errorSchema } from './api/cluster';
@@ -146,6 +148,30 @@ export function cancelAllocation(
     settings,
     { method: 'DELETE' }
   );
+}
+
+/** Puts off the cancel the allocation's policy scheduled (no kernel, or idle). */
+export function keepAllocation(
+  id: string,
+  settings: ServerConnection.ISettings
+): Promise<Allocation> {
+  return requestAPI(
+    `api/allocations/${encodeURIComponent(id)}/keep`,
+    allocationSchema,
+    settings,
+    { method: 'POST' }
+  );
+}
+
+/** Sends the user's cancel policy; answers with the one in force (the site's may be stricter). */
+export function putCancelPolicy(
+  policy: CancelPolicy,
+  settings: ServerConnection.ISettings
+): Promise<CancelPolicy> {
+  return requestAPI('api/policy', cancelPolicySchema, settings, {
+    method: 'PUT',
+    body: JSON.stringify(policy)
+  });
 }
 
 export async function fetchJobLog(

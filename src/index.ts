@@ -21,8 +21,8 @@ import { gpuIcon } from './icons';
 // The model polls from activation on and the status bar shows it at once: no lazy import.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
 import { SlurmKernelsModel } from './model';
-import { notifyTransition, notifyWalltime } from './notifications';
 import { readDefaults, withClusterChoices } from './settings';
+import { switchNotebooks } from './relaunch';
 import { saveNotebooksOf } from './walltime';
 import { CommandIDs, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
 import type { RequestPanel } from './widgets/RequestPanel';
@@ -53,8 +53,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const services = app.serviceManager;
     const model = new SlurmKernelsModel({
       serverSettings: services.serverSettings,
-      kernelspecs: services.kernelspecs,
-      kernels: services.kernels
+      kernelspecs: services.kernelspecs
     });
     // Activation never waits on the network: the cluster and allocations load in the background.
     void model.refreshCluster();
@@ -96,16 +95,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
         buttons: [Dialog.okButton({ label: trans.__('Close') })]
       });
     };
-    model.transitioned.connect((_, t) =>
-      notifyTransition(t, trans, { openNotebook, showLog })
+    // Loaded with the first thing to say, not before the application starts.
+    const notifications = () => import('./notifications');
+    model.transitioned.connect(async (_, t) =>
+      (await notifications()).notifyTransition(t, trans, {
+        openNotebook,
+        showLog
+      })
     );
+    model.autoCancelling.connect(async (_, a) =>
+      (await notifications()).notifyAutoCancel(a, trans, id => model.keep(id))
+    );
+    model.relaunched.connect(async (_, r) => {
+      const switched = await switchNotebooks(
+        app.shell,
+        r.fromJobId,
+        r.allocation
+      );
+      (await notifications()).notifySwitched(r, trans, switched);
+    });
     model.walltimeWarning.connect(async (_, w) => {
       // At the last warning, the notebooks of that allocation are saved: their code and outputs
       // outlive the kernel.
       const saved = w.last
         ? await saveNotebooksOf(app.shell, w.allocation)
         : [];
-      notifyWalltime(w, trans, saved);
+      (await notifications()).notifyWalltime(w, trans, saved);
     });
 
     let panel: MainAreaWidget<RequestPanel> | null = null;

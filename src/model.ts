@@ -5,11 +5,7 @@
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { Poll } from '@lumino/polling';
-import type {
-  Kernel,
-  KernelSpec,
-  ServerConnection
-} from '@jupyterlab/services';
+import type { KernelSpec, ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 import type { IDisposable } from '@lumino/disposable';
 import type {
@@ -25,7 +21,9 @@ import {
   fetchCluster,
   fetchJobLog,
   fetchPresets,
+  keepAllocation,
   previewJobScript,
+  putCancelPolicy,
   requestAllocation
 } from './handler';
 import { DEFAULTS, IDefaults } from './settings';
@@ -36,6 +34,14 @@ export interface ITransition {
   allocation: Allocation;
   from: AllocationState | null;
   to: AllocationState;
+}
+
+/** Kernels again after a job was lost: its relaunch, or the same job run again after a requeue. */
+export interface IRelaunch {
+  /** The job whose kernels the open notebooks may still name. */
+  fromJobId: string;
+  /** Ready, with the kernels to switch them to. */
+  allocation: Allocation;
 }
 
 /** An allocation that has reached a walltime warning threshold. */
@@ -52,6 +58,8 @@ const STARTING: ReadonlySet<AllocationState> = new Set([
   'running',
   'ending'
 ]);
+/** How long before a policy cancel the user is told (with "Keep"). */
+const AUTO_CANCEL_WARNING_MS = 5 * 60_000;
 const FAST_MS = 2_000;
 const SLOW_MS = 15_000;
 
@@ -59,7 +67,6 @@ export class SlurmKernelsModel implements IDisposable {
   constructor(options: SlurmKernelsModel.IOptions) {
     this._settings = options.serverSettings;
     this._kernelspecs = options.kernelspecs ?? null;
-    this._kernels = options.kernels ?? null;
     this._poll = new Poll({
       factory: () => this._refresh(),
       frequency: { interval: SLOW_MS, backoff: true, max: 60_000 },
@@ -92,7 +99,13 @@ export class SlurmKernelsModel implements IDisposable {
 
   set defaults(value: IDefaults) {
     this._defaults = value;
+    void this._sendCancelPolicy();
     this._changed.emit();
+  }
+
+  /** An allocation the companion will cancel (no kernel, or idle) while it is not kept. */
+  get autoCancelling(): ISignal<this, Allocation> {
+    return this._autoCancelling;
   }
 
   /** Why the cluster could not be read, or null. */
@@ -153,8 +166,31 @@ export class SlurmKernelsModel implements IDisposable {
     return previewJobScript(input, this._settings);
   }
 
+  /**
+   * Requests what an ended or failed allocation asked for; once the new one is ready, `relaunched`
+   * says which job it replaces, so the notebooks that used it can be switched.
+   */
+  async relaunch(old: Allocation): Promise<Allocation> {
+    const fresh = await requestAllocation(old.request, this._settings);
+    if (old.jobId) {
+      this._replaces.set(fresh.id, old.jobId);
+    }
+    await this.refresh();
+    return fresh;
+  }
+
+  get relaunched(): ISignal<this, IRelaunch> {
+    return this._relaunched;
+  }
+
   async cancel(id: string): Promise<void> {
     await cancelAllocation(id, this._settings);
+    await this.refresh();
+  }
+
+  /** Keeps the allocation: the cancel its policy scheduled is put off. */
+  async keep(id: string): Promise<void> {
+    await keepAllocation(id, this._settings);
     await this.refresh();
   }
 
@@ -190,6 +226,12 @@ export class SlurmKernelsModel implements IDisposable {
       if (from !== allocation.state && this._seen) {
         this._transitioned.emit({ allocation, from, to: allocation.state });
         specsChanged ||= allocation.state === 'ready' || from === 'ready';
+        if (allocation.state === 'ready') {
+          this._readyAgain(allocation);
+        }
+      }
+      if (allocation.state === 'ready') {
+        this._wasReady.add(allocation.id);
       }
     }
     this._seen = true;
@@ -198,7 +240,7 @@ export class SlurmKernelsModel implements IDisposable {
       void this._kernelspecs?.refreshSpecs();
     }
     this._checkWalltime(next);
-    void this._cancelIdle(next);
+    this._checkAutoCancel(next);
     const interval = next.some(a => STARTING.has(a.state)) ? FAST_MS : SLOW_MS;
     if (this._poll.frequency.interval !== interval) {
       this._poll.frequency = { ...this._poll.frequency, interval };
@@ -225,6 +267,17 @@ export class SlurmKernelsModel implements IDisposable {
     this._events.addEventListener('allocation', () => void this.refresh());
   }
 
+  /** Ready as a relaunch, or again after its job was requeued: notebooks may want its kernels. */
+  private _readyAgain(allocation: Allocation): void {
+    const fromJobId =
+      this._replaces.get(allocation.id) ??
+      (this._wasReady.has(allocation.id) ? allocation.jobId : null);
+    this._replaces.delete(allocation.id);
+    if (fromJobId) {
+      this._relaunched.emit({ fromJobId, allocation });
+    }
+  }
+
   private _checkWalltime(allocations: Allocation[]): void {
     const thresholds = [...this._defaults.walltimeWarnings].sort(
       (a, b) => a - b
@@ -249,40 +302,48 @@ export class SlurmKernelsModel implements IDisposable {
   }
 
   /**
-   * Cancels ready allocations whose kernels have all been idle for the configured minutes (none
-   * running counts as idle since the allocation became ready): the user's setting or the site's
-   * policy, whichever is stricter.
+   * The companion applies the cancel policy, with or without a lab open; the lab sends the user's
+   * settings (the companion keeps them) and says when a cancel comes near.
    */
-  private async _cancelIdle(allocations: Allocation[]): Promise<void> {
-    const limitMs =
-      strictestIdleMinutes(
-        this._defaults.idleCancelMinutes,
-        this._cluster?.site?.idleCancelMinutes ?? 0
-      ) * 60_000;
-    if (limitMs <= 0 || !this._kernels) {
-      return;
+  private async _sendCancelPolicy(): Promise<void> {
+    const policy = {
+      idleMinutes: this._defaults.idleCancelMinutes,
+      noKernelMinutes: this._defaults.noKernelCancelMinutes
+    };
+    const key = JSON.stringify(policy);
+    if (key === this._policySent) {
+      return; // another setting changed
     }
-    const running = [...this._kernels.running()];
-    for (const allocation of allocations.filter(a => a.state === 'ready')) {
-      const mine = running.filter(k =>
-        k.name.startsWith(`slurm-${allocation.jobId}-`)
-      );
-      if (mine.some(k => k.execution_state === 'busy')) {
+    this._policySent = key;
+    try {
+      await putCancelPolicy(policy, this._settings);
+    } catch (err) {
+      // Sent again with the next change of the settings or the next load of the lab.
+      this._policySent = null;
+      console.warn('jupyterlab-slurm-kernels: cancel policy not sent', err);
+    }
+  }
+
+  /** Says once per scheduled cancel when it is less than AUTO_CANCEL_WARNING_MS away. */
+  private _checkAutoCancel(allocations: Allocation[]): void {
+    for (const allocation of allocations) {
+      const due = allocation.state === 'ready' ? allocation.autoCancel : null;
+      if (!due) {
         continue;
       }
-      const lastActive = Math.max(
-        Date.parse(allocation.updatedAt),
-        ...mine.map(k => (k.last_activity ? Date.parse(k.last_activity) : 0))
-      );
-      if (Date.now() - lastActive > limitMs) {
-        await this.cancel(allocation.id);
+      const key = `${allocation.id}:${due.why}:${due.at}`;
+      if (
+        Date.parse(due.at) - Date.now() <= AUTO_CANCEL_WARNING_MS &&
+        !this._warned.has(key)
+      ) {
+        this._warned.add(key);
+        this._autoCancelling.emit(allocation);
       }
     }
   }
 
   private _settings: ServerConnection.ISettings;
   private _kernelspecs: KernelSpec.IManager | null;
-  private _kernels: Kernel.IManager | null;
   private _poll: Poll;
   private _events: EventSource | null = null;
   private _cluster: Cluster | null = null;
@@ -295,9 +356,17 @@ export class SlurmKernelsModel implements IDisposable {
   private _seen = false;
   private _warned = new Set<string>();
   private _isDisposed = false;
+  /** The cancel policy last sent to the companion, as JSON. */
+  private _policySent: string | null = null;
   private _changed = new Signal<this, void>(this);
   private _transitioned = new Signal<this, ITransition>(this);
   private _walltimeWarning = new Signal<this, IWalltimeWarning>(this);
+  private _autoCancelling = new Signal<this, Allocation>(this);
+  private _relaunched = new Signal<this, IRelaunch>(this);
+  /** Relaunched allocation id → the job id it replaces. */
+  private _replaces = new Map<string, string>();
+  /** Allocations seen ready: ready once more means their job ran again (requeued). */
+  private _wasReady = new Set<string>();
 }
 
 export namespace SlurmKernelsModel {
@@ -305,13 +374,5 @@ export namespace SlurmKernelsModel {
     serverSettings: ServerConnection.ISettings;
     /** Refreshed when kernels appear or go, so the picker follows at once. */
     kernelspecs?: KernelSpec.IManager;
-    /** Read for idle cancelling. */
-    kernels?: Kernel.IManager;
   }
-}
-
-/** The shorter of two idle limits in minutes, where 0 means none. */
-export function strictestIdleMinutes(user: number, site: number): number {
-  const set = [user, site].filter(minutes => minutes > 0);
-  return set.length > 0 ? Math.min(...set) : 0;
 }

@@ -1,10 +1,13 @@
 /**
  * JupyterLab notifications for what users wait for: an allocation ready (with "Open notebook"),
- * failed or ended by Slurm (final state, exit code, "Show log"), and walltime warnings.
+ * failed or ended by Slurm (final state, exit code, "Show log"), walltime warnings, and cancels
+ * the policy schedules (with "Keep") and carries out.
  */
 import { Notification } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
-import type { ITransition, IWalltimeWarning } from './model';
+import type { Allocation } from './api/allocation';
+import { clockTime } from './format';
+import type { IRelaunch, ITransition, IWalltimeWarning } from './model';
 
 export interface INotifyActions {
   openNotebook: (kernelName: string) => void;
@@ -36,6 +39,11 @@ export function notifyTransition(
             ]
           : []
       }
+    );
+  } else if (t.to === 'ended' && a.outcome?.autoCancelled) {
+    Notification.info(
+      trans.__('Job %1: %2', a.jobId ?? '', a.outcome.message),
+      { autoClose: false }
     );
   } else if (
     t.to === 'failed' ||
@@ -82,5 +90,71 @@ export function notifyWalltime(
         )
       : trans.__('%1: save your work.', ends),
     { autoClose: false }
+  );
+}
+
+/** A cancel the policy scheduled is near: say when and why, with "Keep" to put it off. */
+export function notifyAutoCancel(
+  a: Allocation,
+  trans: TranslationBundle,
+  keep: (allocationId: string) => Promise<void>
+): void {
+  if (!a.autoCancel) {
+    return;
+  }
+  const at = clockTime(a.autoCancel.at);
+  const message =
+    a.autoCancel.why === 'idle'
+      ? trans.__(
+          'Job %1 on %2 has run no code for a while: it is cancelled at %3 to free its GPUs.',
+          a.jobId ?? '',
+          a.node ?? '',
+          at
+        )
+      : trans.__(
+          'Job %1 on %2 has no kernel: it is cancelled at %3 to free its GPUs, unless a kernel starts in it.',
+          a.jobId ?? '',
+          a.node ?? '',
+          at
+        );
+  const id = Notification.warning(message, {
+    autoClose: false,
+    actions: [
+      {
+        label: trans.__('Keep'),
+        callback: () => {
+          keep(a.id).catch(err =>
+            Notification.error(
+              trans.__('Could not keep job %1: %2', a.jobId ?? '', String(err)),
+              { autoClose: false }
+            )
+          );
+          Notification.dismiss(id);
+        }
+      }
+    ]
+  });
+}
+
+/** Notebooks of a lost job were switched to the kernels of its relaunch (or of its next run). */
+export function notifySwitched(
+  r: IRelaunch,
+  trans: TranslationBundle,
+  switched: string[]
+): void {
+  if (switched.length === 0) {
+    return;
+  }
+  Notification.info(
+    trans._n(
+      '%1 notebook now runs on job %2 (on %3), in place of job %4: run its cells again, its variables are gone (%5).',
+      '%1 notebooks now run on job %2 (on %3), in place of job %4: run their cells again, their variables are gone (%5).',
+      switched.length,
+      r.allocation.jobId ?? '',
+      r.allocation.node ?? '',
+      r.fromJobId,
+      switched.join(', ')
+    ),
+    { autoClose: 15_000 }
   );
 }

@@ -18,6 +18,7 @@ export interface IDefaults {
   preset: string;
   presets: Record<string, Environment>;
   idleCancelMinutes: number;
+  noKernelCancelMinutes: number;
   walltimeWarnings: number[];
 }
 
@@ -32,6 +33,7 @@ export const DEFAULTS: IDefaults = {
   preset: '',
   presets: {},
   idleCancelMinutes: 0,
+  noKernelCancelMinutes: 5,
   walltimeWarnings: [30, 10, 2]
 };
 

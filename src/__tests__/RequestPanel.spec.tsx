@@ -192,6 +192,69 @@ describe('RequestPanel', () => {
     expect(problem.textContent).toContain('the allocation is kept as it was');
   });
 
+  it('shows a cancel the policy scheduled, and puts it off with Keep', async () => {
+    const ready: Allocation = {
+      ...pending,
+      state: 'ready',
+      slurmState: 'RUNNING',
+      pendingReason: null,
+      node: 'node1',
+      startTime: '2026-11-23T07:01:00.000Z',
+      endTime: '2026-11-23T08:01:00.000Z',
+      autoCancel: { at: '2026-11-23T07:20:00.000Z', why: 'no_kernel' }
+    };
+    let kept = false;
+    open({
+      'api/cluster': cluster,
+      'api/presets': json({ presets: {} }),
+      'api/allocations/a1/keep': () => {
+        kept = true;
+        return json({ ...ready, autoCancel: null })();
+      },
+      'api/allocations': () =>
+        json({
+          allocations: [kept ? { ...ready, autoCancel: null } : ready]
+        })()
+    });
+    await until(
+      () => panel.node.querySelector('.jp-SlurmKernels-autoCancel') !== null
+    );
+    const line = panel.node.querySelector('.jp-SlurmKernels-autoCancel')!;
+    expect(line.textContent).toContain('No kernel: cancelled at');
+    (line.querySelector('button') as HTMLButtonElement).click();
+    await until(() => kept);
+    await until(
+      () => panel.node.querySelector('.jp-SlurmKernels-autoCancel') === null
+    );
+  });
+
+  it("sends the user's cancel policy to the companion, and again when it changes", async () => {
+    const sent: unknown[] = [];
+    const serverSettings = ServerConnection.makeSettings({
+      baseUrl: 'http://localhost/',
+      fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+        const request = input instanceof Request ? input : null;
+        const url = new URL(String(request ? request.url : input));
+        if (url.pathname.endsWith('api/policy')) {
+          sent.push(JSON.parse(String(init?.body ?? (await request!.text()))));
+          return new Response(JSON.stringify(sent[sent.length - 1]));
+        }
+        return new Response('{"allocations":[]}');
+      }
+    });
+    model = new SlurmKernelsModel({ serverSettings });
+    panel = new RequestPanel({ model, trans, openNotebook: () => undefined });
+    model.defaults = { ...model.defaults, noKernelCancelMinutes: 5 };
+    await until(() => sent.length === 1);
+    model.defaults = { ...model.defaults, partition: 'gpu' };
+    model.defaults = { ...model.defaults, idleCancelMinutes: 90 };
+    await until(() => sent.length === 2);
+    expect(sent).toEqual([
+      { idleMinutes: 0, noKernelMinutes: 5 },
+      { idleMinutes: 90, noKernelMinutes: 5 }
+    ]);
+  });
+
   it('says why the cluster cannot be read, with a retry', async () => {
     const failing = json(
       {

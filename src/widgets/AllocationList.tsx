@@ -8,7 +8,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 import type { Allocation, AllocationProblem } from '../api/allocation';
-import { gpuCount, gpuHours, timeLeft } from '../format';
+import { clockTime, gpuCount, gpuHours, timeLeft } from '../format';
 import type { SlurmKernelsModel } from '../model';
 
 export interface IAllocationListProps {
@@ -156,6 +156,26 @@ function AllocationCard(props: {
           {gpuCount(a) > 0 ? '' : ` · ${trans.__('CPU only')}`}
         </p>
       )}
+      {a.state === 'ready' && a.autoCancel && (
+        <p className="jp-SlurmKernels-autoCancel">
+          {a.autoCancel.why === 'idle'
+            ? trans.__(
+                'No code has run for a while: cancelled at %1.',
+                clockTime(a.autoCancel.at)
+              )
+            : trans.__(
+                'No kernel: cancelled at %1 unless one starts.',
+                clockTime(a.autoCancel.at)
+              )}{' '}
+          <button
+            className="jp-mod-styled"
+            onClick={() => void model.keep(a.id)}
+            title={trans.__('Put the cancel off: its limits count from now')}
+          >
+            {trans.__('Keep')}
+          </button>
+        </p>
+      )}
       {a.state === 'ending' && (
         <p className="jp-SlurmKernels-hint">{trans.__('Ending…')}</p>
       )}
@@ -196,7 +216,7 @@ function AllocationCard(props: {
         ) : (
           <button
             className="jp-mod-styled"
-            onClick={() => void model.request(a.request)}
+            onClick={() => void model.relaunch(a)}
           >
             {trans.__('Relaunch')}
           </button>
