@@ -5,11 +5,12 @@
 #
 #   ctld stop | ctld start          slurmctld stopped by its pid, started again (waits until it answers)
 #   link NODE down | link NODE up   the node's network link, inside its namespace
-#   node NODE down | node NODE resume   the node as Slurm sees it (scontrol update)
+#   node NODE down | node NODE resume   the node as Slurm sees it (scontrol update; resume
+#                                       does nothing to a node already back in service)
 set -euo pipefail
 . /usr/local/lib/slurm-kernels-testbed/lib.sh
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "fault: must run as root (sudo)" >&2; exit 1; }
 
 is_node() { tb_compute_nodes | grep -qx "$1"; }
@@ -38,7 +39,10 @@ case "${1:-} ${2:-} ${3:-}" in
         ;;
     "node "*" resume")
         is_node "$2" || usage
-        scontrol update nodename="$2" state=resume
+        # With ReturnToService=2 a downed node whose slurmd registers again is back by itself.
+        case "$(sinfo -h -N -n "$2" -o %T | head -1)" in
+            *down* | *drain* | *fail*) scontrol update nodename="$2" state=resume ;;
+        esac
         ;;
     *) usage ;;
 esac
