@@ -168,10 +168,12 @@ export function putCancelPolicy(
   policy: CancelPolicy,
   settings: ServerConnection.ISettings
 ): Promise<CancelPolicy> {
-  return requestAPI('api/policy', cancelPolicySchema, settings, {
-    method: 'PUT',
-    body: JSON.stringify(policy)
-  });
+  return requestAPI(
+    'api/policy',
+    cancelPolicySchema,
+    settings,
+    jsonBody('PUT', policy)
+  );
 }
 
 export async function fetchJobLog(

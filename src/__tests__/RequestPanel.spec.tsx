@@ -236,6 +236,9 @@ describe('RequestPanel', () => {
         const request = input instanceof Request ? input : null;
         const url = new URL(String(request ? request.url : input));
         if (url.pathname.endsWith('api/policy')) {
+          // The companion (express.json) reads a body only when it says it is JSON.
+          const headers = new Headers(request?.headers ?? init?.headers);
+          expect(headers.get('Content-Type')).toBe('application/json');
           sent.push(JSON.parse(String(init?.body ?? (await request!.text()))));
           return new Response(JSON.stringify(sent[sent.length - 1]));
         }
