@@ -47,10 +47,8 @@ export function notifyTransition(
     );
   } else if (
     t.to === 'failed' ||
-    (t.to === 'ended' &&
-      a.outcome &&
-      a.outcome.state !== 'CANCELLED' &&
-      t.from !== 'ending')
+    // Only the user's own cancel goes unsaid; a time limit also passes through "ending".
+    (t.to === 'ended' && a.outcome && a.outcome.state !== 'CANCELLED')
   ) {
     Notification.error(
       trans.__(
