@@ -102,7 +102,8 @@ export interface IManagerOptions {
    * How often Slurm is asked, in ms, by what the allocations are doing: just submitted, cancelled or
    * unconfirmed (fast, 1 s); a gateway starting (3 s); pending (every quarter of the time it has
    * pended, at most 90 s, and at once when the job's log appears or changes, which costs Slurm
-   * nothing); all ready (120 s, and just after a time limit); while Slurm does not answer (10 s).
+   * nothing); all ready (120 s, and just after a time limit); while Slurm, or a ready job's node,
+   * does not answer (10 s).
    */
   fastPollMs?: number;
   startingPollMs?: number;
@@ -166,14 +167,21 @@ const WAITING_STATES = new Set([
   'RESV_DEL_HOLD'
 ]);
 
+/** After a kernel lost its gateway, Slurm is asked at once and again this much later. */
+const LOOK_AGAIN_MS = 3_000;
+
 /** A record saved as submitted with no job id this long ago lost its companion during sbatch. */
 const SUBMIT_SETTLE_MS = 2 * 60_000;
 
 export class AllocationManager extends EventEmitter<IAllocationEvents> {
   constructor(private readonly _o: IManagerOptions) {
     super();
-    // A kernel lost its gateway: look at the job now, not at the next slow poll.
-    _o.gateway.on('connection-lost', () => this._pollSoon());
+    // A kernel lost its gateway: look at the job now, not at the next slow poll, and once more a
+    // moment later: a gateway that died is seen before its job script has ended.
+    _o.gateway.on('connection-lost', () => {
+      this._pollSoon();
+      setTimeout(() => this._pollSoon(), LOOK_AGAIN_MS).unref();
+    });
     _o.gateway.on('node-unreachable', (id: string, why: string) =>
       this._nodeUnreachable(id, why)
     );
@@ -1001,6 +1009,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       return Math.min(this._o.pendingPollMs ?? 90_000, Math.max(fast, age / 4));
     }
     record.pendingSince = undefined;
+    if (a.problem?.kind === 'node_unreachable') {
+      // Its kernels cannot reach the gateway: Slurm says whether the job (or its node) ended.
+      return this._o.retryPollMs ?? 10_000;
+    }
     const slow = this._o.slowPollMs ?? 120_000;
     // A ready job's time limit: seen at once, not up to a slow poll later.
     const untilEnd = a.endTime
