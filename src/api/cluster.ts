@@ -66,7 +66,9 @@ export const siteDefaultsSchema = z
 export const sitePolicySchema = z.object({
   partitions: z.array(z.string()).nullable(),
   defaults: siteDefaultsSchema,
-  idleCancelMinutes: z.number().int().nonnegative().nullable()
+  /** The site's cancel limits (minutes); the companion applies them where they are stricter. */
+  idleCancelMinutes: z.number().nonnegative().nullable(),
+  noKernelCancelMinutes: z.number().nonnegative().nullable().optional()
 });
 
 export type SitePolicy = z.infer<typeof sitePolicySchema>;

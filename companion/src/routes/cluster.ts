@@ -57,7 +57,8 @@ export function asTheSiteOffersIt(cluster: Cluster, site: SiteConfig): Cluster {
   const policy = {
     partitions: site.partitions ?? null,
     defaults: site.defaults ?? {},
-    idleCancelMinutes: site.idleCancelMinutes ?? null
+    idleCancelMinutes: site.idleCancelMinutes ?? null,
+    noKernelCancelMinutes: site.noKernelCancelMinutes ?? null
   };
   const offered = site.partitions;
   if (!offered) {

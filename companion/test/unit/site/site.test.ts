@@ -95,7 +95,8 @@ describe('the site configuration', () => {
     expect(offered.site).toEqual({
       partitions: ['gpu', 'cpu'],
       defaults: { partition: 'gpu' },
-      idleCancelMinutes: 120
+      idleCancelMinutes: 120,
+      noKernelCancelMinutes: null
     });
     // Without a site default, Slurm's default stays where it is offered.
     expect(
