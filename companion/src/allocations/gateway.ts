@@ -66,6 +66,17 @@ export class KernelSession {
     return this._bridge.lastExecution;
   }
 
+  /**
+   * The allocation ended: the notebook's kernel stays, answering every request with why, until
+   * Jupyter shuts it down or switches the notebook to another (ended does not resolve before).
+   */
+  retire(message: string): void {
+    this._bridge.retire(message);
+    void this._client
+      .shutdownKernel(this.remoteKernelId)
+      .catch(() => undefined);
+  }
+
   /** Ends the bridge and shuts the remote kernel down. */
   async shutdown(message: string): Promise<void> {
     this._bridge.close(message);
@@ -301,15 +312,18 @@ export class Gateway extends EventEmitter {
     return kernel;
   }
 
-  /** The allocation ended or failed: end its kernels, saying why, and remove its kernelspecs. */
+  /**
+   * The allocation ended or failed: retire its kernels (each answers a cell with why, and
+   * Relaunch's notebooks move on), and remove its kernelspecs.
+   */
   async release(allocation: Allocation, why?: string): Promise<void> {
     const connected = this._connected.get(allocation.id);
     this._connected.delete(allocation.id);
-    const ended = `allocation ${allocation.id} (job ${allocation.jobId}) ended`;
+    const ended = `Allocation ${allocation.id} (job ${allocation.jobId} on ${allocation.node}) has ended${why ? `: ${why}` : '.'} Its kernel is gone; relaunch it from the GPU kernel panel, or pick another kernel.`;
     for (const session of connected?.sessions ?? []) {
-      // The bridge ends at once; deleting the remote kernel (mostly gone with its job) must not
-      // hold up the caller's poll when the node does not answer.
-      void session.shutdown(why ? `${ended}: ${why}` : ended);
+      // Deleting the remote kernel (mostly gone with its job) must not hold up the caller's poll
+      // when the node does not answer.
+      session.retire(ended);
     }
     if (allocation.jobId) {
       await this._o.kernelspecs.removeJob(allocation.jobId);

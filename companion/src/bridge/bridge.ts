@@ -149,6 +149,29 @@ export class KernelBridge {
     this._end({ reason: 'closed', message });
   }
 
+  /**
+   * The remote kernel is gone for good (its allocation ended), but the notebook keeps this kernel:
+   * from now on every request is answered here, a cell with `message` as its error, so Jupyter
+   * does not restart a kernel that cannot come back (a dialog at every attempt). The bridge ends
+   * when Jupyter shuts the kernel down or picks another one.
+   */
+  retire(message: string): void {
+    if (this._closed || this._retired !== null) {
+      return;
+    }
+    this._retired = message;
+    this._reconnecting = false;
+    this._pending = [];
+    this._executing.clear();
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      ws.removeAllListeners();
+      ws.on('error', () => undefined);
+      ws.close();
+    }
+  }
+
   private _attach(ws: WebSocket): void {
     this._ws = ws;
     ws.on('message', (data: Buffer, isBinary: boolean) =>
@@ -204,7 +227,12 @@ export class KernelBridge {
   }
 
   private _lost(ws: WebSocket, why: string): void {
-    if (this._closed || ws !== this._ws || this._reconnecting) {
+    if (
+      this._closed ||
+      ws !== this._ws ||
+      this._reconnecting ||
+      this._retired !== null
+    ) {
       return;
     }
     this._o.onLost?.();
@@ -227,10 +255,10 @@ export class KernelBridge {
     const deadline = Date.now() + (this._o.reconnectForMs ?? 60_000);
     const backoff = new Backoff();
     let lastError = '';
-    while (!this._closed) {
+    while (!this._closed && this._retired === null) {
       try {
         const ws = await reopen();
-        if (this._closed) {
+        if (this._closed || this._retired !== null) {
           ws.close();
           return;
         }
@@ -258,6 +286,9 @@ export class KernelBridge {
       }
     }
     this._reconnecting = false;
+    if (this._retired !== null) {
+      return;
+    }
     this._end({
       reason: 'remote',
       message: `the remote kernel's connection ${why}, and reopening it failed: ${lastError}`
@@ -314,6 +345,10 @@ export class KernelBridge {
       this._answerShutdown(message);
       return;
     }
+    if (this._retired !== null) {
+      void this._answerRetired(channel, message, this._retired);
+      return;
+    }
     if (msgType === 'interrupt_request' && this._o.interrupt) {
       void this._answerInterrupt(message, this._o.interrupt);
       return;
@@ -365,9 +400,12 @@ export class KernelBridge {
     if (channel !== 'shell' && channel !== 'control' && channel !== 'stdin') {
       return;
     }
-    if (channel === 'shell' && msgTypeOf(parts.header) === 'execute_reply') {
+    const replyType = channel === 'stdin' ? '' : msgTypeOf(parts.header);
+    if (replyType === 'execute_reply') {
       this._executing.delete(msgIdOf(parts.parentHeader));
       this._lastExecution = Date.now();
+    } else if (replyType === 'kernel_info_reply') {
+      this._kernelInfo = parts.content; // what a retired kernel says of itself
     }
     const identities = this._routeOf(parts.parentHeader);
     if (!identities) {
@@ -441,30 +479,64 @@ export class KernelBridge {
     }
   }
 
-  /** A reply made here, on the control channel, to the Jupyter client that asked. */
+  /** A reply made here, by default on the control channel, to the Jupyter client that asked. */
   private _reply(
+    request: IZmqMessage,
+    msgType: string,
+    content: object | Buffer,
+    socket: zmq.Router = this._control
+  ): Promise<void> {
+    const reply = madeHere(request, msgType, '-reply', content);
+    return this._send(
+      socket,
+      toZmqFrames(request.identities, reply, this._signer)
+    );
+  }
+
+  /** An iopub message made here, in answer to `request`. */
+  private _publish(
     request: IZmqMessage,
     msgType: string,
     content: object
   ): Promise<void> {
-    const requestHeader = JSON.parse(request.header.toString('utf8'));
-    const header = {
-      ...requestHeader,
-      msg_id: `${requestHeader.msg_id}-reply`,
-      msg_type: msgType,
-      date: new Date().toISOString()
-    };
-    const reply: IMessageParts = {
-      header: Buffer.from(JSON.stringify(header)),
-      parentHeader: request.header,
-      metadata: Buffer.from('{}'),
-      content: Buffer.from(JSON.stringify(content)),
-      buffers: []
-    };
+    const message = madeHere(request, msgType, `-${msgType}`, content);
     return this._send(
-      this._control,
-      toZmqFrames(request.identities, reply, this._signer)
+      this._iopub,
+      toZmqFrames([iopubTopic(message.header)], message, this._signer)
     );
+  }
+
+  /**
+   * A retired kernel's answer to anything Jupyter asks: busy, the reply (an error that says why
+   * for a cell; what the kernel said of itself for kernel_info), idle, as a kernel would.
+   */
+  private async _answerRetired(
+    channel: RoutedChannel,
+    request: IZmqMessage,
+    why: string
+  ): Promise<void> {
+    const msgType = msgTypeOf(request.header);
+    if (channel === 'stdin' || !msgType.endsWith('_request')) {
+      return;
+    }
+    const socket = channel === 'shell' ? this._shell : this._control;
+    const error = {
+      status: 'error',
+      ename: 'AllocationEnded',
+      evalue: why,
+      traceback: [`AllocationEnded: ${why}`]
+    };
+    await this._publish(request, 'status', { execution_state: 'busy' });
+    if (msgType === 'execute_request') {
+      await this._publish(request, 'error', error);
+    }
+    await this._reply(
+      request,
+      msgType.replace(/_request$/, '_reply'),
+      retiredReply(msgType, error, this._kernelInfo),
+      socket
+    );
+    await this._publish(request, 'status', { execution_state: 'idle' });
   }
 
   private async _heartbeat(): Promise<void> {
@@ -558,10 +630,72 @@ export class KernelBridge {
   >();
   private _sending = new Map<zmq.Router | zmq.XPublisher, Promise<void>>();
   private _executing = new Set<string>();
+  /** Why the kernel was retired (its allocation ended), or null while it runs. */
+  private _retired: string | null = null;
+  /** The remote kernel's last kernel_info_reply content. */
+  private _kernelInfo: Buffer | null = null;
   private _lastExecution: number | undefined;
   private _closed = false;
   private _resolveEnded!: (end: IBridgeEnd) => void;
   private _endedPromise = new Promise<IBridgeEnd>(
     resolve => (this._resolveEnded = resolve)
   );
+}
+
+/** A message made by the bridge, in answer to `request` (its parent), with the request's session. */
+function madeHere(
+  request: IZmqMessage,
+  msgType: string,
+  idSuffix: string,
+  content: object | Buffer
+): IMessageParts {
+  const requestHeader = JSON.parse(request.header.toString('utf8'));
+  const header = {
+    ...requestHeader,
+    msg_id: `${requestHeader.msg_id}${idSuffix}`,
+    msg_type: msgType,
+    date: new Date().toISOString()
+  };
+  return {
+    header: Buffer.from(JSON.stringify(header)),
+    parentHeader: request.header,
+    metadata: Buffer.from('{}'),
+    content: Buffer.isBuffer(content)
+      ? content
+      : Buffer.from(JSON.stringify(content)),
+    buffers: []
+  };
+}
+
+/** The reply content a retired kernel gives to a request, by its type. */
+function retiredReply(
+  msgType: string,
+  error: object,
+  kernelInfo: Buffer | null
+): object | Buffer {
+  switch (msgType) {
+    case 'kernel_info_request':
+      return (
+        kernelInfo ?? {
+          status: 'ok',
+          protocol_version: '5.3',
+          implementation: 'slurm-kernels',
+          implementation_version: '0',
+          language_info: { name: 'python' },
+          banner: ''
+        }
+      );
+    case 'comm_info_request':
+      return { status: 'ok', comms: {} };
+    case 'history_request':
+      return { status: 'ok', history: [] };
+    case 'is_complete_request':
+      return { status: 'unknown' };
+    case 'interrupt_request':
+      return { status: 'ok' };
+    case 'execute_request':
+      return { ...error, execution_count: 0 };
+    default:
+      return error;
+  }
 }

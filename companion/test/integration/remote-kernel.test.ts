@@ -396,11 +396,10 @@ describe('a GPU kernel on the testbed', () => {
     });
   });
 
-  it('on cancel: the kernel ends with a clear message, the kernelspec goes, the job leaves Slurm', async () => {
+  it('on cancel: the kernel says why at the next cell, the kernelspec goes, the job leaves Slurm', async () => {
     const { kernelId } = await startSession(specName, 'cancel');
     const channel = await server.connect(kernelId);
     await channel.execute('pass');
-    channel.close();
 
     const cancelled = await harness.cli(['cancel', allocation.id]);
     expect(cancelled.code).toBe(0);
@@ -409,10 +408,17 @@ describe('a GPU kernel on the testbed', () => {
       return !(specName in kernelspecs);
     });
     expect(harness.kernelspecNames()).not.toContain(specName);
-    // The shim's last words, which Jupyter Server's log shows.
-    await waitFor('the shim to report why it ended', async () =>
-      /slurm-kernels: .*(allocation .* ended|remote kernel)/.test(server.output)
+    // The notebook's kernel stays, retired: a cell gets why, and Jupyter restarts nothing.
+    const after = await waitFor('the kernel retired', async () => {
+      const result = await channel.execute('pass');
+      return result.reply.status === 'error' ? result.reply : undefined;
+    });
+    channel.close();
+    expect(after).toMatchObject({ ename: 'AllocationEnded' });
+    expect(after.evalue).toMatch(
+      /^Allocation \S+ \(job \d+ on node\d\) has ended: .*relaunch it from the GPU kernel panel/
     );
+    expect(server.output).not.toMatch(/KernelRestarter: restarting/i);
     await waitFor('the job to leave the queue', async () => {
       const jobs = await listJobs(runner, {
         jobIds: [allocation.jobId as string]

@@ -265,6 +265,80 @@ describe('KernelBridge', () => {
     expect(fromBridge).toEqual([]);
   });
 
+  it('answers every request itself once retired: a cell gets why as its error, kernel_info what the kernel said', async () => {
+    const shell = await jupyterSocket(
+      new zmq.Dealer({ routingId: 'client-1' }),
+      info.shell_port
+    );
+    const iopub = await jupyterSocket(new zmq.Subscriber(), info.iopub_port);
+    iopub.subscribe();
+    // The real kernel's kernel_info_reply, seen before the allocation ended.
+    const ask = message('kernel_info_request');
+    await shell.send(toZmqFrames([], ask, new Signer(KEY)));
+    await nextFromBridge();
+    gateway.send(
+      encodeWsV1(
+        'shell',
+        message('kernel_info_reply', ask.header, {
+          status: 'ok',
+          language_info: { name: 'python', version: '3.11' }
+        })
+      )
+    );
+    await shell.receive();
+
+    bridge.retire(
+      'Allocation a1 (job 7 on node1) has ended: The job reached its time limit.'
+    );
+    const info2 = message('kernel_info_request');
+    await shell.send(toZmqFrames([], info2, new Signer(KEY)));
+    const infoReply = parseZmqFrames((await shell.receive()) as Buffer[]);
+    expect(JSON.parse(infoReply.content.toString())).toEqual({
+      status: 'ok',
+      language_info: { name: 'python', version: '3.11' }
+    });
+    for (let cell = 0; cell < 2; cell++) {
+      const execute = message('execute_request', undefined, { code: '1' });
+      await shell.send(toZmqFrames([], execute, new Signer(KEY)));
+      const reply = parseZmqFrames((await shell.receive()) as Buffer[]);
+      expect(JSON.parse(reply.header.toString()).msg_type).toBe(
+        'execute_reply'
+      );
+      expect(reply.parentHeader.equals(execute.header)).toBe(true);
+      expect(new Signer(KEY).verify(reply)).toBe(true);
+      expect(JSON.parse(reply.content.toString())).toMatchObject({
+        status: 'error',
+        ename: 'AllocationEnded',
+        evalue: expect.stringContaining('reached its time limit')
+      });
+    }
+    // Busy, the error, idle: each request's own, as a kernel publishes them.
+    const published: string[] = [];
+    while (published.length < 8) {
+      const got = parseZmqFrames((await iopub.receive()) as Buffer[]);
+      const content = JSON.parse(got.content.toString());
+      published.push(
+        `${JSON.parse(got.header.toString()).msg_type}:${content.execution_state ?? content.ename}`
+      );
+    }
+    expect(published.slice(-3)).toEqual([
+      'status:busy',
+      'error:AllocationEnded',
+      'status:idle'
+    ]);
+    // Nothing reached the gateway, and the bridge lives until Jupyter shuts the kernel down.
+    expect(fromBridge).toEqual([]);
+    const control = await jupyterSocket(
+      new zmq.Dealer({ routingId: 'manager' }),
+      info.control_port
+    );
+    await control.send(
+      toZmqFrames([], message('shutdown_request'), new Signer(KEY))
+    );
+    await control.receive();
+    await expect(bridge.ended).resolves.toMatchObject({ reason: 'shutdown' });
+  });
+
   it('ends when the gateway closes the kernel websocket', async () => {
     gateway.close(1011, 'kernel died');
     await expect(bridge.ended).resolves.toMatchObject({
