@@ -161,8 +161,23 @@ export class KernelBridge {
     }
     this._retired = message;
     this._reconnecting = false;
-    this._pending = [];
     this._executing.clear();
+    // What Jupyter asked while the websocket was down is answered now, like what it asks next.
+    for (const frame of this._pending.splice(0)) {
+      const { parts } = decodeWsV1(frame);
+      const route = this._routes.get(msgIdOf(parts.header));
+      if (route) {
+        void this._answerRetired(
+          route.channel,
+          {
+            ...parts,
+            identities: route.identities,
+            signature: Buffer.alloc(0)
+          },
+          message
+        );
+      }
+    }
     const ws = this._ws;
     this._ws = null;
     if (ws) {

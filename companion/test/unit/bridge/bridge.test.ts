@@ -437,6 +437,36 @@ describe('KernelBridge', () => {
       expect(losses).toBe(1); // the owner heard of it once, to check on the job
     });
 
+    it('answers what Jupyter sent meanwhile when it is retired instead (the allocation ended)', async () => {
+      let noticed!: () => void;
+      const lost = new Promise<void>(resolve => (noticed = resolve));
+      await bridgeWith({
+        reopen: async () => {
+          noticed();
+          return new Promise<WebSocket>(() => undefined); // the node never answers again
+        }
+      });
+      const shell = await jupyterSocket(
+        new zmq.Dealer({ routingId: 'client-1' }),
+        info.shell_port
+      );
+      gateway.terminate();
+      await lost;
+      const request = message('execute_request');
+      await shell.send(toZmqFrames([], request, new Signer(KEY)));
+      await new Promise(resolve => setTimeout(resolve, 50));
+      bridge.retire(
+        'Allocation a1 (job 7 on node1) has ended: The job was cancelled.'
+      );
+      const reply = parseZmqFrames((await shell.receive()) as Buffer[]);
+      expect(reply.parentHeader.equals(request.header)).toBe(true);
+      expect(JSON.parse(reply.content.toString())).toMatchObject({
+        status: 'error',
+        ename: 'AllocationEnded'
+      });
+      expect(fromBridge).toEqual([]);
+    });
+
     it('gives up after its time, saying why', async () => {
       let attempts = 0;
       await reopeningBridge(async () => {
