@@ -71,11 +71,17 @@ export class KernelSession {
    * Jupyter shuts it down or switches the notebook to another (ended does not resolve before).
    */
   retire(message: string): void {
+    if (!this.retired) {
+      void this._client
+        .shutdownKernel(this.remoteKernelId)
+        .catch(() => undefined);
+    }
+    this.retired = true;
     this._bridge.retire(message);
-    void this._client
-      .shutdownKernel(this.remoteKernelId)
-      .catch(() => undefined);
   }
+
+  /** Whether it was retired (its allocation is ending or ended). */
+  retired = false;
 
   /** Ends the bridge and shuts the remote kernel down. */
   async shutdown(message: string): Promise<void> {
@@ -108,6 +114,12 @@ export class Gateway extends EventEmitter {
   get kernelspecs(): KernelspecWriter {
     return this._o.kernelspecs;
   }
+
+  /**
+   * Why an allocation whose remote kernel is gone has ended (its owner asks Slurm), or null while
+   * it runs: then the kernel died alone. Set by the allocations' owner.
+   */
+  whyEnded: (allocationId: string) => Promise<string | null> = async () => null;
 
   /** Whether this companion reached the allocation's gateway (kernels can start). */
   isConnected(allocationId: string): boolean {
@@ -247,7 +259,8 @@ export class Gateway extends EventEmitter {
         interrupt: () => connected.client.interruptKernel(kernel.id),
         onLost: () => this.emit('connection-lost', allocationId),
         onUnreachable: why => this.emit('node-unreachable', allocationId, why),
-        onRestored: () => this.emit('node-reachable', allocationId)
+        onRestored: () => this.emit('node-reachable', allocationId),
+        whenGone: () => this.whyEnded(allocationId)
       });
       await bridge.start();
       const session = new KernelSession(
@@ -312,6 +325,16 @@ export class Gateway extends EventEmitter {
     return kernel;
   }
 
+  /** The allocation's job is ending: its kernels answer with why from now on (release says more). */
+  retireKernels(allocation: Allocation, why?: string): void {
+    for (const session of this._connected.get(allocation.id)?.sessions ?? []) {
+      // Without a why, a kernel already retired keeps the one it has.
+      if (why || !session.retired) {
+        session.retire(endedMessage(allocation, why));
+      }
+    }
+  }
+
   /**
    * The allocation ended or failed: retire its kernels (each answers a cell with why, and
    * Relaunch's notebooks move on), and remove its kernelspecs.
@@ -319,7 +342,7 @@ export class Gateway extends EventEmitter {
   async release(allocation: Allocation, why?: string): Promise<void> {
     const connected = this._connected.get(allocation.id);
     this._connected.delete(allocation.id);
-    const ended = `Allocation ${allocation.id} (job ${allocation.jobId} on ${allocation.node}) has ended${why ? `: ${why}` : '.'} Its kernel is gone; relaunch it from the GPU kernel panel, or pick another kernel.`;
+    const ended = endedMessage(allocation, why);
     for (const session of connected?.sessions ?? []) {
       // Deleting the remote kernel (mostly gone with its job) must not hold up the caller's poll
       // when the node does not answer.
@@ -331,6 +354,11 @@ export class Gateway extends EventEmitter {
   }
 
   private _connected = new Map<string, IConnected>();
+}
+
+/** What a retired kernel answers: which allocation ended, why, and what to do. */
+export function endedMessage(allocation: Allocation, why?: string): string {
+  return `Allocation ${allocation.id} (job ${allocation.jobId} on ${allocation.node}) has ended${why ? `: ${why}` : '.'} Its kernel is gone; relaunch it from the GPU kernel panel, or pick another kernel.`;
 }
 
 function isPublishedByUs(spec: { metadata?: Record<string, unknown> }) {

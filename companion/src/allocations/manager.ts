@@ -67,7 +67,12 @@ import {
   policyTickMs,
   strictestPolicy
 } from './autoCancel';
-import { DEFAULT_STARTUP_LIMITS, Gateway, IStartupLimits } from './gateway';
+import {
+  DEFAULT_STARTUP_LIMITS,
+  endedMessage,
+  Gateway,
+  IStartupLimits
+} from './gateway';
 
 /**
  * Every job of ours carries `slurm-kernels:<state dir key>:<allocation id>` as its comment: a
@@ -182,6 +187,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       this._pollSoon();
       setTimeout(() => this._pollSoon(), LOOK_AGAIN_MS).unref();
     });
+    _o.gateway.whyEnded = id => this._whyEnded(id);
     _o.gateway.on('node-unreachable', (id: string, why: string) =>
       this._nodeUnreachable(id, why)
     );
@@ -244,6 +250,36 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     void this._touchJobs();
     this._schedulePolicy();
     this._pollSoon();
+  }
+
+  /**
+   * A remote kernel of the allocation is gone: whether its job ended (Slurm marks it before the
+   * gateway is signalled), and why; null while it runs.
+   */
+  private async _whyEnded(id: string): Promise<string | null> {
+    const a = this._records.get(id)?.allocation;
+    if (!a?.jobId) {
+      return null;
+    }
+    if (a.state === 'ending' || !isActive(a)) {
+      return endedMessage(a, a.outcome?.message);
+    }
+    const found = await lookUpJob(this._o.runner, a.jobId);
+    if (
+      found.kind === 'unreachable' ||
+      (found.kind === 'known' &&
+        !isEnded(found.state) &&
+        found.state !== 'COMPLETING')
+    ) {
+      return null; // it runs (or nobody can say): the kernel died alone
+    }
+    this._pollSoon();
+    return endedMessage(
+      a,
+      found.kind === 'known'
+        ? endMessage(found.state, found.exitCode, found.reason ?? undefined)
+        : undefined
+    );
   }
 
   /** Touches the alive file of every live job (the job's dead-man's switch reads its age). */
@@ -684,6 +720,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     if (a.jobId) {
       try {
         await cancelJob(this._o.runner, a.jobId);
+        this._o.gateway.retireKernels(a, 'The job was cancelled.');
       } catch (err) {
         if (!isSlurmUnreachable(err)) {
           throw err;
@@ -1320,8 +1357,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     const a = record.allocation;
     if (final.state === 'COMPLETING') {
       // squeue already says CANCELLED or TIMEOUT while scontrol still reports the job's processes
-      // ending: no new kernels meanwhile; the running ones hear why with the final word, next poll.
+      // ending: no new kernels meanwhile; the running ones are retired now, and hear why in full
+      // with the final word, next poll.
       await this._o.gateway.kernelspecs.removeJob(a.jobId as string);
+      this._o.gateway.retireKernels(a);
       this._update(record, {
         state: a.state === 'failed' ? 'failed' : 'ending',
         kernelspecs: []

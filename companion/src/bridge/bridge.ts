@@ -71,6 +71,12 @@ export interface IBridgeOptions {
   onUnreachable?: (why: string) => void;
   /** Called when a lost websocket was reopened. */
   onRestored?: () => void;
+  /**
+   * The remote kernel is gone (the gateway no longer knows it): resolves why when its allocation
+   * ended, and the kernel is retired saying so; null when it died alone, and the bridge ends (so
+   * Jupyter starts another).
+   */
+  whenGone?: () => Promise<string | null>;
 }
 
 const MAX_ROUTES = 10_000;
@@ -156,7 +162,11 @@ export class KernelBridge {
    * when Jupyter shuts the kernel down or picks another one.
    */
   retire(message: string): void {
-    if (this._closed || this._retired !== null) {
+    if (this._closed) {
+      return;
+    }
+    if (this._retired !== null) {
+      this._retired = message; // the final word on why, once Slurm gives it
       return;
     }
     this._retired = message;
@@ -291,6 +301,12 @@ export class KernelBridge {
           this._o.onUnreachable?.(lastError);
         }
         if ((err as { status?: number }).status === 404) {
+          // Its allocation ending, or the kernel alone dying (Jupyter then starts another)?
+          const why = await this._o.whenGone?.().catch(() => null);
+          if (why) {
+            this.retire(why);
+            return;
+          }
           break;
         }
         const left = deadline - Date.now();

@@ -184,7 +184,7 @@ describe('the cancel policy of the manager', () => {
 
   afterEach(() => {
     managers.splice(0).forEach(m => m.dispose());
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 
   it('cancels an allocation the grace after its last kernel was shut down, and says why', async () => {

@@ -80,7 +80,7 @@ describe('the lifecycle under faults', () => {
 
   afterEach(() => {
     managers.splice(0).forEach(m => m.dispose());
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 
   const ask = () => manager.request({ partition: 'gpu', time: '30' });
