@@ -4,45 +4,9 @@
  * kernel → a cell runs on the compute node → cancel → the kernel ends.
  */
 import { expect, galata, test } from '@jupyterlab/galata';
-import type { APIRequestContext, Page } from '@playwright/test';
-import { cancelFromList } from './steps';
+import { API, cancelAll, cancelFromList, openPanel } from './steps';
 
-const API = 'http://localhost:8890/slurm-kernels/api';
 const SHOTS = 'test-results/screenshots';
-
-async function openPanel(page: Page) {
-  await page
-    .locator('.jp-LauncherCard', { hasText: 'GPU kernel on cluster' })
-    .click();
-  const panel = page.locator('.jp-SlurmKernels-requestPanel');
-  await expect(
-    panel.getByRole('combobox', { name: 'Partition' })
-  ).toBeVisible();
-  return panel;
-}
-
-/** Leaves no job behind, whatever a test did. */
-async function cancelAll(request: APIRequestContext) {
-  const { allocations } = await (
-    await request.get(`${API}/allocations`)
-  ).json();
-  for (const a of allocations.filter(
-    (x: { state: string }) => !['ended', 'failed'].includes(x.state)
-  )) {
-    await request.delete(`${API}/allocations/${a.id}`);
-  }
-  await expect
-    .poll(
-      async () =>
-        (
-          await (await request.get(`${API}/allocations`)).json()
-        ).allocations.every((x: { state: string }) =>
-          ['ended', 'failed'].includes(x.state)
-        ),
-      { timeout: 60_000 }
-    )
-    .toBe(true);
-}
 
 test.describe('requesting a GPU kernel', () => {
   test.afterEach(async ({ request }) => {
@@ -155,7 +119,7 @@ test.describe('requesting a GPU kernel', () => {
     // Cancel from the list, confirming in the dialog.
     await cancelFromList(page, card);
 
-    // The notebook's kernel ends with the allocation, and the kernelspec is gone.
+    // The kernelspec is gone with the allocation; the notebook's kernel says why at the next cell.
     await expect
       .poll(
         async () => {
@@ -167,51 +131,15 @@ test.describe('requesting a GPU kernel', () => {
         { timeout: 30_000 }
       )
       .toBe(false);
-    await expect
-      .poll(
-        async () => {
-          const sessions = await (
-            await request.get('http://localhost:8890/api/sessions')
-          ).json();
-          return sessions.filter(
-            (s: { kernel?: { name: string; execution_state: string } }) =>
-              s.kernel?.name === spec.name &&
-              s.kernel.execution_state !== 'dead'
-          ).length;
-        },
-        { timeout: 60_000 }
-      )
-      .toBe(0);
-  });
-});
-
-test.describe('settings', () => {
-  test.use({
-    mockSettings: {
-      ...galata.DEFAULT_SETTINGS,
-      'jupyterlab-slurm-kernels:plugin': {
-        partition: 'gpu',
-        gres: 'gpu:tesla:2',
-        time: '0:45:00',
-        memory: '1G'
-      }
-    }
-  });
-
-  test('defaults from the settings registry prefill the form', async ({
-    page
-  }) => {
-    const panel = await openPanel(page);
-    await expect(
-      panel.getByRole('combobox', { name: 'Partition' })
-    ).toHaveValue('gpu');
-    await expect(panel.getByRole('combobox', { name: 'GPU type' })).toHaveValue(
-      'tesla'
+    await page
+      .locator('#jp-main-dock-panel .lm-TabBar-tab', { hasText: '.ipynb' })
+      .first()
+      .click();
+    await page.notebook.runCell(0);
+    await expect(page.locator('.jp-OutputArea-output').first()).toContainText(
+      `AllocationEnded: Allocation ${ready.id} (job ${ready.jobId} on ${ready.node}) has ended: The job was cancelled.`,
+      { timeout: 30_000 }
     );
-    await expect(panel.getByLabel('GPUs', { exact: true })).toHaveValue('2');
-    await expect(panel.getByLabel('Time limit', { exact: true })).toHaveValue(
-      '0:45:00'
-    );
-    await expect(panel.getByLabel('Memory', { exact: true })).toHaveValue('1G');
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
   });
 });
