@@ -53,6 +53,8 @@ export class KernelSession {
     private readonly _client: GatewayClient
   ) {}
 
+  private _retired = false;
+
   /** Resolves when the kernel ended, with why. */
   get ended(): Promise<IBridgeEnd> {
     return this._bridge.ended;
@@ -71,17 +73,19 @@ export class KernelSession {
    * Jupyter shuts it down or switches the notebook to another (ended does not resolve before).
    */
   retire(message: string): void {
-    if (!this.retired) {
+    if (!this._retired) {
       void this._client
         .shutdownKernel(this.remoteKernelId)
         .catch(() => undefined);
     }
-    this.retired = true;
+    this._retired = true;
     this._bridge.retire(message);
   }
 
   /** Whether it was retired (its allocation is ending or ended). */
-  retired = false;
+  get retired(): boolean {
+    return this._retired;
+  }
 
   /** Ends the bridge and shuts the remote kernel down. */
   async shutdown(message: string): Promise<void> {
