@@ -84,8 +84,13 @@ const MAX_ROUTES = 10_000;
 const MAX_PENDING = 10_000;
 /** How long a reattached bridge waits for Jupyter's iopub subscribers before it lets output flow. */
 const SUBSCRIBER_WAIT_MS = 5_000;
-/** ZMQ clients reconnect every 100 ms: the others of the first come within this. */
-const OTHER_SUBSCRIBERS_MS = 250;
+/**
+ * After the first subscriber to all of iopub, how long the others get: Jupyter Server's activity
+ * watcher and each websocket's own socket reconnect separately (every 100 ms), and on a loaded login
+ * node the one that takes the output can come well after the watcher (a fresh-clone CI run lost the
+ * first line printed after a reattach with 250 ms).
+ */
+const OTHER_SUBSCRIBERS_MS = 1_000;
 
 export class KernelBridge {
   /**
