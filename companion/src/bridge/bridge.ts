@@ -440,6 +440,10 @@ export class KernelBridge {
     if (replyType === 'execute_reply') {
       this._executing.delete(msgIdOf(parts.parentHeader));
       this._lastExecution = Date.now();
+      this._executionCount = executionCountOf(
+        parts.content,
+        this._executionCount
+      );
     } else if (replyType === 'kernel_info_reply') {
       this._kernelInfo = parts.content; // what a retired kernel says of itself
     }
@@ -566,10 +570,12 @@ export class KernelBridge {
     if (msgType === 'execute_request') {
       await this._publish(request, 'error', error);
     }
+    // A cell gets the next execution count, as from the kernel: clients wait for one.
+    const count = msgType === 'execute_request' ? ++this._executionCount : 0;
     await this._reply(
       request,
       msgType.replace(/_request$/, '_reply'),
-      retiredReply(msgType, error, this._kernelInfo),
+      retiredReply(msgType, error, this._kernelInfo, count),
       socket
     );
     await this._publish(request, 'status', { execution_state: 'idle' });
@@ -670,6 +676,8 @@ export class KernelBridge {
   private _retired: string | null = null;
   /** The remote kernel's last kernel_info_reply content. */
   private _kernelInfo: Buffer | null = null;
+  /** The last execution count a reply gave (the retired kernel goes on from it). */
+  private _executionCount = 0;
   private _lastExecution: number | undefined;
   private _closed = false;
   private _resolveEnded!: (end: IBridgeEnd) => void;
@@ -707,7 +715,8 @@ function madeHere(
 function retiredReply(
   msgType: string,
   error: object,
-  kernelInfo: Buffer | null
+  kernelInfo: Buffer | null,
+  executionCount: number
 ): object | Buffer {
   switch (msgType) {
     case 'kernel_info_request':
@@ -730,8 +739,20 @@ function retiredReply(
     case 'interrupt_request':
       return { status: 'ok' };
     case 'execute_request':
-      return { ...error, execution_count: 0 };
+      return { ...error, execution_count: executionCount };
     default:
       return error;
+  }
+}
+
+/** An execute_reply's execution count, or `before` when it has none. */
+function executionCountOf(content: Buffer, before: number): number {
+  try {
+    const count = (
+      JSON.parse(content.toString('utf8')) as { execution_count?: unknown }
+    ).execution_count;
+    return typeof count === 'number' ? count : before;
+  } catch {
+    return before;
   }
 }

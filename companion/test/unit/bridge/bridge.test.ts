@@ -309,7 +309,9 @@ describe('KernelBridge', () => {
       expect(JSON.parse(reply.content.toString())).toMatchObject({
         status: 'error',
         ename: 'AllocationEnded',
-        evalue: expect.stringContaining('reached its time limit')
+        evalue: expect.stringContaining('reached its time limit'),
+        // Clients wait for a count: each cell gets the next one.
+        execution_count: cell + 1
       });
     }
     // Busy, the error, idle: each request's own, as a kernel publishes them.
