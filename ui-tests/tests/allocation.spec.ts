@@ -143,3 +143,34 @@ test.describe('requesting a GPU kernel', () => {
     await expect(page.locator('.jp-Dialog')).toHaveCount(0);
   });
 });
+
+test.describe('settings', () => {
+  test.use({
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      'jupyterlab-slurm-kernels:plugin': {
+        partition: 'gpu',
+        gres: 'gpu:tesla:2',
+        time: '0:45:00',
+        memory: '1G'
+      }
+    }
+  });
+
+  test('defaults from the settings registry prefill the form', async ({
+    page
+  }) => {
+    const panel = await openPanel(page);
+    await expect(
+      panel.getByRole('combobox', { name: 'Partition' })
+    ).toHaveValue('gpu');
+    await expect(panel.getByRole('combobox', { name: 'GPU type' })).toHaveValue(
+      'tesla'
+    );
+    await expect(panel.getByLabel('GPUs', { exact: true })).toHaveValue('2');
+    await expect(panel.getByLabel('Time limit', { exact: true })).toHaveValue(
+      '0:45:00'
+    );
+    await expect(panel.getByLabel('Memory', { exact: true })).toHaveValue('1G');
+  });
+});
