@@ -38,6 +38,14 @@ async function requestFromForm(
   await panel.getByLabel('GPUs', { exact: true }).fill('1');
   await panel.getByLabel('Time limit', { exact: true }).fill(time);
   await panel.getByRole('button', { name: 'Submit' }).click();
+  return readyAfter(request, before);
+}
+
+/** The first allocation not in `before` once it is ready. */
+async function readyAfter(
+  request: APIRequestContext,
+  before: Set<string>
+): Promise<IAllocation> {
   let made: IAllocation | undefined;
   await expect
     .poll(
@@ -132,18 +140,7 @@ test.describe('a lost job', () => {
     const before = new Set((await allocations(request)).map(a => a.id));
     await card.getByRole('button', { name: 'Relaunch' }).click();
 
-    let relaunch: IAllocation | undefined;
-    await expect
-      .poll(
-        async () => {
-          relaunch = (await allocations(request)).find(
-            a => !before.has(a.id) && a.state === 'ready'
-          );
-          return relaunch !== undefined;
-        },
-        { timeout: 90_000 }
-      )
-      .toBe(true);
+    const relaunch = await readyAfter(request, before);
     // The open notebook now runs the relaunch's kernel of the same name, as it says.
     await expect(
       page.locator('.jp-Notification-Toast-info', {
@@ -157,10 +154,10 @@ test.describe('a lost job', () => {
       .first()
       .click();
     await expect(kernelStatus(page)).toContainText(
-      relaunch!.kernelspecs[0].displayName,
+      relaunch.kernelspecs[0].displayName,
       { timeout: 30_000 }
     );
-    await runPrintsJob(page, relaunch!.jobId);
+    await runPrintsJob(page, relaunch.jobId);
   });
 });
 

@@ -344,14 +344,9 @@ export class Gateway extends EventEmitter {
    * Relaunch's notebooks move on), and remove its kernelspecs.
    */
   async release(allocation: Allocation, why?: string): Promise<void> {
-    const connected = this._connected.get(allocation.id);
+    // Deleting the remote kernels (mostly gone with the job) does not hold up the caller's poll.
+    this.retireKernels(allocation, why);
     this._connected.delete(allocation.id);
-    const ended = endedMessage(allocation, why);
-    for (const session of connected?.sessions ?? []) {
-      // Deleting the remote kernel (mostly gone with its job) must not hold up the caller's poll
-      // when the node does not answer.
-      session.retire(ended);
-    }
     if (allocation.jobId) {
       await this._o.kernelspecs.removeJob(allocation.jobId);
     }

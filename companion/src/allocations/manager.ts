@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { z } from 'zod';
 import {
   Allocation,
   AllocationProblem,
@@ -745,19 +746,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   /** Sets the user's own cancel policy (the lab sends its settings); kept across restarts. */
   async setCancelPolicy(input: unknown): Promise<CancelPolicy> {
-    const parsed = cancelPolicySchema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const field = issue.path.map(String).join('.') || undefined;
-      throw new HttpError(
-        400,
-        'invalid_policy',
-        field ? `${field}: ${issue.message}` : issue.message,
-        field
-      );
-    }
-    this._userPolicy = parsed.data;
-    await writePrivateFile(this._policyFile, JSON.stringify(parsed.data));
+    this._userPolicy = parsedOr400(cancelPolicySchema, input, 'invalid_policy');
+    await writePrivateFile(this._policyFile, JSON.stringify(this._userPolicy));
     this._schedulePolicy();
     void this._applyPolicy();
     return this.cancelPolicy;
@@ -1589,13 +1579,22 @@ export function newAllocation(
 }
 
 export function validateRequest(input: unknown): AllocationRequest {
-  const parsed = allocationRequestSchema.safeParse(input);
+  return parsedOr400(allocationRequestSchema, input, 'invalid_request');
+}
+
+/** The input as the schema reads it, or a 400 naming the first field at fault. */
+function parsedOr400<S extends z.ZodTypeAny>(
+  schema: S,
+  input: unknown,
+  code: string
+): z.output<S> {
+  const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.map(String).join('.') || undefined;
     throw new HttpError(
       400,
-      'invalid_request',
+      code,
       field ? `${field}: ${issue.message}` : issue.message,
       field
     );

@@ -168,16 +168,22 @@ export async function list(
   }
 }
 
+/** The allocation a command names: an allocation id or a Slurm job id. */
+function allocationRef(command: string, args: string[]): string {
+  const [id] = args;
+  if (!id) {
+    throw new CliError(
+      `${command} needs an allocation id or a job id (see: slurm-kernels list)`
+    );
+  }
+  return id;
+}
+
 export async function cancel(
   client: CompanionClient,
   args: string[]
 ): Promise<void> {
-  const [id] = args;
-  if (!id) {
-    throw new CliError(
-      'cancel needs an allocation id or a job id (see: slurm-kernels list)'
-    );
-  }
+  const id = allocationRef('cancel', args);
   const a: Allocation = await client.ok(
     'DELETE',
     `/api/allocations/${encodeURIComponent(id)}`
@@ -190,12 +196,7 @@ export async function keep(
   client: CompanionClient,
   args: string[]
 ): Promise<void> {
-  const [id] = args;
-  if (!id) {
-    throw new CliError(
-      'keep needs an allocation id or a job id (see: slurm-kernels list)'
-    );
-  }
+  const id = allocationRef('keep', args);
   const a: Allocation = await client.ok(
     'POST',
     `/api/allocations/${encodeURIComponent(id)}/keep`
@@ -211,12 +212,7 @@ export async function log(
   client: CompanionClient,
   args: string[]
 ): Promise<void> {
-  const [id] = args;
-  if (!id) {
-    throw new CliError(
-      'log needs an allocation id or a job id (see: slurm-kernels list)'
-    );
-  }
+  const id = allocationRef('log', args);
   const { log: text } = await client.ok(
     'GET',
     `/api/allocations/${encodeURIComponent(id)}/log`

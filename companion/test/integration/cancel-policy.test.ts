@@ -10,7 +10,7 @@ import { LocalRunner } from '../../src/slurm';
 import { companionHostConfig } from '../../src/tunnel/hostConfig';
 import { SshPool } from '../../src/tunnel/ssh';
 import { requestJson } from '../unit/http/request';
-import { useLabSide } from './setup';
+import { currentOf, notebookOn as openNotebook, useLabSide } from './setup';
 import {
   cancelLeftoverJobs,
   liveJobsOfOurs,
@@ -44,27 +44,6 @@ async function setPolicy(noKernelMinutes: number, idleMinutes: number) {
   });
 }
 
-async function current(allocation: Allocation): Promise<Allocation> {
-  const found = (await lab.harness.list()).find(a => a.id === allocation.id);
-  if (!found) {
-    throw new Error(`allocation ${allocation.id} is not listed`);
-  }
-  return found;
-}
-
-/** A notebook session on the allocation's Python kernel, with a cell run in it. */
-async function notebookOn(allocation: Allocation, name: string) {
-  const session = await lab.server.json('POST', '/api/sessions', {
-    path: `${name}.ipynb`,
-    name: `${name}.ipynb`,
-    type: 'notebook',
-    kernel: { name: `slurm-${allocation.jobId}-python3` }
-  });
-  const channel = await lab.server.connect(session.kernel.id);
-  expect((await channel.execute('x = 1')).reply.status).toBe('ok');
-  return { session, channel };
-}
-
 describe('an allocation whose kernels are gone', () => {
   let allocation: Allocation;
 
@@ -73,7 +52,7 @@ describe('an allocation whose kernels are gone', () => {
   });
 
   it('has its unconnected kernels culled by the gateway, never the one Jupyter has open', async () => {
-    const { session, channel } = await notebookOn(allocation, 'kept');
+    const { session, channel } = await openNotebook(lab, allocation, 'kept');
     channel.close(); // Jupyter Server's own connection, through the companion, stays
     const gateway = lab.harness.gatewayOf(allocation, tunnels);
     const stray = await gateway.startKernel('python3');
@@ -100,10 +79,11 @@ describe('an allocation whose kernels are gone', () => {
     // The session of the test above was deleted: its kernel is shut down, the grace runs.
     await waitFor(
       'the cancel scheduled',
-      async () => (await current(allocation)).autoCancel?.why === 'no_kernel',
+      async () =>
+        (await currentOf(lab, allocation)).autoCancel?.why === 'no_kernel',
       30_000
     );
-    const { at } = (await current(allocation)).autoCancel!;
+    const { at } = (await currentOf(lab, allocation)).autoCancel!;
     expect(Date.parse(at) - Date.now()).toBeGreaterThan(10_000);
 
     // The companion is killed; 10 s later the next CLI call starts another (no kernel's shim does:
@@ -112,15 +92,15 @@ describe('an allocation whose kernels are gone', () => {
     await new Promise(resolve => setTimeout(resolve, 10_000));
     await waitFor(
       'a new companion, with the same cancel time',
-      async () => (await current(allocation)).autoCancel?.at === at,
+      async () => (await currentOf(lab, allocation)).autoCancel?.at === at,
       30_000
     );
     await waitFor(
       'the allocation cancelled',
-      async () => (await current(allocation)).state === 'ended',
+      async () => (await currentOf(lab, allocation)).state === 'ended',
       60_000
     );
-    const ended = await current(allocation);
+    const ended = await currentOf(lab, allocation);
     expect(ended.outcome).toMatchObject({
       state: 'CANCELLED',
       autoCancelled: true,
@@ -136,7 +116,7 @@ describe('an allocation whose kernels are gone', () => {
 it('cancels an allocation in which no code ran for the idle limit: never during a cell, later on "keep"', async () => {
   await setPolicy(0, 0.25);
   const allocation = await lab.harness.requestGpu();
-  const { session, channel } = await notebookOn(allocation, 'idle');
+  const { session, channel } = await openNotebook(lab, allocation, 'idle');
   try {
     // A cell twice as long as the idle limit: nothing is scheduled, nor cancelled, while it runs.
     const cell = channel.execute('import time; time.sleep(30)', {
@@ -148,7 +128,7 @@ it('cancels an allocation in which no code ran for the idle limit: never during 
     const watching = (async () => {
       for (let i = 0; i < 10; i++) {
         await new Promise(resolve => setTimeout(resolve, 2_000));
-        const now = await current(allocation);
+        const now = await currentOf(lab, allocation);
         expect(now.state).toBe('ready');
         seen.push(now.autoCancel ?? null);
       }
@@ -161,23 +141,23 @@ it('cancels an allocation in which no code ran for the idle limit: never during 
   }
   await waitFor(
     'the idle cancel scheduled',
-    async () => (await current(allocation)).autoCancel?.why === 'idle',
+    async () => (await currentOf(lab, allocation)).autoCancel?.why === 'idle',
     30_000
   );
-  const first = (await current(allocation)).autoCancel!.at;
+  const first = (await currentOf(lab, allocation)).autoCancel!.at;
   await new Promise(resolve => setTimeout(resolve, 3_000));
   const kept = await lab.harness.cli(['keep', allocation.jobId as string]);
   expect(kept.code).toBe(0);
   expect(kept.stderr).toMatch(/^kept job \d+: now cancelled at /);
   expect(
-    Date.parse((await current(allocation)).autoCancel!.at)
+    Date.parse((await currentOf(lab, allocation)).autoCancel!.at)
   ).toBeGreaterThan(Date.parse(first));
   await waitFor(
     'the allocation cancelled',
-    async () => (await current(allocation)).state === 'ended',
+    async () => (await currentOf(lab, allocation)).state === 'ended',
     60_000
   );
-  expect((await current(allocation)).outcome).toMatchObject({
+  expect((await currentOf(lab, allocation)).outcome).toMatchObject({
     state: 'CANCELLED',
     autoCancelled: true,
     message: 'Cancelled for you: no code ran in it for 15 s.'

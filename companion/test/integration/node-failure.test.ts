@@ -6,7 +6,14 @@
  * run offers the same kernels again.
  */
 import type { Allocation } from '../../../src/api/allocation';
-import { useLabSide } from './setup';
+import { currentOf, notebookOn as openNotebook, useLabSide } from './setup';
+
+/** A notebook session with a cell run; the test's own connection closed again. */
+async function notebookOn(allocation: Allocation, name: string) {
+  const { session, channel } = await openNotebook(lab, allocation, name);
+  channel.close();
+  return session;
+}
 import {
   cancelLeftoverJobs,
   injectFault,
@@ -27,31 +34,6 @@ afterAll(async () => {
   await cancelLeftoverJobs();
 });
 
-async function current(allocation: Allocation): Promise<Allocation> {
-  const found = (await lab.harness.list()).find(a => a.id === allocation.id);
-  if (!found) {
-    throw new Error(`allocation ${allocation.id} is not listed`);
-  }
-  return found;
-}
-
-/** A notebook session on the allocation's Python kernel; resolves its session. */
-async function notebookOn(allocation: Allocation, name: string) {
-  const session = await lab.server.json('POST', '/api/sessions', {
-    path: `${name}.ipynb`,
-    name: `${name}.ipynb`,
-    type: 'notebook',
-    kernel: { name: `slurm-${allocation.jobId}-python3` }
-  });
-  const channel = await lab.server.connect(session.kernel.id);
-  try {
-    expect((await channel.execute('x = 1')).reply.status).toBe('ok');
-  } finally {
-    channel.close();
-  }
-  return session;
-}
-
 it('ends the allocation when its gateway crashes, with the final state and log tail; the same request is ready again', async () => {
   const allocation = await lab.harness.requestGpu();
   const session = await notebookOn(allocation, 'crash');
@@ -59,10 +41,10 @@ it('ends the allocation when its gateway crashes, with the final state and log t
   process.kill(pid, 'SIGKILL'); // same user, same pid namespace on the testbed
   await waitFor(
     'the allocation ended',
-    async () => (await current(allocation)).state === 'ended',
+    async () => (await currentOf(lab, allocation)).state === 'ended',
     60_000
   );
-  const ended = await current(allocation);
+  const ended = await currentOf(lab, allocation);
   expect(ended.outcome?.state).toBe('FAILED');
   expect(ended.outcome?.exitCode).toBe('137:0');
   // The log's tail comes with an end the user did not ask for.
@@ -104,10 +86,10 @@ it('waits through a requeue when Slurm loses the node, and offers the kernels of
   // Slurm requeues the batch job (JobRequeue=1): pending again, its kernels gone.
   await waitFor(
     'the allocation back in the queue',
-    async () => (await current(allocation)).state === 'pending',
+    async () => (await currentOf(lab, allocation)).state === 'pending',
     60_000
   );
-  const waiting = await current(allocation);
+  const waiting = await currentOf(lab, allocation);
   expect(waiting.kernelspecs).toEqual([]);
   expect(waiting.jobId).toBe(allocation.jobId);
   expect(lab.harness.kernelspecNames()).toEqual([]);
@@ -116,11 +98,11 @@ it('waits through a requeue when Slurm loses the node, and offers the kernels of
   downed = null;
   await waitFor(
     'the next run ready',
-    async () => (await current(allocation)).state === 'ready',
+    async () => (await currentOf(lab, allocation)).state === 'ready',
     180_000,
     2_000
   );
-  const ready = await current(allocation);
+  const ready = await currentOf(lab, allocation);
   expect(ready.kernelspecs.map(k => k.name).sort()).toEqual(
     allocation.kernelspecs.map(k => k.name).sort()
   );

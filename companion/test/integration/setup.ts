@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { Allocation } from '../../../src/api/allocation';
 import { Harness } from './harness';
 import { JupyterServer } from './jupyter';
 
@@ -28,4 +29,33 @@ export function useLabSide(prepare?: (harness: Harness) => void): ILabSide {
     await side.harness.stop();
   });
   return side;
+}
+
+/** The allocation as the companion lists it now. */
+export async function currentOf(
+  side: ILabSide,
+  allocation: Allocation
+): Promise<Allocation> {
+  const found = (await side.harness.list()).find(a => a.id === allocation.id);
+  if (!found) {
+    throw new Error(`allocation ${allocation.id} is not listed`);
+  }
+  return found;
+}
+
+/** A notebook session on the allocation's Python kernel, with `x = 1` run in it. */
+export async function notebookOn(
+  side: ILabSide,
+  allocation: Allocation,
+  name: string
+) {
+  const session = await side.server.json('POST', '/api/sessions', {
+    path: `${name}.ipynb`,
+    name: `${name}.ipynb`,
+    type: 'notebook',
+    kernel: { name: `slurm-${allocation.jobId}-python3` }
+  });
+  const channel = await side.server.connect(session.kernel.id);
+  expect((await channel.execute('x = 1')).reply.status).toBe('ok');
+  return { session, channel };
 }
