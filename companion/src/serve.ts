@@ -20,7 +20,10 @@ import { loadSiteConfig } from './site';
 import { LocalRunner } from './slurm';
 import { defaultSocketPath, defaultStateDir } from './state/files';
 import { companionHostConfig } from './tunnel/hostConfig';
+import { SrunRelay } from './tunnel/srunRelay';
 import { SshPool } from './tunnel/ssh';
+import { NodeTransports, TransportMode } from './tunnel/transport';
+import { transportModes } from '../../src/api/allocation';
 
 export async function serve(
   socketPath: string,
@@ -37,11 +40,15 @@ export async function serve(
   const site = await loadSiteConfig();
   const runner = new LocalRunner();
   const cluster = new CachedCluster(runner, undefined, undefined, site);
-  const tunnels = new SshPool({ hostConfig: companionHostConfig(runner) });
+  const transports = new NodeTransports({
+    ssh: new SshPool({ hostConfig: companionHostConfig(runner) }),
+    srun: new SrunRelay({ runner, commands: runner }),
+    mode: transportMode(process.env, site)
+  });
   const kernelspecs = new KernelspecWriter({
     shimArgv: shimArgv(socketPath)
   });
-  const gateway = new Gateway({ tunnels, kernelspecs, log });
+  const gateway = new Gateway({ transports, kernelspecs, log });
   const allocations = new AllocationManager({
     runner,
     cluster,
@@ -63,13 +70,18 @@ export async function serve(
   const app = createApp({ cluster, allocations, gateway, log, version });
   const listening = await listenOnSocket(app, socketPath);
   log.info(
-    { socket: socketPath, version, node: process.execPath },
+    {
+      socket: socketPath,
+      version,
+      node: process.execPath,
+      nodeTransport: transports.mode
+    },
     'companion listening'
   );
   const stop = (signal: string) => {
     log.info({ signal }, 'companion stopping');
     allocations.dispose();
-    tunnels.dispose();
+    transports.dispose();
     void listening.close().then(() => process.exit(0));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
@@ -130,6 +142,26 @@ function startupLimits(
       DEFAULT_STARTUP_LIMITS.totalMs / 1000
     )
   };
+}
+
+/**
+ * How gateways are reached: SLURM_KERNELS_NODE_TRANSPORT (auto, ssh, srun), else the site's
+ * `nodeTransport`, else auto. An unknown value stops the companion, naming it.
+ */
+function transportMode(
+  env: NodeJS.ProcessEnv,
+  site: SiteConfig
+): TransportMode {
+  const asked = env.SLURM_KERNELS_NODE_TRANSPORT;
+  if (asked) {
+    if (!(transportModes as readonly string[]).includes(asked)) {
+      throw new Error(
+        `SLURM_KERNELS_NODE_TRANSPORT=${asked}: expected one of ${transportModes.join(', ')}`
+      );
+    }
+    return asked as TransportMode;
+  }
+  return site.nodeTransport ?? 'auto';
 }
 
 /**

@@ -301,6 +301,17 @@ export const cancelPolicySchema = z
   })
   .strict();
 
+/** How the companion reaches a job's gateway: ssh to the node, or a relay step through srun. */
+export const transportKinds = ['ssh', 'srun'] as const;
+/** `auto` tries ssh and falls back to srun; the others force one. */
+export const transportModes = ['auto', ...transportKinds] as const;
+
+export const transportSchema = z.object({
+  kind: z.enum(transportKinds),
+  /** Why this one, when it is not the first choice (ssh refused, and how). */
+  note: z.string().nullable()
+});
+
 /** A cancel on the way: when, and which limit it follows from. "Keep" puts it off. */
 export const autoCancelSchema = z.object({
   /** ISO time. */
@@ -341,6 +352,8 @@ export const allocationSchema = z.object({
   problem: allocationProblemSchema.nullable().optional(),
   /** While ready: the cancel its policy has scheduled (no kernel, or idle), or null. */
   autoCancel: autoCancelSchema.nullable().optional(),
+  /** While ready: how the companion reaches its gateway. */
+  transport: transportSchema.nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string()
 });
@@ -350,3 +363,6 @@ export type Allocation = z.infer<typeof allocationSchema>;
 export type AllocationProblem = z.infer<typeof allocationProblemSchema>;
 export type CancelPolicy = z.infer<typeof cancelPolicySchema>;
 export type AutoCancel = z.infer<typeof autoCancelSchema>;
+export type TransportKind = (typeof transportKinds)[number];
+export type TransportMode = (typeof transportModes)[number];
+export type Transport = z.infer<typeof transportSchema>;

@@ -5,7 +5,7 @@
  * enforces it) and the extension (which shows what the companion serves of it).
  */
 import { z } from 'zod';
-import { environmentSchema } from './allocation';
+import { environmentSchema, transportModes } from './allocation';
 import { SiteDefaults, siteDefaultsSchema } from './cluster';
 
 export const siteConfigSchema = z
@@ -24,6 +24,12 @@ export const siteConfigSchema = z
      * none of whose kernels is busy, ends itself (minutes; 30 by default).
      */
     deadManMinutes: z.number().positive().optional(),
+    /**
+     * How the companion reaches a job's gateway: `auto` (ssh to the node, else a relay step
+     * through srun), `ssh`, or `srun` where nodes refuse SSH. SLURM_KERNELS_NODE_TRANSPORT
+     * overrides it for one user.
+     */
+    nodeTransport: z.enum(transportModes).optional(),
     /** How long a starting job may print nothing, and take in all, before it is given up. */
     startup: z
       .object({

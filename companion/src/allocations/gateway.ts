@@ -7,7 +7,11 @@ import { EventEmitter } from 'node:events';
 import { promises as fs, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Allocation, KernelspecRef } from '../../../src/api/allocation';
+import type {
+  Allocation,
+  KernelspecRef,
+  Transport
+} from '../../../src/api/allocation';
 import { IBridgeEnd, IConnectionInfo, KernelBridge } from '../bridge/bridge';
 import { GatewayClient, IRemoteKernel } from '../gateway/client';
 import type { IJobFiles } from '../gateway/jobScript';
@@ -18,7 +22,12 @@ import {
   METADATA_KEY
 } from '../kernelspecs/writer';
 import { readJsonIfExists } from '../state/files';
-import { SshPool, TunnelError } from '../tunnel/ssh';
+import { TunnelError } from '../tunnel/ssh';
+import {
+  IGatewayAddress,
+  INodeTransport,
+  NodeTransports
+} from '../tunnel/transport';
 
 const LOGO_FILES = ['logo-64x64.png', 'logo-32x32.png', 'logo-svg.svg'];
 
@@ -28,12 +37,21 @@ interface IRendezvous {
   pid: number;
   kind: 'kernelgateway' | 'server';
   versions?: string;
+  /** The job environment's Python (jobs of older companions do not say). */
+  python?: string;
 }
 
 interface IConnected {
   client: GatewayClient;
   rendezvous: IRendezvous;
+  transport: Transport;
   sessions: Set<KernelSession>;
+}
+
+/** What connecting to a job's gateway gave: its published kernelspecs, and the way to it. */
+export interface IGatewayReached {
+  kernelspecs: KernelspecRef[];
+  transport: Transport;
 }
 
 /** A remote kernel a restarted companion reattaches a shim to: its id and websocket session. */
@@ -97,7 +115,7 @@ export class KernelSession {
 }
 
 export interface IGatewayOptions {
-  tunnels: SshPool;
+  transports: NodeTransports;
   kernelspecs: KernelspecWriter;
   log: {
     info: (o: object, m: string) => void;
@@ -125,6 +143,11 @@ export class Gateway extends EventEmitter {
    */
   whyEnded: (allocationId: string) => Promise<string | null> = async () => null;
 
+  /** How this companion reaches the allocation's gateway, while it does. */
+  transportOf(allocationId: string): Transport | undefined {
+    return this._connected.get(allocationId)?.transport;
+  }
+
   /** Whether this companion reached the allocation's gateway (kernels can start). */
   isConnected(allocationId: string): boolean {
     return this._connected.has(allocationId);
@@ -141,11 +164,11 @@ export class Gateway extends EventEmitter {
     files: IJobFiles,
     limits: IStartupLimits,
     stillActive: () => boolean
-  ): Promise<KernelspecRef[]> {
+  ): Promise<IGatewayReached> {
     const watch = new StartupWatch(limits, path.join(files.dir, 'job.log'));
     if (allocation.node) {
       // The ssh handshake overlaps with the gateway's start-up (~1.4 s of Python imports).
-      this._o.tunnels.warm(allocation.node);
+      this._o.transports.warm(allocation.node);
     }
     const rendezvous = await watch.until(stillActive, () =>
       readRendezvous(files)
@@ -153,24 +176,15 @@ export class Gateway extends EventEmitter {
     const token = (await fs.readFile(files.tokenFile, 'utf8')).trim();
     // The job names its own host; the tunnel goes to the node Slurm placed the job on.
     const node = allocation.node ?? rendezvous.host;
-    const client = new GatewayClient(
-      () => this._o.tunnels.forward(node, '127.0.0.1', rendezvous.port),
-      token
-    );
-    // The job writes the rendezvous once the gateway listens: from here it answers in seconds, or
-    // something is wrong that waiting will not mend (a wrong token, a gateway under another base
-    // URL, an ssh host key or login refused, which ends the wait at once).
-    const answering = new StartupWatch(
-      { silenceMs: GATEWAY_ANSWER_MS, totalMs: GATEWAY_ANSWER_MS },
-      null
-    );
-    const version = await answering.until(stillActive, () =>
-      client.version().catch(err => {
-        if (err instanceof TunnelError && FINAL_TUNNEL_ERRORS.has(err.kind)) {
-          throw err;
-        }
-        return answering.failedWith(err);
-      })
+    const { client, version, transport } = await this._reach(
+      {
+        jobId: allocation.jobId as string,
+        node,
+        port: rendezvous.port,
+        python: rendezvous.python || '/usr/bin/python3'
+      },
+      token,
+      stillActive
     );
     const { kernelspecs } = await client.kernelspecs();
     const specs: IRemoteSpecToPublish[] = await Promise.all(
@@ -193,9 +207,11 @@ export class Gateway extends EventEmitter {
           };
         })
     );
+    this._connected.get(allocation.id)?.client.dispose();
     this._connected.set(allocation.id, {
       client,
       rendezvous,
+      transport,
       sessions: new Set()
     });
     this._o.log.info(
@@ -204,11 +220,12 @@ export class Gateway extends EventEmitter {
         node,
         port: rendezvous.port,
         version,
-        kind: rendezvous.kind
+        kind: rendezvous.kind,
+        transport: transport.kind
       },
       'gateway reached'
     );
-    return this._o.kernelspecs.publish(
+    const published = await this._o.kernelspecs.publish(
       {
         allocationId: allocation.id,
         jobId: allocation.jobId as string,
@@ -217,6 +234,76 @@ export class Gateway extends EventEmitter {
       },
       specs
     );
+    return { kernelspecs: published, transport };
+  }
+
+  /**
+   * Reaches the gateway through each transport in turn until one answers: ssh first (bounded in
+   * time where srun can follow), then the srun relay. The job wrote the rendezvous once its gateway
+   * listens: from here it answers in seconds, or something is wrong that waiting will not mend (a
+   * wrong token, a gateway under another base URL, an ssh host key or login refused where nothing
+   * else may be tried).
+   */
+  private async _reach(
+    address: IGatewayAddress,
+    token: string,
+    stillActive: () => boolean
+  ): Promise<{ client: GatewayClient; version: string; transport: Transport }> {
+    const transports = this._o.transports;
+    const candidates = transports.candidates(address);
+    const refusals: string[] = [];
+    const remembered = transports.sshRefusal(address.node);
+    if (remembered && candidates[0].kind === 'srun') {
+      refusals.push(remembered);
+    }
+    if (candidates.some(c => c.kind === 'srun')) {
+      const reaped = await transports.relay.reapLeftovers(address.jobId);
+      if (reaped.length) {
+        this._o.log.info(
+          { job: address.jobId, steps: reaped },
+          'ended relay steps an earlier companion left'
+        );
+      }
+    }
+    for (const [i, transport] of candidates.entries()) {
+      const last = i === candidates.length - 1;
+      const client = new GatewayClient(() => transport.open(), token, {
+        connections: transport.restConnections
+      });
+      const limit = last ? GATEWAY_ANSWER_MS : transports.sshTryMs;
+      try {
+        const version = await answerThrough(
+          client,
+          transport,
+          limit,
+          last,
+          stillActive
+        );
+        return {
+          client,
+          version,
+          transport: { kind: transport.kind, note: refusals.join('; ') || null }
+        };
+      } catch (err) {
+        client.dispose();
+        if (
+          last ||
+          !(err instanceof TunnelError || err instanceof TransportTimeout)
+        ) {
+          throw refusals.length
+            ? new Error(`${refusals.join('; ')}; ${(err as Error).message}`)
+            : err;
+        }
+        const why = `ssh to ${address.node} failed (${(err as Error).message})`;
+        transports.sshRefused(address.node, why);
+        refusals.push(why);
+        this._o.log.warn(
+          { job: address.jobId, node: address.node, why },
+          'ssh failed; trying the srun relay'
+        );
+      }
+    }
+    throw new Error('no transport to the node is configured');
   }
 
   /**
@@ -346,7 +433,10 @@ export class Gateway extends EventEmitter {
   async release(allocation: Allocation, why?: string): Promise<void> {
     // Deleting the remote kernels (mostly gone with the job) does not hold up the caller's poll.
     this.retireKernels(allocation, why);
+    const connected = this._connected.get(allocation.id);
     this._connected.delete(allocation.id);
+    // After the retired kernels' shutdown requests went out on its connections.
+    setTimeout(() => connected?.client.dispose(), RELEASE_GRACE_MS).unref();
     if (allocation.jobId) {
       await this._o.kernelspecs.removeJob(allocation.jobId);
     }
@@ -389,6 +479,49 @@ export function kernelDirectory(cwd: string, home = os.homedir()): string {
 /** How long a gateway whose job wrote its rendezvous may take to answer. */
 const GATEWAY_ANSWER_MS = 30_000;
 const FINAL_TUNNEL_ERRORS = new Set(['host-key', 'authentication']);
+/** How long a released allocation's REST connections stay for the kernels' last requests. */
+const RELEASE_GRACE_MS = 5_000;
+
+/** A transport that gave no answer in the time it was given. */
+class TransportTimeout extends Error {}
+
+/**
+ * `GET /api` through one transport, tried every 50 ms for up to `limitMs`. A transport that is
+ * not the last gives up at its first tunnel failure (the next one is tried at once); the last
+ * retries until the limit, except where retrying cannot help (host key, authentication).
+ */
+async function answerThrough(
+  client: GatewayClient,
+  transport: INodeTransport,
+  limitMs: number,
+  last: boolean,
+  stillActive: () => boolean
+): Promise<string> {
+  const answering = new StartupWatch(
+    { silenceMs: limitMs, totalMs: limitMs },
+    null
+  );
+  try {
+    return await answering.until(stillActive, () =>
+      client.version().catch(err => {
+        if (
+          err instanceof TunnelError &&
+          (!last || FINAL_TUNNEL_ERRORS.has(err.kind))
+        ) {
+          throw err;
+        }
+        return answering.failedWith(err);
+      })
+    );
+  } catch (err) {
+    if (err instanceof StartupTimeout && !last) {
+      throw new TransportTimeout(
+        `${transport.kind}: no answer in ${Math.round(limitMs / 1000)} s${answering.lastError ? ` (${answering.lastError})` : ''}`
+      );
+    }
+    throw err;
+  }
+}
 
 /** How long a starting job may take: silent at most `silenceMs`, in all at most `totalMs`. */
 export interface IStartupLimits {
@@ -419,6 +552,9 @@ async function readRendezvous(
     return undefined;
   }
 }
+
+/** A start-up wait that gave up. */
+class StartupTimeout extends Error {}
 
 /** Progress, not a fixed clock, decides when a starting job has failed. */
 class StartupWatch {
@@ -454,6 +590,10 @@ class StartupWatch {
     return undefined;
   }
 
+  get lastError(): string {
+    return this._lastError;
+  }
+
   private async _checkProgress(): Promise<void> {
     const now = Date.now();
     if (this._jobLog && now - this._lastLook >= 1000) {
@@ -469,12 +609,12 @@ class StartupWatch {
     }
     const why = this._lastError ? ` (last error: ${this._lastError})` : '';
     if (this._jobLog && now - this._lastProgress > this._limits.silenceMs) {
-      throw new Error(
+      throw new StartupTimeout(
         `the job showed no progress for ${Math.round(this._limits.silenceMs / 1000)} s${why}; see the job log`
       );
     }
     if (now - this._started > this._limits.totalMs) {
-      throw new Error(
+      throw new StartupTimeout(
         `${this._jobLog ? 'the gateway was not up' : 'the gateway did not answer'} after ${Math.round(this._limits.totalMs / 1000)} s${why}; see the job log`
       );
     }

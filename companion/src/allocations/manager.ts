@@ -1279,7 +1279,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       node: null,
       startTime: null,
       kernelspecs: [],
-      autoCancel: null
+      autoCancel: null,
+      transport: null
     });
   }
 
@@ -1299,7 +1300,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         id: a.id,
         message: `job ${a.jobId} is running on ${a.node}; waiting for its gateway`
       });
-      const published = await this._o.gateway.connect(
+      const { kernelspecs, transport } = await this._o.gateway.connect(
         record.allocation,
         record.files,
         this._o.gatewayStartup ?? DEFAULT_STARTUP_LIMITS,
@@ -1308,9 +1309,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       if (a.state === 'ending' || !sameRun()) {
         return;
       }
-      this._update(record, { state: 'ready', kernelspecs: published });
+      this._update(record, { state: 'ready', kernelspecs, transport });
       this._o.log.info(
-        { id: a.id, jobId: a.jobId, kernelspecs: published.map(k => k.name) },
+        { id: a.id, jobId: a.jobId, kernelspecs: kernelspecs.map(k => k.name) },
         'ready'
       );
     } catch (err) {

@@ -1,13 +1,19 @@
 /**
  * Client of the gateway in the job (Kernel Gateway, or jupyter server): its REST API and kernel
- * websockets, over streams the tunnel opens (no local port). Token in the Authorization header.
+ * websockets, over streams the transport opens (no local port). Token in the Authorization header.
+ * REST calls share a few keep-alive connections: through srun each connection is a job step.
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 
-/** Opens a byte stream to the gateway (an ssh2 forwarded channel). */
+/** Opens a byte stream to the gateway (an ssh2 forwarded channel, an srun relay step). */
 export type StreamFactory = () => Promise<Duplex>;
+
+export interface IGatewayClientOptions {
+  /** How many REST connections are kept open and reused; default 4. */
+  connections?: number;
+}
 
 export const KERNEL_WS_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
 
@@ -43,8 +49,16 @@ export interface IRemoteKernel {
 export class GatewayClient {
   constructor(
     private readonly _open: StreamFactory,
-    private readonly _token: string
-  ) {}
+    private readonly _token: string,
+    options: IGatewayClientOptions = {}
+  ) {
+    this._agent = new Private.StreamAgent(_open, options.connections ?? 4);
+  }
+
+  /** Closes the REST connections it keeps (kernel websockets are their bridges'). */
+  dispose(): void {
+    this._agent.destroy();
+  }
 
   /** `GET /api`: the gateway answers and accepts the token. */
   async version(): Promise<string> {
@@ -190,7 +204,26 @@ export class GatewayClient {
     path: string,
     body?: unknown
   ): Promise<{ status: number; body: Buffer }> {
-    const stream = await this._open();
+    try {
+      return await this._requestOnce(method, path, body);
+    } catch (err) {
+      // A kept connection the gateway (or the relay step) closed while idle fails the first
+      // request put on it; one that changes nothing is sent again on a new connection.
+      if (
+        (err as { reusedSocket?: boolean }).reusedSocket &&
+        IDEMPOTENT.has(method)
+      ) {
+        return this._requestOnce(method, path, body);
+      }
+      throw err;
+    }
+  }
+
+  private _requestOnce(
+    method: string,
+    path: string,
+    body?: unknown
+  ): Promise<{ status: number; body: Buffer }> {
     const payload =
       body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
@@ -199,47 +232,98 @@ export class GatewayClient {
           method,
           host: '127.0.0.1',
           path,
+          agent: this._agent,
           headers: {
             Authorization: `token ${this._token}`,
-            Connection: 'close',
             ...(payload
               ? {
                   'Content-Type': 'application/json',
                   'Content-Length': payload.length
                 }
               : {})
-          },
-          createConnection: () => stream as any,
-          timeout: 60_000
+          }
         },
         res => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
+          res.on('end', () => {
+            clearTimeout(timer);
             resolve({
               status: res.statusCode ?? 0,
               body: Buffer.concat(chunks)
-            })
-          );
+            });
+          });
           res.on('error', reject);
         }
       );
-      req.on('timeout', () =>
-        req.destroy(new GatewayError(`${method} ${path}: no answer in 60 s`))
+      // A timer of its own: the streams under it have no socket timeouts.
+      const timer = setTimeout(
+        () =>
+          req.destroy(
+            new GatewayError(
+              `${method} ${path}: no answer in ${REQUEST_TIMEOUT_MS / 1000} s`
+            )
+          ),
+        REQUEST_TIMEOUT_MS
       );
-      req.on('error', err =>
-        reject(
+      req.on('error', err => {
+        clearTimeout(timer);
+        const failure =
           err instanceof GatewayError
             ? err
-            : new GatewayError(`${method} ${path}: ${err.message}`)
-        )
-      );
+            : new GatewayError(`${method} ${path}: ${err.message}`);
+        Object.assign(failure, { reusedSocket: req.reusedSocket });
+        reject(failure);
+      });
       req.end(payload);
     });
   }
+
+  private readonly _agent: Private.StreamAgent;
 }
 
+const REQUEST_TIMEOUT_MS = 60_000;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'DELETE']);
+
 namespace Private {
+  /** Keep-alive HTTP connections over the transport's streams. */
+  export class StreamAgent extends http.Agent {
+    constructor(
+      private readonly _openStream: StreamFactory,
+      maxSockets: number
+    ) {
+      super({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+    }
+
+    createConnection(
+      _options: unknown,
+      done: (err: Error | null, stream?: Duplex) => void
+    ): undefined {
+      this._openStream().then(
+        stream => done(null, asSocket(stream)),
+        err => done(err)
+      );
+      return undefined;
+    }
+  }
+
+  /** The socket methods http calls, on a stream that has none (an ssh2 channel). */
+  function asSocket(stream: Duplex): Duplex {
+    const s = stream as Duplex & Record<string, unknown>;
+    for (const name of [
+      'setKeepAlive',
+      'setNoDelay',
+      'setTimeout',
+      'ref',
+      'unref'
+    ]) {
+      if (typeof s[name] !== 'function') {
+        s[name] = () => stream;
+      }
+    }
+    return stream;
+  }
+
   export function message(body: Buffer): string | undefined {
     try {
       const parsed = JSON.parse(body.toString('utf8'));

@@ -222,8 +222,10 @@ for sk_attempt in 1 2 3 4 5; do
     if kill -0 "$sk_pid" 2>/dev/null && sk_listening "$sk_port"; then
         wait "$sk_versions_pid" 2>/dev/null
         sk_versions=$(cat "$JUPYTER_RUNTIME_DIR/versions" 2>/dev/null)
-        printf '{"host": "%s", "port": %d, "pid": %d, "kind": "%s", "versions": "%s"}\n' \
-            "$(hostname)" "$sk_port" "$sk_pid" "$sk_kind" "$sk_versions" >"$sk_rendezvous.tmp"
+        # The job environment's Python runs the srun relay where nodes refuse SSH.
+        printf '{"host": "%s", "port": %d, "pid": %d, "kind": "%s", "versions": "%s", "python": "%s"}\n' \
+            "$(hostname)" "$sk_port" "$sk_pid" "$sk_kind" "$sk_versions" \
+            "$(command -v python3 || command -v python)" >"$sk_rendezvous.tmp"
         mv "$sk_rendezvous.tmp" "$sk_rendezvous"
         sk_dead_man &
         sk_watch_pid=$!

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { Duplex } from 'node:stream';
 
 /**
  * The result of a finished command.
@@ -31,6 +32,27 @@ export interface IRunOptions {
  */
 export interface ICommandRunner {
   run(argv: readonly string[], options?: IRunOptions): Promise<ICommandResult>;
+}
+
+/**
+ * A command whose stdio carries a byte stream while it runs (an srun step's relay): its stdout is
+ * read and its stdin written through `stream`.
+ */
+export interface IStreamedCommand {
+  readonly stream: Duplex;
+  /** Resolves when it exited, with the end of what it wrote to stderr (why it failed). */
+  readonly exited: Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    stderr: string;
+  }>;
+  /** Ends it: closes its stdin, then SIGTERM after a grace (never SIGKILL: srun would leak its step). */
+  stop(): void;
+}
+
+/** Starts streamed commands; the local one spawns, a remote one (ssh2 exec) has the same contract. */
+export interface IStreamRunner {
+  stream(argv: readonly string[], env?: NodeJS.ProcessEnv): IStreamedCommand;
 }
 
 /** A command that could not run, timed out, or exited non-zero. */
@@ -139,8 +161,59 @@ export class LocalRunner implements ICommandRunner {
     });
   }
 
+  /**
+   * Starts a command whose stdio is a stream, in its own process group: a signal to the
+   * companion's group (Ctrl-C, a group kill) must not reach srun and its shepherd together, which
+   * leaks the step; the companion gone, its stdin closes and it ends by itself.
+   */
+  stream(
+    argv: readonly string[],
+    extraEnv: NodeJS.ProcessEnv = {}
+  ): IStreamedCommand {
+    const child = spawn(argv[0], argv.slice(1), {
+      env: { ...this._env, ...extraEnv },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      shell: false,
+      detached: true
+    });
+    const stderr = new Private.TailBuffer(STDERR_TAIL_BYTES);
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    const exited = new Promise<{
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      stderr: string;
+    }>(resolve => {
+      child.once('error', err => {
+        stderr.push(Buffer.from(`cannot run ${argv[0]}: ${err.message}`));
+        resolve({ code: null, signal: null, stderr: stderr.text() });
+      });
+      child.once('close', (code, signal) =>
+        resolve({ code, signal, stderr: stderr.text() })
+      );
+    });
+    const stream = new Private.ChildStream(child);
+    let stopping = false;
+    const stop = () => {
+      if (stopping) {
+        return;
+      }
+      stopping = true;
+      child.stdin.end();
+      const term = setTimeout(() => child.kill('SIGTERM'), STOP_GRACE_MS);
+      term.unref();
+      void exited.then(() => clearTimeout(term));
+    };
+    stream.once('close', stop);
+    void exited.then(() => stream.destroy());
+    return { stream, exited, stop };
+  }
+
   private readonly _env: NodeJS.ProcessEnv;
 }
+
+/** How long a streamed command may take to end after its stdin closed, before SIGTERM. */
+const STOP_GRACE_MS = 3_000;
+const STDERR_TAIL_BYTES = 4096;
 
 /**
  * Runs a command and returns its stdout; a non-zero exit becomes a CommandError carrying stderr.
@@ -162,6 +235,74 @@ export async function runChecked(
 }
 
 namespace Private {
+  /**
+   * A child's stdout and stdin as one Duplex, with the no-op socket methods that http and ws
+   * call on a connection.
+   */
+  export class ChildStream extends Duplex {
+    constructor(private readonly _child: ReturnType<typeof spawn>) {
+      super({ allowHalfOpen: false });
+      const out = _child.stdout as NodeJS.ReadableStream;
+      out.on('data', (chunk: Buffer) => {
+        if (!this.push(chunk)) {
+          out.pause();
+        }
+      });
+      out.on('end', () => this.push(null));
+      _child.stdin?.on('error', err => this.destroy(err));
+    }
+
+    _read(): void {
+      (this._child.stdout as NodeJS.ReadableStream).resume();
+    }
+
+    _write(
+      chunk: Buffer,
+      _encoding: BufferEncoding,
+      done: (err?: Error | null) => void
+    ): void {
+      this._child.stdin?.write(chunk, done);
+    }
+
+    _final(done: (err?: Error | null) => void): void {
+      this._child.stdin?.end(done);
+    }
+
+    setTimeout(): this {
+      return this;
+    }
+    setNoDelay(): this {
+      return this;
+    }
+    setKeepAlive(): this {
+      return this;
+    }
+    ref(): this {
+      return this;
+    }
+    unref(): this {
+      return this;
+    }
+  }
+
+  /** The last bytes of a stream. */
+  export class TailBuffer {
+    constructor(private readonly _limit: number) {}
+
+    push(chunk: Buffer): void {
+      this._kept = Buffer.concat([this._kept, chunk]);
+      if (this._kept.length > this._limit) {
+        this._kept = this._kept.subarray(this._kept.length - this._limit);
+      }
+    }
+
+    text(): string {
+      return this._kept.toString('utf8');
+    }
+
+    private _kept = Buffer.alloc(0);
+  }
+
   export class CappedBuffer {
     constructor(private readonly _limit: number) {}
 

@@ -93,6 +93,7 @@ export class SshPool {
                 )
               );
             } else {
+              this._track(client, channel);
               resolve(channel);
             }
           }
@@ -271,6 +272,25 @@ export class SshPool {
     });
   }
 
+  /**
+   * A channel of a connection that died ends unread: a kept-alive HTTP connection on it would
+   * never hear it. Destroyed with its connection, it closes for whoever holds it.
+   */
+  private _track(client: Client, channel: ClientChannel): void {
+    let channels = this._channels.get(client);
+    if (!channels) {
+      const tracked = new Set<ClientChannel>();
+      channels = tracked;
+      this._channels.set(client, tracked);
+      client.once('close', () => {
+        this._channels.delete(client);
+        tracked.forEach(c => c.destroy());
+      });
+    }
+    channels.add(channel);
+    channel.once('close', () => channels?.delete(channel));
+  }
+
   private _drop(host: string): void {
     const pooled = this._pool.get(host);
     this._pool.delete(host);
@@ -280,6 +300,7 @@ export class SshPool {
 
   private _options: ISshPoolOptions;
   private _pool = new Map<string, IPooled>();
+  private _channels = new WeakMap<Client, Set<ClientChannel>>();
   /** Hosts whose last connection attempt failed: when the next one may start. */
   private _retries = new Map<string, { backoff: Backoff; at: number }>();
 }

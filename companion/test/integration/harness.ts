@@ -51,7 +51,13 @@ export class Harness {
     JUPYTER_CONFIG_DIR: path.join(this.dir, 'jupyter-config'),
     JUPYTER_RUNTIME_DIR: path.join(this.dir, 'jupyter-runtime'),
     IPYTHONDIR: path.join(this.dir, 'ipython'),
-    XDG_CACHE_HOME: path.join(this.dir, 'cache')
+    XDG_CACHE_HOME: path.join(this.dir, 'cache'),
+    // The transport a suite runs under (remote-kernel-srun: the srun relay).
+    ...(process.env.SLURM_KERNELS_NODE_TRANSPORT
+      ? {
+          SLURM_KERNELS_NODE_TRANSPORT: process.env.SLURM_KERNELS_NODE_TRANSPORT
+        }
+      : {})
   };
   /** The companion's default socket for this env: per host, so its kernelspecs carry no --socket. */
   get socket(): string {

@@ -1,7 +1,8 @@
 /**
  * From a request to a GPU kernel in Jupyter's kernel picker, on the real testbed, as the test user:
  * real Slurm, a real Kernel Gateway on the compute node, real ssh (ssh2 to the node's sshd), and a
- * real Jupyter Server driven the way JupyterLab drives it (REST + v1 websocket).
+ * real Jupyter Server driven the way JupyterLab drives it (REST + v1 websocket). The same suite
+ * runs through the srun relay (remote-kernel-srun.test.ts, SLURM_KERNELS_NODE_TRANSPORT=srun).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import type { Allocation } from '../../../src/api/allocation';
 import { listJobs, LocalRunner } from '../../src/slurm';
 import { Harness } from './harness';
 import { JupyterServer, KernelChannel } from './jupyter';
-import { dropSshConnections, requireTestUser, waitFor } from './testbed';
+import { dropNodeConnections, requireTestUser, waitFor } from './testbed';
 
 jest.setTimeout(180_000);
 
@@ -22,6 +23,9 @@ let server: JupyterServer;
 let allocation: Allocation;
 let specName: string;
 const sessions: string[] = [];
+/** The transport this run of the suite goes through. */
+const transport =
+  process.env.SLURM_KERNELS_NODE_TRANSPORT === 'srun' ? 'srun' : 'ssh';
 
 /** Starts a notebook session on a kernelspec, as JupyterLab does when a notebook opens. */
 async function startSession(
@@ -138,6 +142,7 @@ describe('a GPU kernel on the testbed', () => {
   it('is published as a kernelspec that Jupyter Server lists, named after node, GPUs and job', async () => {
     expect(allocation.state).toBe('ready');
     expect(allocation.node).toMatch(/^node\d$/);
+    expect(allocation.transport).toEqual({ kind: transport, note: null });
     expect(allocation.kernelspecs.map(k => k.name)).toContain(specName);
     const { kernelspecs } = await server.json('GET', '/api/kernelspecs');
     expect(kernelspecs[specName].spec.display_name).toBe(
@@ -267,7 +272,7 @@ describe('a GPU kernel on the testbed', () => {
     }
   });
 
-  it('survives a dropped ssh connection: same kernel, same variables, output of the gap delivered', async () => {
+  it(`survives a dropped connection to the node (${transport}): same kernel, same variables, output of the gap delivered`, async () => {
     await inKernel(specName, 'dropped', async channel => {
       await channel.execute('x = 41');
       const running = channel.execute(
@@ -275,7 +280,9 @@ describe('a GPU kernel on the testbed', () => {
         { timeoutMs: 60_000 }
       );
       await new Promise(resolve => setTimeout(resolve, 500));
-      expect(await dropSshConnections()).toBeGreaterThan(0);
+      expect(
+        await dropNodeConnections(harness.companionPid as number)
+      ).toBeGreaterThan(0);
       expect((await running).stdout).toBe('42\n');
       expect((await channel.execute('print(x)')).stdout).toBe('42\n');
     });

@@ -57,6 +57,38 @@ export async function dropSshConnections(): Promise<number> {
   return sessions.length;
 }
 
+/** The srun processes (relay steps) a companion runs, by pid: its children named srun. */
+export async function relaySrunsOf(companionPid: number): Promise<number[]> {
+  const { stdout } = await promisify(execFile)('ps', [
+    '-u',
+    os.userInfo().username,
+    '-o',
+    'pid=,ppid=,comm='
+  ]);
+  return stdout
+    .split('\n')
+    .map(line => line.trim().split(/\s+/))
+    .filter(
+      ([, ppid, comm]) => Number(ppid) === companionPid && comm === 'srun'
+    )
+    .map(([pid]) => Number(pid));
+}
+
+/**
+ * Drops a companion's connections to the nodes, whichever transport carries them: its ssh
+ * sessions, or its srun relay steps (SIGTERM to each srun: the step ends). Returns how many.
+ */
+export async function dropNodeConnections(
+  companionPid: number
+): Promise<number> {
+  if (process.env.SLURM_KERNELS_NODE_TRANSPORT === 'srun') {
+    const pids = await relaySrunsOf(companionPid);
+    pids.forEach(pid => process.kill(pid, 'SIGTERM'));
+    return pids.length;
+  }
+  return dropSshConnections();
+}
+
 /**
  * Should a companion under test have failed to, leaves no job of ours in Slurm: cancels the test
  * user's tagged jobs that still pend or run (the test user runs only tests).

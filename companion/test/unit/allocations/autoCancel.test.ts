@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { unusedTransports } from '../fixtures';
 import pino from 'pino';
 import type { Allocation, CancelPolicy } from '../../../../src/api/allocation';
 import {
@@ -18,7 +19,6 @@ import { AllocationManager } from '../../../src/allocations/manager';
 import type { IRemoteKernel } from '../../../src/gateway/client';
 import { KernelspecWriter } from '../../../src/kernelspecs/writer';
 import { CachedCluster } from '../../../src/routes/cluster';
-import { SshPool } from '../../../src/tunnel/ssh';
 import { FakeSlurm } from '../slurm/fake-slurm';
 
 const T0 = Date.parse('2026-12-01T10:00:00Z');
@@ -101,7 +101,7 @@ class FakeGateway extends Gateway {
 
   async connect() {
     this._up = true;
-    return [];
+    return { kernelspecs: [], transport: { kind: 'ssh' as const, note: null } };
   }
 
   kernelUse() {
@@ -131,7 +131,11 @@ describe('the cancel policy of the manager', () => {
       dataDir: path.join(dir, 'data'),
       shimArgv: ['node', 'shim.js']
     });
-    gateway = new FakeGateway({ tunnels: new SshPool(), kernelspecs, log });
+    gateway = new FakeGateway({
+      transports: unusedTransports(),
+      kernelspecs,
+      log
+    });
     const manager = new AllocationManager({
       runner: slurm.runner,
       cluster: new CachedCluster(slurm.runner, 0),

@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { unusedTransports } from '../fixtures';
 import pino from 'pino';
 import type { Allocation } from '../../../../src/api/allocation';
 import { Gateway } from '../../../src/allocations/gateway';
@@ -21,7 +22,6 @@ import {
 } from '../../../src/allocations/manager';
 import { KernelspecWriter } from '../../../src/kernelspecs/writer';
 import { CachedCluster } from '../../../src/routes/cluster';
-import { SshPool } from '../../../src/tunnel/ssh';
 import { FakeSlurm, IFakeJob } from '../slurm/fake-slurm';
 
 describe('the lifecycle under faults', () => {
@@ -40,7 +40,11 @@ describe('the lifecycle under faults', () => {
       runner: slurm.runner,
       cluster: new CachedCluster(slurm.runner, 0),
       stateDir: path.join(dir, 'state'),
-      gateway: new Gateway({ tunnels: new SshPool(), kernelspecs, log }),
+      gateway: new Gateway({
+        transports: unusedTransports(),
+        kernelspecs,
+        log
+      }),
       log,
       user: 'alice',
       fastPollMs: 10,

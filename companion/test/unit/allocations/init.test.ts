@@ -10,6 +10,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { unusedTransports } from '../fixtures';
 import pino from 'pino';
 import { Gateway } from '../../../src/allocations/gateway';
 import {
@@ -19,7 +20,6 @@ import {
 } from '../../../src/allocations/manager';
 import { KernelspecWriter } from '../../../src/kernelspecs/writer';
 import { CachedCluster } from '../../../src/routes/cluster';
-import { SshPool } from '../../../src/tunnel/ssh';
 import { FakeRunner } from '../slurm/fake-runner';
 
 function saved(dir: string, id: string, state: string, updatedAt: Date) {
@@ -77,7 +77,11 @@ describe('starting on an existing state dir', () => {
       runner,
       cluster: new CachedCluster(runner, 0),
       stateDir: dir,
-      gateway: new Gateway({ tunnels: new SshPool(), kernelspecs, log }),
+      gateway: new Gateway({
+        transports: unusedTransports(),
+        kernelspecs,
+        log
+      }),
       log: { info: () => undefined, warn: (_o, m) => warnings.push(m) },
       fastPollMs: 3_600_000
     });

@@ -11,10 +11,9 @@ import { AllocationManager } from '../../../src/allocations/manager';
 import { createApp, IListening, listenOnSocket } from '../../../src/http/app';
 import { KernelspecWriter } from '../../../src/kernelspecs/writer';
 import { CachedCluster } from '../../../src/routes/cluster';
-import { SshPool } from '../../../src/tunnel/ssh';
 import { requestJson } from '../http/request';
 import { FakeRunner } from '../slurm/fake-runner';
-import { fixture } from '../fixtures';
+import { fixture, unusedTransports } from '../fixtures';
 
 const pendingRow = [
   '4242',
@@ -67,7 +66,11 @@ describe('requesting an allocation', () => {
       dataDir: path.join(dir, 'data'),
       shimArgv: ['node', 'shim.js']
     });
-    const gateway = new Gateway({ tunnels: new SshPool(), kernelspecs, log });
+    const gateway = new Gateway({
+      transports: unusedTransports(),
+      kernelspecs,
+      log
+    });
     const cluster = new CachedCluster(runner, 0);
     // Polls are pushed far out: this test is about requests, not the lifecycle.
     manager = new AllocationManager({

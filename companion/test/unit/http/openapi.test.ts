@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { unusedTransports } from '../fixtures';
 import pino from 'pino';
 import { allocationRequestSchema } from '../../../../src/api/allocation';
 import { Gateway } from '../../../src/allocations/gateway';
@@ -11,7 +12,6 @@ import { AllocationManager } from '../../../src/allocations/manager';
 import { createApp } from '../../../src/http/app';
 import { KernelspecWriter } from '../../../src/kernelspecs/writer';
 import { CachedCluster } from '../../../src/routes/cluster';
-import { SshPool } from '../../../src/tunnel/ssh';
 import { FakeRunner } from '../slurm/fake-runner';
 
 const doc = JSON.parse(
@@ -24,7 +24,7 @@ function servedRoutes(): string[] {
   const runner = new FakeRunner(() => ({}));
   const cluster = new CachedCluster(runner);
   const gateway = new Gateway({
-    tunnels: new SshPool(),
+    transports: unusedTransports(),
     kernelspecs: new KernelspecWriter({ shimArgv: [] }),
     log
   });

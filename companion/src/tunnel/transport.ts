@@ -1,0 +1,110 @@
+/**
+ * How the companion reaches a job's gateway: ssh to the node (fast), or a relay step through
+ * `srun` (where nodes refuse SSH or forwarding). `auto` tries ssh first and falls back; a node that
+ * refused ssh goes straight to srun for a while, so every allocation on it does not wait again.
+ */
+import type { Duplex } from 'node:stream';
+import type { TransportKind, TransportMode } from '../../../src/api/allocation';
+import { SrunRelay } from './srunRelay';
+import { SshPool } from './ssh';
+
+export type { TransportKind, TransportMode };
+
+/** One way to a gateway: opens byte streams to it. */
+export interface INodeTransport {
+  readonly kind: TransportKind;
+  open(): Promise<Duplex>;
+  /** How many REST connections the gateway client keeps open on it. */
+  readonly restConnections: number;
+}
+
+/** Where a job's gateway listens. */
+export interface IGatewayAddress {
+  jobId: string;
+  node: string;
+  port: number;
+  /** The job environment's Python, for the relay. */
+  python: string;
+}
+
+export interface INodeTransportsOptions {
+  ssh: SshPool;
+  srun: SrunRelay;
+  mode?: TransportMode;
+  /** How long ssh may take in `auto` before the relay is tried; default 10 s. */
+  sshTryMs?: number;
+  /** How long a node that refused ssh goes straight to srun in `auto`; default 10 min. */
+  rememberRefusalMs?: number;
+}
+
+/** The transports to try for a gateway, in order, and what the last attempts taught. */
+export class NodeTransports {
+  constructor(private readonly _o: INodeTransportsOptions) {}
+
+  get mode(): TransportMode {
+    return this._o.mode ?? 'auto';
+  }
+
+  get sshTryMs(): number {
+    return this._o.sshTryMs ?? 10_000;
+  }
+
+  get relay(): SrunRelay {
+    return this._o.srun;
+  }
+
+  /** In order of preference; ssh is left out in `auto` while its node's refusal is fresh. */
+  candidates(address: IGatewayAddress): INodeTransport[] {
+    const ssh: INodeTransport = {
+      kind: 'ssh',
+      restConnections: 4,
+      open: () => this._o.ssh.forward(address.node, '127.0.0.1', address.port)
+    };
+    const srun: INodeTransport = {
+      kind: 'srun',
+      // Each connection is a step and ~25 MiB between the two hosts: two carry every REST call.
+      restConnections: 2,
+      open: () => this._o.srun.open(address)
+    };
+    switch (this.mode) {
+      case 'ssh':
+        return [ssh];
+      case 'srun':
+        return [srun];
+      default:
+        return this.sshRefusal(address.node) ? [srun] : [ssh, srun];
+    }
+  }
+
+  /** Why ssh to this node failed lately, while that is remembered. */
+  sshRefusal(node: string): string | undefined {
+    const refused = this._refused.get(node);
+    if (
+      refused &&
+      Date.now() - refused.at < (this._o.rememberRefusalMs ?? 10 * 60_000)
+    ) {
+      return refused.why;
+    }
+    this._refused.delete(node);
+    return undefined;
+  }
+
+  /** ssh to the node failed with why: the next allocations there use the relay at once. */
+  sshRefused(node: string, why: string): void {
+    this._refused.set(node, { why, at: Date.now() });
+  }
+
+  /** Opens the ssh connection to a node ahead of use, where ssh will be tried. */
+  warm(node: string): void {
+    if (this.mode !== 'srun' && !this.sshRefusal(node)) {
+      this._o.ssh.warm(node);
+    }
+  }
+
+  dispose(): void {
+    this._o.ssh.dispose();
+    this._o.srun.dispose();
+  }
+
+  private _refused = new Map<string, { why: string; at: number }>();
+}
