@@ -7,10 +7,12 @@
 #   link NODE down | link NODE up   the node's network link, inside its namespace
 #   node NODE down | node NODE resume   the node as Slurm sees it (scontrol update; resume
 #                                       does nothing to a node already back in service)
+#   sshd NODE stop | sshd NODE start    the node's sshd (sessions already open stay)
+#   sshd NODE no-forwarding             the node's sshd again, with AllowTcpForwarding no
 set -euo pipefail
 . /usr/local/lib/slurm-kernels-testbed/lib.sh
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "fault: must run as root (sudo)" >&2; exit 1; }
 
 is_node() { tb_compute_nodes | grep -qx "$1"; }
@@ -42,6 +44,16 @@ case "${1:-} ${2:-} ${3:-}" in
         # With ReturnToService=2 a downed node whose slurmd registers again is back by itself.
         case "$(sinfo -h -N -n "$2" -o %T | head -1)" in
             *down* | *drain* | *fail*) scontrol update nodename="$2" state=resume ;;
+        esac
+        ;;
+    "sshd "*" stop" | "sshd "*" start" | "sshd "*" no-forwarding")
+        is_node "$2" || usage
+        if pid=$(tb_live_pid "$TB_RUN/sshd-$2.pid" sshd); then
+            tb_stop_pid "$pid"
+        fi
+        case "$3" in
+            start) tb_start_sshd "$2" ;;
+            no-forwarding) tb_start_sshd "$2" -o AllowTcpForwarding=no ;;
         esac
         ;;
     *) usage ;;

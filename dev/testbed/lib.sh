@@ -78,6 +78,13 @@ tb_ctld_alive() {
     tb_live_pid "$TB_RUN/slurmctld.pid" slurmctld >/dev/null
 }
 
+# tb_start_sshd HOST [sshd options...]: the host's sshd, in its namespace (it listens once this returns).
+tb_start_sshd() {
+    local h=$1
+    shift
+    tb_on "$h" /usr/sbin/sshd -o "PidFile=$TB_RUN/sshd-$h.pid" -E "$TB_LOG/sshd-$h.log" "$@"
+}
+
 tb_log() {
     echo "testbed: $*" >&2
 }

@@ -273,8 +273,7 @@ start_daemons() {
         tb_live_pid "$TB_RUN/slurmd-$n.pid" slurmd >/dev/null || tb_on "$n" /usr/sbin/slurmd
     done
     for h in $(tb_hosts); do
-        tb_live_pid "$TB_RUN/sshd-$h.pid" sshd >/dev/null ||
-            tb_on "$h" /usr/sbin/sshd -o "PidFile=$TB_RUN/sshd-$h.pid" -E "$TB_LOG/sshd-$h.log"
+        tb_live_pid "$TB_RUN/sshd-$h.pid" sshd >/dev/null || tb_start_sshd "$h"
     done
 }
 

@@ -131,7 +131,7 @@ function stage(a: Allocation): string {
     case 'running':
       return `running on ${a.node}; starting the gateway`;
     case 'ready':
-      return `ready: ${a.kernelspecs.length} kernel(s) on ${a.node}`;
+      return `ready: ${a.kernelspecs.length} kernel(s) on ${a.node}${a.transport ? `, reached through ${a.transport.kind}${a.transport.note ? ` (${a.transport.note})` : ''}` : ''}`;
     default:
       return a.state;
   }
@@ -153,7 +153,8 @@ export async function list(
     return;
   }
   for (const a of allocations) {
-    const where = a.node ? ` on ${a.node}` : '';
+    const via = a.transport ? ` via ${a.transport.kind}` : '';
+    const where = a.node ? ` on ${a.node}${via}` : '';
     const why =
       a.state === 'pending'
         ? ` (${a.pendingReason?.code})`

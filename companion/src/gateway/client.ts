@@ -52,7 +52,9 @@ export class GatewayClient {
     private readonly _token: string,
     options: IGatewayClientOptions = {}
   ) {
-    this._agent = new Private.StreamAgent(_open, options.connections ?? 4);
+    const connections = options.connections ?? 4;
+    this._agent = new Private.StreamAgent(_open, connections);
+    this._slots = new Private.Slots(connections);
   }
 
   /** Closes the REST connections it keeps (kernel websockets are their bridges'). */
@@ -204,6 +206,9 @@ export class GatewayClient {
     path: string,
     body?: unknown
   ): Promise<{ status: number; body: Buffer }> {
+    // No more requests at once than connections: the agent counts a connection only once it
+    // opened, so concurrent requests would open more, and it closes the extra ones when free.
+    const release = await this._slots.take();
     try {
       return await this._requestOnce(method, path, body);
     } catch (err) {
@@ -216,6 +221,8 @@ export class GatewayClient {
         return this._requestOnce(method, path, body);
       }
       throw err;
+    } finally {
+      release();
     }
   }
 
@@ -268,8 +275,9 @@ export class GatewayClient {
       );
       req.on('error', err => {
         clearTimeout(timer);
+        // The transport's own error (an ssh host key, a refused tunnel) says what it is.
         const failure =
-          err instanceof GatewayError
+          err instanceof GatewayError || Private.OPENING_FAILURES.has(err)
             ? err
             : new GatewayError(`${method} ${path}: ${err.message}`);
         Object.assign(failure, { reusedSocket: req.reusedSocket });
@@ -280,12 +288,44 @@ export class GatewayClient {
   }
 
   private readonly _agent: Private.StreamAgent;
+  private readonly _slots: Private.Slots;
 }
 
 const REQUEST_TIMEOUT_MS = 60_000;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'DELETE']);
 
 namespace Private {
+  /** At most `size` holders at once; the others wait in turn. */
+  export class Slots {
+    constructor(private _free: number) {}
+
+    async take(): Promise<() => void> {
+      if (this._free > 0) {
+        this._free--;
+      } else {
+        await new Promise<void>(resolve => this._waiting.push(resolve));
+      }
+      let released = false;
+      return () => {
+        if (released) {
+          return;
+        }
+        released = true;
+        const next = this._waiting.shift();
+        if (next) {
+          next();
+        } else {
+          this._free++;
+        }
+      };
+    }
+
+    private _waiting: Array<() => void> = [];
+  }
+
+  /** Errors of opening a stream: passed on as they are, not as a failed request. */
+  export const OPENING_FAILURES = new WeakSet<Error>();
+
   /** Keep-alive HTTP connections over the transport's streams. */
   export class StreamAgent extends http.Agent {
     constructor(
@@ -301,7 +341,10 @@ namespace Private {
     ): undefined {
       this._openStream().then(
         stream => done(null, asSocket(stream)),
-        err => done(err)
+        err => {
+          OPENING_FAILURES.add(err);
+          done(err);
+        }
       );
       return undefined;
     }

@@ -151,7 +151,8 @@ export function spawnOnHost(
 
 /**
  * Injects a fault on the testbed as root, through the one script the test user may run with sudo
- * (dev/testbed/fault.sh): `ctld stop|start`, `link NODE down|up`, `node NODE down|resume`.
+ * (dev/testbed/fault.sh): `ctld stop|start`, `link NODE down|up`, `node NODE down|resume`,
+ * `sshd NODE stop|start|no-forwarding`.
  */
 export async function injectFault(...args: string[]): Promise<void> {
   await promisify(execFile)(
