@@ -22,8 +22,7 @@ import { defaultSocketPath, defaultStateDir } from './state/files';
 import { companionHostConfig } from './tunnel/hostConfig';
 import { SrunRelay } from './tunnel/srunRelay';
 import { SshPool } from './tunnel/ssh';
-import { NodeTransports, TransportMode } from './tunnel/transport';
-import { transportModes } from '../../src/api/allocation';
+import { NodeTransports, transportModeFrom } from './tunnel/transport';
 
 export async function serve(
   socketPath: string,
@@ -43,7 +42,7 @@ export async function serve(
   const transports = new NodeTransports({
     ssh: new SshPool({ hostConfig: companionHostConfig(runner) }),
     srun: new SrunRelay({ runner, commands: runner }),
-    mode: transportMode(process.env, site)
+    mode: transportModeFrom(process.env, site)
   });
   const kernelspecs = new KernelspecWriter({
     shimArgv: shimArgv(socketPath)
@@ -142,26 +141,6 @@ function startupLimits(
       DEFAULT_STARTUP_LIMITS.totalMs / 1000
     )
   };
-}
-
-/**
- * How gateways are reached: SLURM_KERNELS_NODE_TRANSPORT (auto, ssh, srun), else the site's
- * `nodeTransport`, else auto. An unknown value stops the companion, naming it.
- */
-function transportMode(
-  env: NodeJS.ProcessEnv,
-  site: SiteConfig
-): TransportMode {
-  const asked = env.SLURM_KERNELS_NODE_TRANSPORT;
-  if (asked) {
-    if (!(transportModes as readonly string[]).includes(asked)) {
-      throw new Error(
-        `SLURM_KERNELS_NODE_TRANSPORT=${asked}: expected one of ${transportModes.join(', ')}`
-      );
-    }
-    return asked as TransportMode;
-  }
-  return site.nodeTransport ?? 'auto';
 }
 
 /**

@@ -228,6 +228,33 @@ describe('RequestPanel', () => {
     );
   });
 
+  it('says how the companion reaches the allocation, and why not through ssh', async () => {
+    const relayed: Allocation = {
+      ...pending,
+      state: 'ready',
+      slurmState: 'RUNNING',
+      pendingReason: null,
+      node: 'node2',
+      startTime: '2026-11-23T07:01:00.000Z',
+      endTime: '2026-11-23T08:01:00.000Z',
+      transport: {
+        kind: 'srun',
+        note: 'ssh to node2 failed (node2: cannot connect with ssh: connect ECONNREFUSED)'
+      }
+    };
+    open({
+      'api/cluster': cluster,
+      'api/presets': json({ presets: {} }),
+      'api/allocations': json({ allocations: [relayed] })
+    });
+    await until(
+      () => panel.node.querySelector('.jp-SlurmKernels-transport') !== null
+    );
+    const shown = panel.node.querySelector('.jp-SlurmKernels-transport')!;
+    expect(shown.textContent).toBe('through the srun relay');
+    expect(shown.getAttribute('title')).toMatch(/^ssh to node2 failed/);
+  });
+
   it("sends the user's cancel policy to the companion, and again when it changes", async () => {
     const sent: unknown[] = [];
     const serverSettings = ServerConnection.makeSettings({

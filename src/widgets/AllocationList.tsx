@@ -154,6 +154,20 @@ function AllocationCard(props: {
             gpuHours(a, Date.now()).toFixed(2)
           )}
           {gpuCount(a) > 0 ? '' : ` · ${trans.__('CPU only')}`}
+          {a.transport && (
+            <>
+              {' · '}
+              <span
+                className="jp-SlurmKernels-transport"
+                data-transport={a.transport.kind}
+                title={a.transport.note ?? ''}
+              >
+                {a.transport.kind === 'srun'
+                  ? trans.__('through the srun relay')
+                  : trans.__('through ssh')}
+              </span>
+            </>
+          )}
         </p>
       )}
       {a.state === 'ready' && a.autoCancel && (

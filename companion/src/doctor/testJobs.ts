@@ -1,6 +1,7 @@
 /**
  * `doctor --submit`: one small job per preset (or the one asked for) that sets the environment up as
- * an allocation's job does and reports what it found; meanwhile ssh to each job's node is checked.
+ * an allocation's job does and reports what it found; meanwhile the way to each job's node (ssh, else
+ * the srun relay) is checked.
  * Every job is cancelled at the end, on errors and on Ctrl-C alike; none publishes a kernelspec.
  */
 import { randomBytes } from 'node:crypto';
@@ -28,7 +29,9 @@ import {
   probeScript
 } from './probeScript';
 import { fail, ICheckResult } from './report';
+import { checkReachingNode, RelayProbe, relayProbe } from './relayCheck';
 import { checkSsh, TunnelProbe, tunnelProbe } from './sshCheck';
+import { transportModeFrom } from '../tunnel/transport';
 
 export const DOCTOR_JOB_NAME = 'slurm-kernels-doctor';
 /** The test jobs' time limit: they need seconds; Slurm ends them even if the doctor is killed. */
@@ -42,6 +45,7 @@ export interface ITestJobOptions {
   waitMs?: number;
   pollMs?: number;
   tunnelProbe?: TunnelProbe;
+  relayProbe?: RelayProbe;
 }
 
 interface ITestJob {
@@ -106,11 +110,10 @@ export async function runTestJobs(
     );
     results.push(...waited.map(judgeWaited));
     results.push(
-      ...(await checkSshToNodes(
-        ctx,
-        waited,
-        options.tunnelProbe ?? tunnelProbe(ctx.runner)
-      ))
+      ...(await checkReachingNodes(ctx, waited, {
+        ssh: options.tunnelProbe ?? tunnelProbe(ctx.runner),
+        relay: options.relayProbe ?? relayProbe(ctx.runner)
+      }))
     );
     return results;
   } finally {
@@ -237,23 +240,36 @@ function judgeWaited(waited: IWaited): ICheckResult {
   );
 }
 
-/** Once per node that ran a test job, while the job still runs there. */
-async function checkSshToNodes(
+/**
+ * Once per node that ran a test job, while the job still runs there: ssh, and where ssh fails
+ * (or is not used), the srun relay, as the site's nodeTransport says the companion would.
+ */
+async function checkReachingNodes(
   ctx: IDoctorContext,
   waited: IWaited[],
-  probe: TunnelProbe
+  probes: { ssh: TunnelProbe; relay: RelayProbe }
 ): Promise<ICheckResult[]> {
-  const nodes = [
-    ...new Set(
-      waited
-        .map(w => w.node ?? parseProbeOutput(w.text).values.get('host'))
-        .filter((n): n is string => Boolean(n))
-    )
-  ];
+  const site = await loadSiteConfig(ctx.siteConfigFile).catch(() => ({}));
+  const mode = transportModeFrom(ctx.env, site);
+  const jobOnNode = new Map<string, string>();
+  for (const w of waited) {
+    const node = w.node ?? parseProbeOutput(w.text).values.get('host');
+    if (node && !jobOnNode.has(node)) {
+      jobOnNode.set(node, w.job.id);
+    }
+  }
   const results: ICheckResult[] = [];
-  for (const node of nodes) {
-    ctx.progress(`checking ssh to ${node}`);
-    results.push(await checkSsh(node, ctx.user, probe));
+  for (const [node, jobId] of jobOnNode) {
+    ctx.progress(`checking how to reach ${node}`);
+    results.push(
+      ...(await checkReachingNode(
+        node,
+        jobId,
+        mode,
+        () => checkSsh(node, ctx.user, probes.ssh),
+        probes.relay
+      ))
+    );
   }
   return results;
 }

@@ -4,11 +4,35 @@
  * refused ssh goes straight to srun for a while, so every allocation on it does not wait again.
  */
 import type { Duplex } from 'node:stream';
-import type { TransportKind, TransportMode } from '../../../src/api/allocation';
+import {
+  TransportKind,
+  TransportMode,
+  transportModes
+} from '../../../src/api/allocation';
 import { SrunRelay } from './srunRelay';
 import { SshPool } from './ssh';
 
 export type { TransportKind, TransportMode };
+
+/**
+ * The mode for this user: SLURM_KERNELS_NODE_TRANSPORT (auto, ssh, srun), else the site's
+ * `nodeTransport`, else auto. An unknown value is an error that names it.
+ */
+export function transportModeFrom(
+  env: NodeJS.ProcessEnv,
+  site: { nodeTransport?: TransportMode }
+): TransportMode {
+  const asked = env.SLURM_KERNELS_NODE_TRANSPORT;
+  if (asked) {
+    if (!(transportModes as readonly string[]).includes(asked)) {
+      throw new Error(
+        `SLURM_KERNELS_NODE_TRANSPORT=${asked}: expected one of ${transportModes.join(', ')}`
+      );
+    }
+    return asked as TransportMode;
+  }
+  return site.nodeTransport ?? 'auto';
+}
 
 /** One way to a gateway: opens byte streams to it. */
 export interface INodeTransport {

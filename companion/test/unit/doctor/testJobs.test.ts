@@ -176,7 +176,7 @@ describe('doctor --submit', () => {
       expect.arrayContaining([
         'submitted test job 100 for preset site-python to partition gpu',
         'job 100 (site-python) running on node1',
-        'checking ssh to node1',
+        'checking how to reach node1',
         'cancelling test job 100'
       ])
     );
