@@ -8,7 +8,7 @@ require_root
 cd "$REPO"
 
 APT_PACKAGES=(slurm-wlm munge openssh-server openssh-client iproute2 util-linux procps
-    python3 python3-venv curl chromium)
+    python3 python3-venv curl chromium gcc libc6-dev)
 
 install_apt_packages() {
     local missing=() pkg

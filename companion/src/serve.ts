@@ -20,6 +20,7 @@ import { loadSiteConfig } from './site';
 import { LocalRunner } from './slurm';
 import { defaultSocketPath, defaultStateDir } from './state/files';
 import { companionHostConfig } from './tunnel/hostConfig';
+import { srunNodelayEnv } from './tunnel/srunNodelay';
 import { SrunRelay } from './tunnel/srunRelay';
 import { SshPool } from './tunnel/ssh';
 import { NodeTransports, transportModeFrom } from './tunnel/transport';
@@ -41,7 +42,11 @@ export async function serve(
   const cluster = new CachedCluster(runner, undefined, undefined, site);
   const transports = new NodeTransports({
     ssh: new SshPool({ hostConfig: companionHostConfig(runner) }),
-    srun: new SrunRelay({ runner, commands: runner }),
+    srun: new SrunRelay({
+      runner,
+      commands: runner,
+      srunEnv: srunNodelayEnv({ runner, log })
+    }),
     mode: transportModeFrom(process.env, site)
   });
   const kernelspecs = new KernelspecWriter({

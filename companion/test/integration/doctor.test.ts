@@ -96,17 +96,26 @@ function useSshConfig(text: string): void {
   harness.env.SLURM_KERNELS_SSH_CONFIG = config;
 }
 
-/** Runs the doctor with a site-python test job that must fail; its node and that node's ssh line. */
-async function doctorSshOfTestJob(): Promise<{
+/**
+ * Runs the doctor with a site-python test job whose node ssh cannot reach: its node, that node's
+ * ssh and srun relay lines. Warnings only (exit 0): the companion reaches the node through the
+ * relay instead.
+ */
+async function doctorReachOfTestJob(): Promise<{
   node: string | undefined;
   sshLine: { line: string; fix: string | undefined };
+  relayLine: { line: string; fix: string | undefined };
 }> {
   const result = await doctor(SITE_PYTHON_ON_GPU);
-  expect(result.code).toBe(1);
+  expect(result.code).toBe(0);
   const node = /on (node\d)$/.exec(
     lineOf(result, 'test job site-python').line
   )?.[1];
-  return { node, sshLine: lineOf(result, `ssh ${node}`) };
+  return {
+    node,
+    sshLine: lineOf(result, `ssh ${node}`),
+    relayLine: lineOf(result, `srun relay ${node}`)
+  };
 }
 
 function writeUserPresets(presets: Record<string, unknown>): void {
@@ -221,7 +230,7 @@ it('names what each broken preset lacks: Kernel Gateway (with the fallback), eve
   await expectNoJobLeft();
 });
 
-it('fails the ssh check of a node missing from known_hosts, naming the node and the fix', async () => {
+it('warns of a node missing from known_hosts, naming the node and the fix, and passes the relay to it', async () => {
   // The nodes are known only from the user's own known_hosts: nothing system-wide lists them.
   for (const file of [
     '/etc/ssh/ssh_known_hosts',
@@ -244,9 +253,14 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
   writeFileSync(knownHosts, withoutNodes, { mode: 0o600 });
   useSshConfig(`Host node*\n    UserKnownHostsFile ${knownHosts}\n`);
 
-  const { node, sshLine } = await doctorSshOfTestJob();
+  const { node, sshLine, relayLine } = await doctorReachOfTestJob();
   expect(sshLine.line).toMatch(
-    new RegExp(`^FAIL .* ${node}: ${node} is not in known_hosts.*${knownHosts}`)
+    new RegExp(
+      `^WARN .* ${node}: ${node} is not in known_hosts.*${knownHosts}.*; the companion reaches ${node} through the srun relay instead`
+    )
+  );
+  expect(relayLine.line).toMatch(
+    new RegExp(`^OK .*a step in job \\d+ on ${node} answers through srun$`)
   );
   expect(sshLine.fix).toBe(
     `add ${node}'s host key to ~/.ssh/known_hosts (or the UserKnownHostsFile your ssh config names; \`ssh ${node} true\` once, after checking its fingerprint with the admins), or ask the admins to list the nodes in /etc/ssh/ssh_known_hosts`
@@ -254,17 +268,18 @@ it('fails the ssh check of a node missing from known_hosts, naming the node and 
   await expectNoJobLeft();
 });
 
-it('fails the ssh check of a node whose sshd does not answer, and says whom to ask', async () => {
+it('warns of a node whose sshd does not answer, says whom to ask, and passes the relay to it', async () => {
   // As a stopped sshd looks from the login node (refused), without stopping the testbed's: the
   // ssh config sends the companion to a port nothing listens on.
   useSshConfig('Host node*\n    Port 2222\n');
   try {
-    const { node, sshLine } = await doctorSshOfTestJob();
+    const { node, sshLine, relayLine } = await doctorReachOfTestJob();
     expect(sshLine.line).toMatch(
       new RegExp(
-        `^FAIL .*${node}'s sshd does not answer \\(connection refused\\)`
+        `^WARN .*${node}'s sshd does not answer \\(connection refused\\)`
       )
     );
+    expect(relayLine.line).toMatch(/^OK /);
     expect(sshLine.fix).toBe(
       `the companion needs ssh from this host to the compute nodes: ask the admins whether sshd runs on ${node} and lets users with a job there in`
     );

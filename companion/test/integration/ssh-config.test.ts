@@ -31,6 +31,9 @@ const requestCpu = () =>
 beforeAll(async () => {
   useSshConfig([]);
   harness.env.SLURM_KERNELS_SSH_CONFIG = config;
+  // ssh alone: in `auto` a node ssh cannot reach is reached through the srun relay instead
+  // (srun-relay.test.ts); here what ssh itself does and says is under test.
+  harness.env.SLURM_KERNELS_NODE_TRANSPORT = 'ssh';
   await harness.startCompanion();
 });
 
