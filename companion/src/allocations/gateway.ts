@@ -7,13 +7,14 @@ import { EventEmitter } from 'node:events';
 import { promises as fs, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   Allocation,
   KernelspecRef,
   Transport
 } from '../../../src/api/allocation';
 import { IBridgeEnd, IConnectionInfo, KernelBridge } from '../bridge/bridge';
-import { GatewayClient, IRemoteKernel } from '../gateway/client';
+import { GatewayClient, GatewayError, IRemoteKernel } from '../gateway/client';
 import type { IJobFiles } from '../gateway/jobScript';
 import {
   gresLabel,
@@ -22,6 +23,7 @@ import {
   METADATA_KEY
 } from '../kernelspecs/writer';
 import { readJsonIfExists } from '../state/files';
+import { Backoff } from '../tunnel/backoff';
 import { TunnelError } from '../tunnel/ssh';
 import {
   IGatewayAddress,
@@ -186,27 +188,13 @@ export class Gateway extends EventEmitter {
       token,
       stillActive
     );
-    const { kernelspecs } = await client.kernelspecs();
-    const specs: IRemoteSpecToPublish[] = await Promise.all(
-      // A gateway started by an older companion may still offer what we published (shared $HOME).
-      Object.values(kernelspecs)
-        .filter(spec => !isPublishedByUs(spec.spec))
-        .map(async spec => {
-          const found = await Promise.all(
-            LOGO_FILES.map(file => client.resource(spec.name, file))
-          );
-          const logos: Record<string, Buffer> = {};
-          LOGO_FILES.forEach(
-            (file, i) => found[i] && (logos[file] = found[i] as Buffer)
-          );
-          return {
-            remoteName: spec.name,
-            displayName: spec.spec.display_name,
-            language: spec.spec.language,
-            logos
-          };
-        })
-    );
+    let specs: IRemoteSpecToPublish[];
+    try {
+      specs = await remoteSpecs(client);
+    } catch (err) {
+      client.dispose(); // its kept connections (relay steps) must not outlive the failure
+      throw err;
+    }
     this._connected.get(allocation.id)?.client.dispose();
     this._connected.set(allocation.id, {
       client,
@@ -450,6 +438,33 @@ export function endedMessage(allocation: Allocation, why?: string): string {
   return `Allocation ${allocation.id} (job ${allocation.jobId} on ${allocation.node}) has ended${why ? `: ${why}` : '.'} Its kernel is gone; relaunch it from the GPU kernel panel, or pick another kernel.`;
 }
 
+/** The gateway's kernelspecs to publish, with their logos; none of those we published ourselves. */
+async function remoteSpecs(
+  client: GatewayClient
+): Promise<IRemoteSpecToPublish[]> {
+  const { kernelspecs } = await client.kernelspecs();
+  return Promise.all(
+    // A gateway started by an older companion may still offer what we published (shared $HOME).
+    Object.values(kernelspecs)
+      .filter(spec => !isPublishedByUs(spec.spec))
+      .map(async spec => {
+        const found = await Promise.all(
+          LOGO_FILES.map(file => client.resource(spec.name, file))
+        );
+        const logos: Record<string, Buffer> = {};
+        LOGO_FILES.forEach(
+          (file, i) => found[i] && (logos[file] = found[i] as Buffer)
+        );
+        return {
+          remoteName: spec.name,
+          displayName: spec.spec.display_name,
+          language: spec.spec.language,
+          logos
+        };
+      })
+  );
+}
+
 function isPublishedByUs(spec: { metadata?: Record<string, unknown> }) {
   return Boolean(spec.metadata && METADATA_KEY in spec.metadata);
 }
@@ -501,20 +516,28 @@ async function answerThrough(
     { silenceMs: limitMs, totalMs: limitMs },
     null
   );
+  // An HTTP status of any kind proves the way works: then a timeout is the gateway's, not ssh's.
+  let answered = false;
+  const backoff = new Backoff({ initialMs: 250, maxMs: 4_000 });
   try {
     return await answering.until(stillActive, () =>
-      client.version().catch(err => {
+      client.version().catch(async err => {
         if (
           err instanceof TunnelError &&
           (!last || FINAL_TUNNEL_ERRORS.has(err.kind))
         ) {
           throw err;
         }
+        if (err instanceof TunnelError) {
+          // Each relay attempt is a step and three slurmctld calls: not every 50 ms.
+          await sleep(backoff.fail());
+        }
+        answered ||= err instanceof GatewayError && err.status !== undefined;
         return answering.failedWith(err);
       })
     );
   } catch (err) {
-    if (err instanceof StartupTimeout && !last) {
+    if (err instanceof StartupTimeout && !last && !answered) {
       throw new TransportTimeout(
         `${transport.kind}: no answer in ${Math.round(limitMs / 1000)} s${answering.lastError ? ` (${answering.lastError})` : ''}`
       );

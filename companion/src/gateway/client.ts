@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
+import { TunnelError } from '../tunnel/ssh';
 
 /** Opens a byte stream to the gateway (an ssh2 forwarded channel, an srun relay step). */
 export type StreamFactory = () => Promise<Duplex>;
@@ -57,9 +58,10 @@ export class GatewayClient {
     this._slots = new Private.Slots(connections);
   }
 
-  /** Closes the REST connections it keeps (kernel websockets are their bridges'). */
+  /** Closes the REST connections it keeps (kernel websockets are their bridges'); no more open. */
   dispose(): void {
-    this._agent.destroy();
+    this._disposed = true;
+    this._agent.dispose();
   }
 
   /** `GET /api`: the gateway answers and accepts the token. */
@@ -158,16 +160,35 @@ export class GatewayClient {
         headers: { Authorization: `token ${this._token}` },
         createConnection: () => stream as any,
         perMessageDeflate: false,
-        maxPayload: 0, // kernels send outputs of hundreds of MiB; the local side applies Jupyter's limits
-        handshakeTimeout: 30_000
+        maxPayload: 0 // kernels send outputs of hundreds of MiB; the local side applies Jupyter's limits
       }
     );
     await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', err =>
-        reject(new GatewayError(`kernel ${kernelId} websocket: ${err.message}`))
-      );
+      // A timer of its own: ws times the handshake by socket timeouts, which these streams lack (an
+      // srun waiting for its step, a channel nobody answers would hold the kernel forever).
+      const timer = setTimeout(() => {
+        stream.destroy();
+        ws.terminate();
+        reject(
+          new GatewayError(
+            `kernel ${kernelId} websocket: no answer in ${HANDSHAKE_TIMEOUT_MS / 1000} s`
+          )
+        );
+      }, HANDSHAKE_TIMEOUT_MS);
+      ws.once('open', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      ws.once('error', err => {
+        clearTimeout(timer);
+        reject(
+          err instanceof TunnelError
+            ? err
+            : new GatewayError(`kernel ${kernelId} websocket: ${err.message}`)
+        );
+      });
       ws.once('unexpected-response', (req, res) => {
+        clearTimeout(timer);
         // With this listener ws leaves the request open: end it, and the tunnel under it.
         req.destroy();
         stream.destroy();
@@ -208,6 +229,11 @@ export class GatewayClient {
   ): Promise<{ status: number; body: Buffer }> {
     // No more requests at once than connections: the agent counts a connection only once it
     // opened, so concurrent requests would open more, and it closes the extra ones when free.
+    if (this._disposed) {
+      throw new GatewayError(
+        `${method} ${path}: the allocation's gateway was let go`
+      );
+    }
     const release = await this._slots.take();
     try {
       return await this._requestOnce(method, path, body);
@@ -218,7 +244,7 @@ export class GatewayClient {
         (err as { reusedSocket?: boolean }).reusedSocket &&
         IDEMPOTENT.has(method)
       ) {
-        return this._requestOnce(method, path, body);
+        return await this._requestOnce(method, path, body);
       }
       throw err;
     } finally {
@@ -260,7 +286,10 @@ export class GatewayClient {
               body: Buffer.concat(chunks)
             });
           });
-          res.on('error', reject);
+          res.on('error', err => {
+            clearTimeout(timer);
+            reject(new GatewayError(`${method} ${path}: ${err.message}`));
+          });
         }
       );
       // A timer of its own: the streams under it have no socket timeouts.
@@ -275,12 +304,16 @@ export class GatewayClient {
       );
       req.on('error', err => {
         clearTimeout(timer);
-        // The transport's own error (an ssh host key, a refused tunnel) says what it is.
+        // The transport's own error (an ssh host key, a refused tunnel, a relay step srun
+        // refused) says what it is.
         const failure =
-          err instanceof GatewayError || Private.OPENING_FAILURES.has(err)
+          err instanceof GatewayError || err instanceof TunnelError
             ? err
             : new GatewayError(`${method} ${path}: ${err.message}`);
-        Object.assign(failure, { reusedSocket: req.reusedSocket });
+        // A request that timed out is not sent again: it may have run (a kernel started).
+        if (!(err instanceof GatewayError)) {
+          Object.assign(failure, { reusedSocket: req.reusedSocket });
+        }
         reject(failure);
       });
       req.end(payload);
@@ -289,9 +322,11 @@ export class GatewayClient {
 
   private readonly _agent: Private.StreamAgent;
   private readonly _slots: Private.Slots;
+  private _disposed = false;
 }
 
 const REQUEST_TIMEOUT_MS = 60_000;
+const HANDSHAKE_TIMEOUT_MS = 30_000;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'DELETE']);
 
 namespace Private {
@@ -323,9 +358,6 @@ namespace Private {
     private _waiting: Array<() => void> = [];
   }
 
-  /** Errors of opening a stream: passed on as they are, not as a failed request. */
-  export const OPENING_FAILURES = new WeakSet<Error>();
-
   /** Keep-alive HTTP connections over the transport's streams. */
   export class StreamAgent extends http.Agent {
     constructor(
@@ -339,15 +371,25 @@ namespace Private {
       _options: unknown,
       done: (err: Error | null, stream?: Duplex) => void
     ): undefined {
-      this._openStream().then(
-        stream => done(null, asSocket(stream)),
-        err => {
-          OPENING_FAILURES.add(err);
-          done(err);
+      this._openStream().then(stream => {
+        if (this._disposed) {
+          // Opened for a request given up meanwhile: nobody would close it.
+          stream.destroy();
+          done(new Error('the client was disposed'));
+        } else {
+          done(null, asSocket(stream));
         }
-      );
+      }, done);
       return undefined;
     }
+
+    /** Closes its connections, and any that opens from now on. */
+    dispose(): void {
+      this._disposed = true;
+      this.destroy();
+    }
+
+    private _disposed = false;
   }
 
   /** The socket methods http calls, on a stream that has none (an ssh2 channel). */

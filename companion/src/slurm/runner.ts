@@ -41,18 +41,30 @@ export interface ICommandRunner {
 export interface IStreamedCommand {
   readonly stream: Duplex;
   /** Resolves when it exited, with the end of what it wrote to stderr (why it failed). */
-  readonly exited: Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-    stderr: string;
-  }>;
+  readonly exited: Promise<IStreamExit>;
   /** Ends it: closes its stdin, then SIGTERM after a grace (never SIGKILL: srun would leak its step). */
   stop(): void;
 }
 
+/** How a streamed command ended. */
+export interface IStreamExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+export interface IStreamOptions {
+  env?: NodeJS.ProcessEnv;
+  /**
+   * The error its stream ends with when it exits having written nothing (it never started: srun
+   * refused the step); undefined for a plain end.
+   */
+  failedStart?: (exit: IStreamExit) => Error | undefined;
+}
+
 /** Starts streamed commands; the local one spawns, a remote one (ssh2 exec) has the same contract. */
 export interface IStreamRunner {
-  stream(argv: readonly string[], env?: NodeJS.ProcessEnv): IStreamedCommand;
+  stream(argv: readonly string[], options?: IStreamOptions): IStreamedCommand;
 }
 
 /** A command that could not run, timed out, or exited non-zero. */
@@ -168,21 +180,17 @@ export class LocalRunner implements ICommandRunner {
    */
   stream(
     argv: readonly string[],
-    extraEnv: NodeJS.ProcessEnv = {}
+    options: IStreamOptions = {}
   ): IStreamedCommand {
     const child = spawn(argv[0], argv.slice(1), {
-      env: { ...this._env, ...extraEnv },
+      env: { ...this._env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       shell: false,
       detached: true
     });
     const stderr = new Private.TailBuffer(STDERR_TAIL_BYTES);
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    const exited = new Promise<{
-      code: number | null;
-      signal: NodeJS.Signals | null;
-      stderr: string;
-    }>(resolve => {
+    const exited = new Promise<IStreamExit>(resolve => {
       child.once('error', err => {
         stderr.push(Buffer.from(`cannot run ${argv[0]}: ${err.message}`));
         resolve({ code: null, signal: null, stderr: stderr.text() });
@@ -199,12 +207,24 @@ export class LocalRunner implements ICommandRunner {
       }
       stopping = true;
       child.stdin.end();
+      if (!stream.received) {
+        // Not started (srun waiting for its step) reads no stdin: it would outlive the companion.
+        child.kill('SIGTERM');
+        return;
+      }
       const term = setTimeout(() => child.kill('SIGTERM'), STOP_GRACE_MS);
       term.unref();
       void exited.then(() => clearTimeout(term));
     };
     stream.once('close', stop);
-    void exited.then(() => stream.destroy());
+    void exited.then(exit => {
+      const failure = stream.received ? undefined : options.failedStart?.(exit);
+      if (failure) {
+        stream.destroy(failure);
+      } else {
+        stream.childExited();
+      }
+    });
     return { stream, exited, stop };
   }
 
@@ -243,14 +263,59 @@ namespace Private {
     constructor(private readonly _child: ReturnType<typeof spawn>) {
       super({ allowHalfOpen: false });
       const out = _child.stdout as NodeJS.ReadableStream;
-      out.on('data', (chunk: Buffer) => {
-        if (!this.push(chunk)) {
-          out.pause();
+      out.on('data', this._onData);
+      // An end with nothing before it waits for the exit: that may say why it never started.
+      out.on('end', () => {
+        if (this.received) {
+          this._end();
+        } else {
+          this._silentEnd = true;
         }
       });
-      out.on('end', () => this.push(null));
       _child.stdin?.on('error', err => this.destroy(err));
     }
+
+    /** Whether the child wrote anything (it started). */
+    received = false;
+
+    /** The child is gone: destroyed at once unless what it wrote is still to be read. */
+    childExited(): void {
+      if (this._silentEnd) {
+        this._end();
+      }
+      if (this.destroyed) {
+        return;
+      }
+      if (this.readableEnded || this.readableLength === 0) {
+        this.destroy();
+      } else {
+        this.once('end', () => this.destroy());
+      }
+    }
+
+    _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+      // What the child still writes is drained and dropped, so that it (and its 'close') can end.
+      const out = this._child.stdout as NodeJS.ReadableStream;
+      out.removeListener('data', this._onData);
+      out.resume();
+      this._child.stdin?.end();
+      done(err);
+    }
+
+    private _end(): void {
+      if (!this.destroyed) {
+        this.push(null);
+      }
+    }
+
+    private _silentEnd = false;
+
+    private readonly _onData = (chunk: Buffer): void => {
+      this.received = true;
+      if (!this.push(chunk)) {
+        (this._child.stdout as NodeJS.ReadableStream).pause();
+      }
+    };
 
     _read(): void {
       (this._child.stdout as NodeJS.ReadableStream).resume();

@@ -25,6 +25,7 @@ export const NODELAY_SOURCE = String.raw`/*
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -51,7 +52,9 @@ static int is_tcp(int fd)
 static void quickack(int fd)
 {
     int one = 1;
+    int saved = errno;
     setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    errno = saved;
 }
 
 static void track(int fd)
@@ -71,11 +74,19 @@ static int tracked(int fd)
 
 #define REAL(name) static __typeof__(name) *real; if (!real) real = dlsym(RTLD_NEXT, #name)
 
+/* The caller sees the errno of its own call (EINPROGRESS, EAGAIN), never one of ours. */
+static void track_keeping_errno(int fd)
+{
+    int saved = errno;
+    track(fd);
+    errno = saved;
+}
+
 int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     REAL(accept);
     int got = real(fd, addr, len);
-    track(got);
+    track_keeping_errno(got);
     return got;
 }
 
@@ -83,7 +94,7 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     REAL(accept4);
     int got = real(fd, addr, len, flags);
-    track(got);
+    track_keeping_errno(got);
     return got;
 }
 
@@ -92,7 +103,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
     REAL(connect);
     int done = real(fd, addr, len);
     /* A non-blocking connect in progress is a TCP socket all the same. */
-    track(fd);
+    track_keeping_errno(fd);
     return done;
 }
 
@@ -208,29 +219,49 @@ async function buildShim(
     'slurm-kernels'
   );
   const library = path.join(dir, `srun-nodelay-${hash}-${os.arch()}.so`);
-  try {
-    await fs.access(library);
-    return library;
-  } catch {
-    // not built yet
+  // Preloaded into srun, so used only from a directory of this user's that nobody else may
+  // write (XDG_CACHE_HOME may point somewhere shared); elsewhere it is built afresh, privately.
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 }).catch(() => undefined);
+  if (!(await isPrivate(dir, 'directory'))) {
+    const ownDir = await fs.mkdtemp(
+      path.join(os.tmpdir(), 'slurm-kernels-nodelay-')
+    );
+    return compile(runner, env, path.join(ownDir, path.basename(library)));
   }
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (await isPrivate(library, 'file')) {
+    return library;
+  }
+  return compile(runner, env, library);
+}
+
+/** Compiles the shim to `library`, through a temporary file renamed whole. */
+async function compile(
+  runner: ICommandRunner,
+  env: NodeJS.ProcessEnv,
+  library: string
+): Promise<string> {
   const building = `${library}.${process.pid}.tmp`;
-  const built = await runner.run(
-    [
-      env.CC || 'cc',
-      '-O2',
-      '-shared',
-      '-fPIC',
-      '-x',
-      'c',
-      '-o',
-      building,
-      '-',
-      '-ldl'
-    ],
-    { input: NODELAY_SOURCE, timeoutMs: 60_000 }
-  );
+  await fs.rm(building, { force: true });
+  const built = await runner
+    .run(
+      [
+        env.CC || 'cc',
+        '-O2',
+        '-shared',
+        '-fPIC',
+        '-x',
+        'c',
+        '-o',
+        building,
+        '-',
+        '-ldl'
+      ],
+      { input: NODELAY_SOURCE, timeoutMs: 60_000 }
+    )
+    .catch(async err => {
+      await fs.rm(building, { force: true });
+      throw err;
+    });
   if (built.code !== 0) {
     await fs.rm(building, { force: true });
     throw new Error(
@@ -239,4 +270,18 @@ async function buildShim(
   }
   await fs.rename(building, library);
   return library;
+}
+
+/** Owned by this user, not a link, writable by nobody else; false where it does not exist. */
+async function isPrivate(
+  file: string,
+  kind: 'file' | 'directory'
+): Promise<boolean> {
+  try {
+    const st = await fs.lstat(file);
+    const ofKind = kind === 'file' ? st.isFile() : st.isDirectory();
+    return ofKind && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
 }

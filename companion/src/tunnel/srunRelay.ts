@@ -89,24 +89,18 @@ export class SrunRelay {
    */
   async open(target: IRelayTarget): Promise<Duplex> {
     const env = (await this._o.srunEnv?.()) ?? {};
-    const command = this._o.runner.stream(
-      relayArgv(target, this.stepName),
-      env
-    );
-    this._open.add(command);
-    let received = false;
-    command.stream.once('data', () => (received = true));
-    void command.exited.then(({ code, signal, stderr }) => {
-      this._open.delete(command);
-      if (!received && (code !== 0 || signal)) {
-        command.stream.destroy(
-          new TunnelError(
-            `job ${target.jobId}: the srun relay to ${target.node} did not start: ${lastLines(stderr) || `srun exited ${code ?? signal}`}`,
-            'connect'
-          )
-        );
-      }
+    const command = this._o.runner.stream(relayArgv(target, this.stepName), {
+      env,
+      failedStart: ({ code, signal, stderr }) =>
+        code === 0
+          ? undefined
+          : new TunnelError(
+              `job ${target.jobId}: the srun relay to ${target.node} did not start: ${lastLines(stderr) || `srun exited ${code ?? signal}`}`,
+              'connect'
+            )
     });
+    this._open.add(command);
+    void command.exited.then(() => this._open.delete(command));
     return command.stream;
   }
 

@@ -187,9 +187,11 @@ describe('the cancel policy of the manager', () => {
     slurm = new FakeSlurm();
   });
 
-  afterEach(() => {
+  afterEach(async () => {
     managers.splice(0).forEach(m => m.dispose());
-    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    // A poll or a save a manager began before dispose still writes its record: let it land.
+    await new Promise(resolve => setTimeout(resolve, 300));
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10 });
   });
 
   it('cancels an allocation the grace after its last kernel was shut down, and says why', async () => {

@@ -72,3 +72,72 @@ describe('LocalRunner', () => {
     ).rejects.toThrow(/sh failed: broken/);
   });
 });
+
+// Streamed commands carry relay steps: against real processes too.
+describe('LocalRunner.stream', () => {
+  const runner = new LocalRunner();
+
+  function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let text = '';
+      stream.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      stream.on('end', () => resolve(text));
+      stream.on('error', reject);
+    });
+  }
+
+  it('is a duplex over the child: stdin in, stdout out, to the end', async () => {
+    const { stream, exited } = runner.stream(['/bin/cat']);
+    const read = readAll(stream);
+    stream.end('through the child\n');
+    expect(await read).toBe('through the child\n');
+    expect((await exited).code).toBe(0);
+  });
+
+  it('delivers what a child wrote before it exited, however late it is read', async () => {
+    // Within the stream's buffer: the child can end before anything is read.
+    const { stream, exited } = runner.stream([
+      'python3',
+      '-c',
+      "import sys; sys.stdout.write('x' * 10000)"
+    ]);
+    await exited;
+    // Read only once the child is gone: nothing of it may be lost.
+    expect((await readAll(stream)).length).toBe(10000);
+  });
+
+  it('ends its stream with the error given for a child that wrote nothing and failed', async () => {
+    const { stream } = runner.stream(
+      [
+        'python3',
+        '-c',
+        "import sys; sys.stderr.write('step refused\\n'); sys.exit(1)"
+      ],
+      {
+        failedStart: exit =>
+          exit.code === 0
+            ? undefined
+            : new Error(`did not start: ${exit.stderr.trim()}`)
+      }
+    );
+    await expect(readAll(stream)).rejects.toThrow(
+      'did not start: step refused'
+    );
+  });
+
+  it('lets a child end that its reader dropped (what it writes then is drained, and it is stopped)', async () => {
+    const { stream, exited } = runner.stream(['yes']);
+    await new Promise(resolve => stream.once('data', resolve));
+    stream.destroy();
+    const exit = await exited;
+    expect(exit.signal ?? exit.code).toBeTruthy();
+  });
+
+  it('stops at once a child that never wrote (an srun still waiting for its step)', async () => {
+    const command = runner.stream(['sleep', '30']);
+    const started = Date.now();
+    command.stop();
+    expect((await command.exited).signal).toBe('SIGTERM');
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});

@@ -3,7 +3,7 @@
  * on the sockets a process accepts and connects (checked in a real process that preloads it).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -81,6 +81,24 @@ describe('the srun NODELAY preload', () => {
       env
     })();
     expect(again.LD_PRELOAD).toBe(LD_PRELOAD);
+  });
+
+  it('is never taken from a cache directory others may write: built privately instead', async () => {
+    const shared = path.join(cache, 'slurm-kernels');
+    mkdirSync(shared, { mode: 0o777 });
+    chmodSync(shared, 0o777);
+    const env = { ...process.env, XDG_CACHE_HOME: cache };
+    const { LD_PRELOAD } = await srunNodelayEnv({
+      runner: withSrun('slurm-wlm 22.05.8'),
+      env
+    })();
+    expect(LD_PRELOAD).toMatch(
+      new RegExp(`^${os.tmpdir()}/slurm-kernels-nodelay-`)
+    );
+    rmSync(path.dirname(LD_PRELOAD as string), {
+      recursive: true,
+      force: true
+    });
   });
 
   it('is left out on 24.05 and later, and when turned off', async () => {
