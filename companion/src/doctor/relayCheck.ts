@@ -5,6 +5,7 @@
  */
 import { CommandError, ICommandRunner } from '../slurm';
 import { fail, ICheckResult, ok, warn } from './report';
+import { stepArgv } from '../tunnel/srunRelay';
 import type { TransportMode } from '../tunnel/transport';
 
 /** Starts a step in `jobId` on `node` and reads its answer; rejects with why it could not. */
@@ -15,21 +16,7 @@ const ANSWER = 'slurm-kernels-relay-ok';
 export function relayProbe(runner: ICommandRunner): RelayProbe {
   return async (jobId, node) => {
     const result = await runner.run(
-      [
-        'srun',
-        `--jobid=${jobId}`,
-        '--overlap',
-        '--gres=none',
-        '--nodes=1',
-        '--ntasks=1',
-        `--nodelist=${node}`,
-        '--unbuffered',
-        '--export=NONE',
-        '--quiet',
-        '--job-name=slurm-kernels-doctor',
-        '/bin/echo',
-        ANSWER
-      ],
+      stepArgv(jobId, node, 'slurm-kernels-doctor', ['/bin/echo', ANSWER]),
       // A step waits silently where it cannot start (no --overlap): the wait must end.
       { timeoutMs: 20_000 }
     );

@@ -158,7 +158,7 @@ export class GatewayClient {
       [KERNEL_WS_PROTOCOL],
       {
         headers: { Authorization: `token ${this._token}` },
-        createConnection: () => stream as any,
+        createConnection: () => Private.asSocket(stream) as any,
         perMessageDeflate: false,
         maxPayload: 0 // kernels send outputs of hundreds of MiB; the local side applies Jupyter's limits
       }
@@ -392,8 +392,8 @@ namespace Private {
     private _disposed = false;
   }
 
-  /** The socket methods http calls, on a stream that has none (an ssh2 channel). */
-  function asSocket(stream: Duplex): Duplex {
+  /** The socket methods http and ws call, on a stream that has none (ssh2 channel, srun stdio). */
+  export function asSocket(stream: Duplex): Duplex {
     const s = stream as Duplex & Record<string, unknown>;
     for (const name of [
       'setKeepAlive',

@@ -255,10 +255,7 @@ export async function runChecked(
 }
 
 namespace Private {
-  /**
-   * A child's stdout and stdin as one Duplex, with the no-op socket methods that http and ws
-   * call on a connection.
-   */
+  /** A child's stdout and stdin as one Duplex (the gateway client gives it socket methods). */
   export class ChildStream extends Duplex {
     constructor(private readonly _child: ReturnType<typeof spawn>) {
       super({ allowHalfOpen: false });
@@ -331,22 +328,6 @@ namespace Private {
 
     _final(done: (err?: Error | null) => void): void {
       this._child.stdin?.end(done);
-    }
-
-    setTimeout(): this {
-      return this;
-    }
-    setNoDelay(): this {
-      return this;
-    }
-    setKeepAlive(): this {
-      return this;
-    }
-    ref(): this {
-      return this;
-    }
-    unref(): this {
-      return this;
     }
   }
 

@@ -143,30 +143,43 @@ export class SrunRelay {
 }
 
 /**
- * The step: in the job (`--overlap`: other steps may hold its CPUs), on the gateway's node, off the
- * GPUs (`--gres=none`), unbuffered (`-u`: without it slurmstepd holds everything after the last
- * newline, and a request hangs), with none of the companion's environment (`--export=NONE`).
+ * A step of the job as relays (and the doctor's check of them) run: in the job (`--overlap`: other
+ * steps may hold its CPUs), on the gateway's node, off the GPUs (`--gres=none`), unbuffered (`-u`:
+ * without it slurmstepd holds everything after the last newline, and a request hangs), with none of
+ * the companion's environment (`--export=NONE`).
  */
-export function relayArgv(target: IRelayTarget, stepName: string): string[] {
+export function stepArgv(
+  jobId: string,
+  node: string,
+  stepName: string,
+  program: string[]
+): string[] {
   return [
     'srun',
-    `--jobid=${target.jobId}`,
+    `--jobid=${jobId}`,
     '--overlap',
     '--gres=none',
     '--nodes=1',
     '--ntasks=1',
-    `--nodelist=${target.node}`,
+    `--nodelist=${node}`,
     '--unbuffered',
     '--export=NONE',
     '--quiet',
     `--job-name=${stepName}`,
+    ...program
+  ];
+}
+
+/** The relay step to a gateway, run by the job environment's Python. */
+export function relayArgv(target: IRelayTarget, stepName: string): string[] {
+  return stepArgv(target.jobId, target.node, stepName, [
     target.python,
     '-I',
     '-S',
     '-c',
     RELAY_PROGRAM,
     String(target.port)
-  ];
+  ]);
 }
 
 /** The relay steps' name: companions on other login hosts (one $HOME) keep their own steps. */
