@@ -84,9 +84,10 @@ export async function serve(
   );
   const stop = (signal: string) => {
     log.info({ signal }, 'companion stopping');
-    allocations.dispose();
     transports.dispose();
-    void listening.close().then(() => process.exit(0));
+    void Promise.all([allocations.dispose(), listening.close()]).then(() =>
+      process.exit(0)
+    );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

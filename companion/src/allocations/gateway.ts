@@ -56,10 +56,14 @@ export interface IGatewayReached {
   transport: Transport;
 }
 
-/** A remote kernel a restarted companion reattaches a shim to: its id and websocket session. */
+/**
+ * A remote kernel a restarted companion reattaches a shim to: its id and websocket session, and how
+ * many Jupyter clients took its output before (the gateway's replay waits for as many).
+ */
 export interface IAttach {
   remoteKernelId: string;
   sessionId: string;
+  subscribers?: number;
 }
 
 /** A kernel started for one shim: the remote kernel, its websocket and the local bridge. */
@@ -82,6 +86,12 @@ export class KernelSession {
 
   get executing(): boolean {
     return this._bridge.executing;
+  }
+
+  /** Calls `listener` with the number of Jupyter clients taking the kernel's output, as it changes. */
+  watchSubscribers(listener: (count: number) => void): void {
+    listener(this._bridge.subscribers);
+    this._bridge.watchSubscribers(listener);
   }
 
   get lastExecution(): number | undefined {
@@ -333,6 +343,7 @@ export class Gateway extends EventEmitter {
       bridge = new KernelBridge(info, attach ? null : await reopen(), {
         log: this._o.log,
         reopen,
+        subscribers: attach?.subscribers,
         // While the job runs, a node out of reach is waited for; its end closes the bridge.
         reconnectForMs: Infinity,
         interrupt: () => connected.client.interruptKernel(kernel.id),

@@ -770,20 +770,25 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   }
 
   /** Stops polling (kernels and jobs keep running; a restarted companion re-adopts them). */
-  dispose(): void {
+  /**
+   * Stops polling and policing. Resolves once the state changes made before have been written: a
+   * companion stopped right after a change must not lose it (the next one would act on stale state).
+   */
+  async dispose(): Promise<void> {
     this._disposed = true;
-    if (this._refreshTimer) {
-      clearInterval(this._refreshTimer);
-    }
-    if (this._aliveTimer) {
-      clearInterval(this._aliveTimer);
-    }
-    if (this._policyTimer) {
-      clearInterval(this._policyTimer);
+    for (const timer of [
+      this._refreshTimer,
+      this._aliveTimer,
+      this._policyTimer
+    ]) {
+      if (timer) {
+        clearInterval(timer);
+      }
     }
     if (this._timer) {
       clearTimeout(this._timer);
     }
+    await Promise.all(this._saving.values());
   }
 
   private get _policyFile(): string {
@@ -1464,12 +1469,12 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
    * logged, never thrown into whoever changed the state.
    */
   private _save(record: IRecord): Promise<void> {
+    if (this._disposed) {
+      return Promise.resolve(); // what changes now is not this companion's to keep
+    }
     const previous =
       this._saving.get(record.allocation.id) ?? Promise.resolve();
     const next = previous.then(async () => {
-      if (this._disposed) {
-        return;
-      }
       try {
         await writePrivateFile(
           path.join(record.files.dir, 'record.json'),

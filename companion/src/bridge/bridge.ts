@@ -72,6 +72,12 @@ export interface IBridgeOptions {
   /** Called when a lost websocket was reopened. */
   onRestored?: () => void;
   /**
+   * For a reattached bridge: how many Jupyter clients took all of iopub from the companion before
+   * (its last `subscribers` count). The websocket is reopened, and the gateway's replay flows, once
+   * as many have subscribed again.
+   */
+  subscribers?: number;
+  /**
    * The remote kernel is gone (the gateway no longer knows it): resolves why when its allocation
    * ended, and the kernel is retired saying so; null when it died alone, and the bridge ends (so
    * Jupyter starts another).
@@ -83,12 +89,13 @@ const MAX_ROUTES = 10_000;
 /** Messages from Jupyter held while the websocket is reopened. */
 const MAX_PENDING = 10_000;
 /** How long a reattached bridge waits for Jupyter's iopub subscribers before it lets output flow. */
-const SUBSCRIBER_WAIT_MS = 5_000;
+const SUBSCRIBER_WAIT_MS = 10_000;
 /**
- * After the first subscriber to all of iopub, how long the others get: Jupyter Server's activity
- * watcher and each websocket's own socket reconnect separately (every 100 ms), and on a loaded login
- * node the one that takes the output can come well after the watcher (a fresh-clone CI run lost the
- * first line printed after a reattach with 250 ms).
+ * Where the count from before is unknown: after the first subscriber to all of iopub, how long the
+ * others get. Jupyter Server's activity watcher and each websocket's own socket reconnect
+ * separately, and on a loaded login node the one that takes the output can come seconds after the
+ * watcher (fresh-clone CI runs lost lines printed during the gap with 250 ms, then with 1 s): hence
+ * the count, carried by the shim from one companion to the next.
  */
 const OTHER_SUBSCRIBERS_MS = 1_000;
 
@@ -135,6 +142,16 @@ export class KernelBridge {
     }
     await this._subscribed(SUBSCRIBER_WAIT_MS);
     void this._reconnect(this._o.reopen, 'reattached');
+  }
+
+  /** How many Jupyter clients take all of iopub now (the activity watcher, one per websocket). */
+  get subscribers(): number {
+    return this._subscribers;
+  }
+
+  /** Calls `listener` with the number of subscribers each time it changes. */
+  watchSubscribers(listener: (count: number) => void): void {
+    this._subscriberListeners.push(listener);
   }
 
   /**
@@ -214,42 +231,55 @@ export class KernelBridge {
   }
 
   /**
-   * Resolves once a Jupyter client subscribed to all of iopub (and a moment more, for the others
-   * reconnecting with it), or after `timeoutMs`.
+   * Resolves once as many Jupyter clients as before took all of iopub again (where the count from
+   * before is unknown: once one did, and a moment more for the others), or after `timeoutMs`.
    */
   private async _subscribed(timeoutMs: number): Promise<void> {
-    if (this._hasSubscriber) {
-      return;
+    const expected = this._o.subscribers;
+    const enough = () =>
+      expected ? this._subscribers >= expected : this._subscribers > 0;
+    if (!enough()) {
+      const giveUp = new AbortController();
+      const subscribed = await Promise.race([
+        new Promise<boolean>(
+          resolve => (this._onSubscribed = () => enough() && resolve(true))
+        ),
+        sleep(timeoutMs, false, { signal: giveUp.signal }).catch(() => false)
+      ]);
+      giveUp.abort();
+      this._onSubscribed = null;
+      if (!subscribed) {
+        this._log.warn(
+          { subscribers: this._subscribers, expected: expected ?? null },
+          'reattached before every Jupyter client subscribed to iopub again'
+        );
+        return;
+      }
     }
-    const giveUp = new AbortController();
-    const subscribed = await Promise.race([
-      new Promise<boolean>(
-        resolve => (this._onSubscribed = () => resolve(true))
-      ),
-      sleep(timeoutMs, false, { signal: giveUp.signal }).catch(() => false)
-    ]);
-    giveUp.abort();
-    this._onSubscribed = null;
-    if (subscribed) {
+    if (!expected) {
       await sleep(OTHER_SUBSCRIBERS_MS);
     }
   }
 
   /**
-   * Follows iopub subscriptions. An XPUB hears them as frames (1 = subscribe, 0 = unsubscribe),
-   * the first subscribe to a topic and the last unsubscribe from it.
+   * Counts iopub subscribers. A verbose XPUB hears every subscription as a frame (1 = subscribe,
+   * 0 = unsubscribe, also when a subscriber's connection ends). Only a subscription to everything
+   * ('') is a client that takes output.
    */
   private async _subscriptions(): Promise<void> {
     try {
       for await (const [frame] of this._iopub) {
-        // Only a subscription to everything ('') is a client that takes output, not the activity
-        // watcher, which may hear status messages alone (kernel_ws.py).
-        if (frame.length === 1) {
-          this._hasSubscriber = frame[0] === 1;
+        if (frame.length !== 1) {
+          continue;
         }
-        if (this._hasSubscriber) {
-          this._onSubscribed?.();
-        }
+        this._subscribers = Math.max(
+          0,
+          this._subscribers + (frame[0] === 1 ? 1 : -1)
+        );
+        this._subscriberListeners.forEach(listener =>
+          listener(this._subscribers)
+        );
+        this._onSubscribed?.();
       }
     } catch {
       // closed with the bridge
@@ -661,9 +691,10 @@ export class KernelBridge {
   private _shell = new zmq.Router();
   private _control = new zmq.Router();
   private _stdin = new zmq.Router();
-  // XPUB: a publisher that also hears its subscribers come and go.
-  private _iopub = new zmq.XPublisher();
-  private _hasSubscriber = false;
+  // XPUB: a publisher that also hears its subscribers come and go, each of them.
+  private _iopub = new zmq.XPublisher({ verbosity: 'allSubsUnsubs' });
+  private _subscribers = 0;
+  private _subscriberListeners: ((count: number) => void)[] = [];
   private _onSubscribed: (() => void) | null = null;
   private _hb = new zmq.Reply();
   private _routes = new Map<

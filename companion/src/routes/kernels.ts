@@ -1,7 +1,8 @@
 /**
  * The kernel shim's endpoint: a kernelspec's process hands over its connection file and keeps this
  * request open for the life of the kernel. The reply is a stream of JSON lines: "started" (with the
- * remote kernel's id and websocket session), then one "ended" line that says why (the shim prints it
+ * remote kernel's id and websocket session), "subscribers" lines (how many Jupyter clients take its
+ * output, each time that changes), then one "ended" line that says why (the shim prints it
  * and exits). When the shim goes away (Jupyter killed it), the remote kernel is shut down. When the
  * companion goes away instead (killed, restarted), the shim asks the next one to `attach` it to the
  * same remote kernel: its variables, and the output it printed meanwhile, are kept.
@@ -19,7 +20,8 @@ const shimRequestSchema = z.object({
   attach: z
     .object({
       remoteKernelId: z.string().regex(/^[A-Za-z0-9-]+$/),
-      sessionId: z.string().min(1)
+      sessionId: z.string().min(1),
+      subscribers: z.number().int().min(0).max(10_000).optional()
     })
     .optional()
 });
@@ -84,6 +86,12 @@ export function kernelsRouter(
       sessionId: session.sessionId,
       node: meta.node,
       jobId: meta.jobId
+    });
+    // The shim keeps the count for the next companion, should this one go away.
+    session.watchSubscribers(count => {
+      if (!res.writableEnded) {
+        line({ event: 'subscribers', count });
+      }
     });
     const end = await session.ended;
     if (end.reason === 'shutdown') {

@@ -77,7 +77,8 @@ function reconnectWindowMs(): number {
 function askCompanion(
   socket: string,
   body: object,
-  onStarted: (started: IStarted) => void
+  onStarted: (started: IStarted) => void,
+  onSubscribers: (count: number) => void
 ): Promise<Outcome> {
   const payload = JSON.stringify(body);
   return new Promise(resolve => {
@@ -108,6 +109,8 @@ function askCompanion(
             buffered = buffered.slice(newline + 1);
             if (event.event === 'started') {
               onStarted(event as IStarted);
+            } else if (event.event === 'subscribers') {
+              onSubscribers(Number(event.count));
             } else if (event.event === 'ended') {
               ended = {
                 kind: 'ended',
@@ -161,11 +164,18 @@ async function main(): Promise<void> {
   const server = process.ppid;
   setInterval(() => process.ppid !== server && process.exit(0), 2_000).unref();
   let kernel = null as IStarted | null;
+  // How many Jupyter clients took the kernel's output: the next companion waits for as many before
+  // the gateway replays what the kernel printed while none ran.
+  let subscribers: number | undefined;
   let lostSince: number | null = null;
   const backoff = new Backoff({ maxMs: 5_000 });
   for (;;) {
     const attach = kernel
-      ? { remoteKernelId: kernel.remoteKernelId, sessionId: kernel.sessionId }
+      ? {
+          remoteKernelId: kernel.remoteKernelId,
+          sessionId: kernel.sessionId,
+          subscribers
+        }
       : undefined;
     const outcome = await askCompanion(
       socket,
@@ -179,6 +189,9 @@ async function main(): Promise<void> {
         kernel = started;
         lostSince = null;
         backoff.succeed();
+      },
+      count => {
+        subscribers = Number.isInteger(count) && count >= 0 ? count : undefined;
       }
     );
     if (outcome.kind === 'ended') {

@@ -188,7 +188,7 @@ describe('the cancel policy of the manager', () => {
   });
 
   afterEach(async () => {
-    managers.splice(0).forEach(m => m.dispose());
+    await Promise.all(managers.splice(0).map(m => m.dispose()));
     // A poll or a save a manager began before dispose still writes its record: let it land.
     await new Promise(resolve => setTimeout(resolve, 300));
     rmSync(dir, { recursive: true, force: true, maxRetries: 10 });
@@ -276,7 +276,7 @@ describe('the cancel policy of the manager', () => {
       () => first.get(a.id).autoCancel?.why === 'no_kernel'
     );
     const at = first.get(a.id).autoCancel!.at;
-    first.dispose();
+    await first.dispose();
 
     const second = await start(); // its gateway is reached again; no shim reattaches
     expect(second.cancelPolicy).toEqual({

@@ -82,8 +82,8 @@ describe('the lifecycle under faults', () => {
     await manager.init();
   });
 
-  afterEach(() => {
-    managers.splice(0).forEach(m => m.dispose());
+  afterEach(async () => {
+    await Promise.all(managers.splice(0).map(m => m.dispose()));
     rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 
@@ -204,7 +204,7 @@ describe('the lifecycle under faults', () => {
   });
 
   it('cancels again, at each poll, a job whose gateway failed until Slurm says it ended', async () => {
-    managers.splice(0).forEach(m => m.dispose());
+    await Promise.all(managers.splice(0).map(m => m.dispose()));
     manager = start({ gatewayStartup: { silenceMs: 30, totalMs: 60 } });
     await manager.init();
     await ask();
@@ -268,7 +268,7 @@ describe('the lifecycle under faults', () => {
 
   it('cancels, at start, a live job of this state dir whose allocation record is gone', async () => {
     const a = await ask();
-    managers.splice(0).forEach(m => m.dispose());
+    await Promise.all(managers.splice(0).map(m => m.dispose()));
     rmSync(path.join(dir, 'state', 'allocations', a.id), { recursive: true });
     slurm.jobs.set('555', {
       ...(slurm.jobs.get('100') as IFakeJob),
@@ -282,7 +282,7 @@ describe('the lifecycle under faults', () => {
   });
 
   it('asks Slurm about a pending job less often the longer it pends, and at once when its log appears', async () => {
-    managers.splice(0).forEach(m => m.dispose());
+    await Promise.all(managers.splice(0).map(m => m.dispose()));
     manager = start({ fastPollMs: 1000, pendingPollMs: 90_000 });
     await manager.init();
     const a = await ask();

@@ -101,7 +101,7 @@ describe('starting on an existing state dir', () => {
         'skipped an allocation record that cannot be read'
       );
     } finally {
-      manager.dispose();
+      await manager.dispose();
     }
   });
 });

@@ -88,7 +88,7 @@ describe('requesting an allocation', () => {
   });
 
   afterAll(async () => {
-    manager.dispose();
+    await manager.dispose();
     await listening.close();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -546,5 +546,49 @@ describe('KernelBridge', () => {
       const reply = parseZmqFrames((await shell.receive()) as Buffer[]);
       expect(reply.parentHeader.equals(before)).toBe(true);
     });
+
+    it('waits for as many subscribers as the companion before had, then opens the websocket at once', async () => {
+      bridge.close();
+      info = await connectionInfo();
+      let opened = false;
+      bridge = new KernelBridge(info, null, {
+        subscribers: 2,
+        reopen: async () => {
+          opened = true;
+          return connectToGateway();
+        }
+      });
+      const counts: number[] = [];
+      bridge.watchSubscribers(count => counts.push(count));
+      const starting = bridge.start();
+      // The activity watcher comes back first; the websocket's own subscriber, which takes the
+      // output, comes later: the replay waits for it.
+      const watcher = await jupyterSocket(
+        new zmq.Subscriber(),
+        info.iopub_port
+      );
+      watcher.subscribe();
+      await waitUntil(() => counts.includes(1));
+      await new Promise(resolve => setTimeout(resolve, 1_500));
+      expect(opened).toBe(false);
+      const output = await jupyterSocket(new zmq.Subscriber(), info.iopub_port);
+      output.subscribe();
+      const asked = Date.now();
+      await starting;
+      await waitUntil(() => opened);
+      expect(Date.now() - asked).toBeLessThan(900); // not the 1 s kept where the count is unknown
+      expect(bridge.subscribers).toBe(2);
+      watcher.close(); // a subscriber that goes away is counted out
+      await waitUntil(() => bridge.subscribers === 1);
+      expect(counts).toEqual([1, 2, 1]);
+      output.close();
+    });
   });
 });
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !condition(); i++) {
+    await new Promise(resolve => setTimeout(resolve, 10));
+  }
+  expect(condition()).toBe(true);
+}
