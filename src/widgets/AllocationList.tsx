@@ -7,8 +7,14 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
-import type { Allocation, AllocationProblem } from '../api/allocation';
-import { clockTime, gpuCount, gpuHours, timeLeft } from '../format';
+import {
+  gpuHoursOf,
+  gpusAsked,
+  type Allocation,
+  type AllocationProblem
+} from '../api/allocation';
+import { clockTime, timeLeft } from '../format';
+import { GpuPanel } from './GpuPanel';
 import type { SlurmKernelsModel } from '../model';
 
 export interface IAllocationListProps {
@@ -151,9 +157,9 @@ function AllocationCard(props: {
           {trans.__(
             '%1 left · %2 GPU-hours used',
             timeLeft(a, trans),
-            gpuHours(a, Date.now()).toFixed(2)
+            (gpuHoursOf(a) ?? 0).toFixed(2)
           )}
-          {gpuCount(a) > 0 ? '' : ` · ${trans.__('CPU only')}`}
+          {gpusAsked(a.request) > 0 ? '' : ` · ${trans.__('CPU only')}`}
           {a.transport && (
             <>
               {' · '}
@@ -169,6 +175,9 @@ function AllocationCard(props: {
             </>
           )}
         </p>
+      )}
+      {a.state === 'ready' && a.gpus && (
+        <GpuPanel gpus={a.gpus} trans={trans} />
       )}
       {a.state === 'ready' && a.autoCancel && (
         <p className="jp-SlurmKernels-autoCancel">
