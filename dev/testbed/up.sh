@@ -127,7 +127,7 @@ install_gpu_stand_in() {
     install -m 644 "$here/../../companion/test/fixtures/nvidia-smi/"*.csv "$TB_GPU_DIR/captures/"
     cat >/etc/profile.d/slurm-kernels-testbed-gpu.sh <<SH
 # slurm-testbed: the stand-in nvidia-smi, in jobs on the testbed's nodes
-[ -n "\${SLURM_JOB_ID:-}" ] && PATH="$TB_GPU_DIR/bin:\$PATH"
+if [ -n "\${SLURM_JOB_ID:-}" ]; then PATH="$TB_GPU_DIR/bin:\$PATH"; fi
 SH
     chmod 644 /etc/profile.d/slurm-kernels-testbed-gpu.sh
 }

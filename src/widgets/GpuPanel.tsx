@@ -56,7 +56,11 @@ export function GpuPanel(props: {
       {gpus.series.length > 0 && (
         <ul className="jp-SlurmKernels-gpuCharts">
           {gpus.series.map(s => (
-            <li key={s.uuid} data-gpu-uuid={s.uuid}>
+            <li
+              key={s.uuid}
+              data-gpu-uuid={s.uuid}
+              data-samples={s.samples.length}
+            >
               <GpuChart samples={s.samples} totalMiB={s.memoryTotalMiB} />
               <span>{gpuLabel(s, trans)}</span>
             </li>

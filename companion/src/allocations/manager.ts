@@ -1088,11 +1088,18 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       return this._o.retryPollMs ?? 10_000;
     }
     const slow = this._o.slowPollMs ?? 120_000;
-    // A ready job's time limit: seen at once, not up to a slow poll later.
+    // A ready job's time limit: seen at once, not up to a slow poll later. Slurm enforces it some
+    // seconds to a minute late (its timer, KillWait, OverTimeLimit): until it does, every 10 s
+    // for a while, so a job without a connected kernel does not show ready for minutes more.
     const untilEnd = a.endTime
       ? Date.parse(a.endTime) + 2000 - Date.now()
       : NaN;
-    return untilEnd > 0 ? Math.min(slow, untilEnd) : slow;
+    if (untilEnd > 0) {
+      return Math.min(slow, untilEnd);
+    }
+    return untilEnd > -OVERTIME_WATCH_MS
+      ? Math.min(slow, this._o.retryPollMs ?? 10_000)
+      : slow;
   }
 
   /** Whether a pending job's log appeared or changed since Slurm was last asked (the job started). */
@@ -1567,6 +1574,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _unreachableSince: number | null = null;
   private _disposed = false;
 }
+
+/** How long past its time limit a ready job is watched closely, waiting for Slurm to end it. */
+const OVERTIME_WATCH_MS = 5 * 60_000;
 
 function isEnded(slurmState: string): boolean {
   return ENDED_STATES.has(slurmState);

@@ -156,14 +156,17 @@ export class GpuWatch {
           report.rounds = [];
         }
         this._take(report);
+        this._failing = false;
         waitMs = Math.max(2_000, 2 * report.intervalMs);
       } catch (err) {
-        if (!this._stopped) {
+        // Said once per outage (a node out of reach fails every ask until it is back).
+        if (!this._stopped && !this._failing) {
           this._o.log.warn(
             { err: (err as Error).message },
             "could not read the job's GPU report"
           );
         }
+        this._failing = true;
       }
       await new Promise<void>(resolve => {
         this._wake = resolve;
@@ -217,6 +220,7 @@ export class GpuWatch {
   private _report: GpuReport | null = null;
   private _series = new Map<string, ISeries>();
   private _stopped = false;
+  private _failing = false;
   private _timer: NodeJS.Timeout | null = null;
   private _wake: (() => void) | null = null;
 }
