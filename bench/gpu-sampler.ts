@@ -10,10 +10,9 @@
  * - what the companion's asks add to its connection: requests and response bytes per minute, asked
  *   as the companion asks (the rounds since the last answer, every two intervals).
  *
- * Prints Markdown. Run with bench/gpu-sampler.sh (as root; it runs this as the test user).
+ * Prints Markdown. Run with `bash bench/run.sh gpu-sampler` (as root; it runs this as the test user).
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
 import { LocalRunner } from '../companion/src/slurm';
 import { companionHostConfig } from '../companion/src/tunnel/hostConfig';
 import { SshPool } from '../companion/src/tunnel/ssh';
@@ -62,27 +61,22 @@ interface IRow {
   bytesPerMin: number;
 }
 
-async function measure(
-  harness: Harness,
-  tunnels: SshPool,
-  interval: number
-): Promise<IRow> {
+async function measure(tunnels: SshPool, interval: number): Promise<IRow> {
+  // A harness per run: stopping one removes its home.
+  const harness = new Harness();
+  // A job environment without nvidia-smi: the gateway runs no sampler (the baseline).
+  harness.writePresets({
+    'no-nvidia-smi': {
+      venv: SITE_ENV,
+      init: ['PATH=${PATH//\\/opt\\/slurm-kernels\\/testbed-gpu\\/bin:/}']
+    }
+  });
   harness.env.SLURM_KERNELS_GPU_SAMPLE_S = String(interval);
   await harness.startCompanion();
   try {
     const [withSampler, without] = await Promise.all([
-      harness.request(['-p', 'gpu', '--gres', 'gpu:1', '-t', '20', '--wait']),
-      harness.request([
-        '-p',
-        'gpu',
-        '--gres',
-        'gpu:1',
-        '-t',
-        '20',
-        '--env',
-        'no-nvidia-smi',
-        '--wait'
-      ])
+      harness.requestGpu(),
+      harness.requestGpu({ preset: 'no-nvidia-smi' })
     ]);
     await sleep(5_000); // past the start: the gateways idle, the sampler in its loop
     const gateway = harness.rendezvousOf(withSampler.id).pid;
@@ -115,32 +109,15 @@ async function measure(
       bytesPerMin: perMin(bytes)
     };
     client.dispose();
-    await harness.cancelEverything();
     return row;
   } finally {
+    // Also when a request or a measure failed: no job outlives the bench.
+    await harness.cancelEverything().catch(() => undefined);
     await harness.stop();
   }
 }
 
 async function main(): Promise<void> {
-  const harness = new Harness();
-  // A job environment without nvidia-smi: the gateway runs no sampler (the baseline).
-  const presets = path.join(
-    harness.env.XDG_CONFIG_HOME as string,
-    'slurm-kernels'
-  );
-  mkdirSync(presets, { recursive: true });
-  writeFileSync(
-    path.join(presets, 'presets.json'),
-    JSON.stringify({
-      presets: {
-        'no-nvidia-smi': {
-          venv: SITE_ENV,
-          init: ['PATH=${PATH//\\/opt\\/slurm-kernels\\/testbed-gpu\\/bin:/}']
-        }
-      }
-    })
-  );
   const tunnels = new SshPool({
     hostConfig: companionHostConfig(new LocalRunner())
   });
@@ -150,7 +127,7 @@ async function main(): Promise<void> {
       process.stderr.write(
         `gpu sampler: ${interval} s interval, ${WINDOW_S} s window\n`
       );
-      rows.push(await measure(harness, tunnels, interval));
+      rows.push(await measure(tunnels, interval));
     }
   } finally {
     tunnels.dispose();

@@ -5,7 +5,7 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 import { execFileSync } from 'node:child_process';
-import { API, cancelAll, openPanel } from './steps';
+import { API, cancelAll, fillGpuRequest, openPanel } from './steps';
 
 const SHOTS = 'test-results/screenshots';
 const FAULT = '/usr/local/sbin/slurm-kernels-testbed-fault';
@@ -33,11 +33,7 @@ test.describe("an allocation's GPUs", () => {
   }) => {
     test.setTimeout(240_000);
     const panel = await openPanel(page);
-    await panel
-      .getByRole('combobox', { name: 'Partition' })
-      .selectOption('gpu');
-    await panel.getByLabel('GPUs', { exact: true }).fill('2');
-    await panel.getByLabel('Time limit', { exact: true }).fill('0:20:00');
+    await fillGpuRequest(panel, 2, '0:20:00');
     await panel.getByRole('button', { name: 'Submit' }).click();
     const card = panel.locator('.jp-SlurmKernels-allocation').first();
     await expect(card).toHaveAttribute('data-state', 'ready', {
@@ -56,7 +52,8 @@ test.describe("an allocation's GPUs", () => {
     );
     await expect(card.locator('.jp-SlurmKernels-gpuWarning')).toHaveCount(0);
     const charts = card.locator('.jp-SlurmKernels-gpuCharts li');
-    await expect(charts).toHaveCount(2);
+    // The first rounds come a few intervals after the gateway's start.
+    await expect(charts).toHaveCount(2, { timeout: 60_000 });
     // The job samples every 5 s; the companion asks every 10 s: a minute gives a dozen.
     await expect
       .poll(

@@ -5,8 +5,7 @@
  * warning; GPUs at 0 % for the window are flagged; no sampler outlives its job, cancelled or timed
  * out.
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
 import type { Allocation } from '../../../src/api/allocation';
 import { requestJson } from '../unit/http/request';
 import { currentOf, useLabSide } from './setup';
@@ -31,16 +30,9 @@ const BUSY: Record<string, string> = {
 const side = useLabSide(harness => {
   harness.env.SLURM_KERNELS_GPU_SAMPLE_S = '1';
   // A preset of the user's that hides the GPUs from the kernels, as a careless init line does.
-  const dir = path.join(harness.env.XDG_CONFIG_HOME as string, 'slurm-kernels');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'presets.json'),
-    JSON.stringify({
-      presets: {
-        'no-gpus': { venv: SITE_ENV, init: ['export CUDA_VISIBLE_DEVICES='] }
-      }
-    })
-  );
+  harness.writePresets({
+    'no-gpus': { venv: SITE_ENV, init: ['export CUDA_VISIBLE_DEVICES='] }
+  });
 });
 
 beforeAll(async () => {
@@ -95,15 +87,7 @@ function samplersOf(jobId: string): number[] {
 }
 
 it('shows the 2 GPUs of a gpu:2 allocation with model and memory, and samples them', async () => {
-  const a = await side.harness.request([
-    '-p',
-    'gpu',
-    '--gres',
-    'gpu:2',
-    '-t',
-    '20',
-    '--wait'
-  ]);
+  const a = await side.harness.requestGpu({ gpus: 2 });
   const seen = await withGpus(a, 3);
   const gpus = seen.gpus!;
   const model = MODELS[seen.node as string];
@@ -140,17 +124,7 @@ it('shows the 2 GPUs of a gpu:2 allocation with model and memory, and samples th
 });
 
 it('warns, with the evidence, when an environment preset clears CUDA_VISIBLE_DEVICES', async () => {
-  const a = await side.harness.request([
-    '-p',
-    'gpu',
-    '--gres',
-    'gpu:1',
-    '-t',
-    '20',
-    '--env',
-    'no-gpus',
-    '--wait'
-  ]);
+  const a = await side.harness.requestGpu({ preset: 'no-gpus' });
   const gpus = (await withGpus(a)).gpus!;
   expect(gpus.problem).toEqual({
     kind: 'none',
@@ -175,15 +149,7 @@ it('flags GPUs at 0 % for the idle window, not while they are busy, and no sampl
     body: { gpuIdleMinutes: 0.1 }
   });
   // Two minutes of walltime: the job ends by its limit while the test watches.
-  const a = await side.harness.request([
-    '-p',
-    'gpu',
-    '--gres',
-    'gpu:1',
-    '-t',
-    '2',
-    '--wait'
-  ]);
+  const a = await side.harness.requestGpu({ minutes: 2 });
   const node = a.node as string;
   await injectFault('gpu', node, BUSY[node]);
   const busy = await waitFor(
