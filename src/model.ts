@@ -76,6 +76,9 @@ export class SlurmKernelsModel implements IDisposable {
     this._listen();
   }
 
+  /** When this lab session's model started (ms since the epoch): its GPU-hours count from here. */
+  readonly sessionStart = Date.now();
+
   get cluster(): Cluster | null {
     return this._cluster;
   }

@@ -7,7 +7,7 @@ import { gpuEvidenceText } from '../format';
 import { SlurmKernelsModel } from '../model';
 import { notifyGpuProblem } from '../notifications';
 import { GpuPanel } from '../widgets/GpuPanel';
-import { gpuSummary } from '../widgets/StatusItem';
+import { gpuSummary, sessionGpuHours } from '../widgets/StatusItem';
 import { trans } from './fixtures';
 
 const H100 = 'NVIDIA H100 80GB HBM3';
@@ -179,6 +179,29 @@ describe('GPU summaries and warnings', () => {
       )
     ).toMatch(/\(warning: the kernels see 1 GPU\(s\); idle\)$/);
     expect(gpuSummary(allocation(null), trans)).toBe('');
+  });
+
+  it('counts the GPU-hours of this lab session from its start, and none of an allocation without GPUs', () => {
+    const start = Date.parse('2026-11-23T07:30:00.000Z');
+    const cpuOnly = {
+      ...allocation(null, 'a2'),
+      request: { ...allocation(null).request, gres: undefined }
+    };
+    const ended = { ...allocation(null, 'a3'), state: 'ended' as const };
+    // a1 runs: 2 GPUs from 07:30 (the session) to 08:30; a3 ended at 08:00: 2 GPUs for 30 min.
+    expect(
+      sessionGpuHours(
+        {
+          allocations: [allocation(gpus()), cpuOnly, ended],
+          sessionStart: start
+        },
+        trans,
+        Date.parse('2026-11-23T08:30:00.000Z')
+      )
+    ).toBe('GPU-hours in this lab session: 3.00');
+    expect(
+      sessionGpuHours({ allocations: [cpuOnly], sessionStart: start }, trans)
+    ).toBe('');
   });
 
   it('notifies a binding problem once, with the evidence as an action', async () => {

@@ -445,12 +445,13 @@ export function gpusAsked(request: Pick<AllocationRequest, 'gres'>): number {
 }
 
 /**
- * GPU-hours held: GPUs × hours from Slurm's start to its end (or now, while it runs); null before
- * it started or without GPUs.
+ * GPU-hours held: GPUs × hours from Slurm's start to its end (or now, while it runs), counted from
+ * `from` on (a lab session's start) where given; null before it started or without GPUs.
  */
 export function gpuHoursOf(
   allocation: Pick<Allocation, 'request' | 'startTime' | 'endTime' | 'state'>,
-  now = Date.now()
+  now = Date.now(),
+  from = 0
 ): number | null {
   const gpus = gpusAsked(allocation.request);
   if (!allocation.startTime || gpus === 0) {
@@ -461,9 +462,8 @@ export function gpuHoursOf(
     allocation.endTime
       ? Math.min(now, Date.parse(allocation.endTime))
       : now;
-  return (
-    (gpus * Math.max(0, end - Date.parse(allocation.startTime))) / 3_600_000
-  );
+  const start = Math.max(from, Date.parse(allocation.startTime));
+  return (gpus * Math.max(0, end - start)) / 3_600_000;
 }
 
 export type KernelspecRef = z.infer<typeof kernelspecRefSchema>;

@@ -5,7 +5,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import React from 'react';
-import type { Allocation } from '../api/allocation';
+import { gpuHoursOf, type Allocation } from '../api/allocation';
 import { timeLeft } from '../format';
 import type { SlurmKernelsModel } from '../model';
 
@@ -70,8 +70,11 @@ function StatusText(props: {
       onClick={onClick}
       title={[
         ...active.map(a => gpuSummary(a, trans)).filter(Boolean),
+        sessionGpuHours(model, trans),
         trans.__('Show my allocations')
-      ].join('\n')}
+      ]
+        .filter(Boolean)
+        .join('\n')}
     >
       {text}
     </button>
@@ -100,4 +103,21 @@ export function gpuSummary(a: Allocation, trans: TranslationBundle): string {
     use ? ` — ${use}` : '',
     notes.length > 0 ? ` (${notes.join('; ')})` : ''
   ].join('');
+}
+
+/** "GPU-hours in this lab session: 1.25" over every allocation listed; '' when none held GPUs. */
+export function sessionGpuHours(
+  model: Pick<SlurmKernelsModel, 'allocations' | 'sessionStart'>,
+  trans: TranslationBundle,
+  now = Date.now()
+): string {
+  const hours = model.allocations
+    .map(a => gpuHoursOf(a, now, model.sessionStart))
+    .filter((h): h is number => h !== null);
+  return hours.length === 0
+    ? ''
+    : trans.__(
+        'GPU-hours in this lab session: %1',
+        hours.reduce((sum, h) => sum + h, 0).toFixed(2)
+      );
 }
