@@ -41,6 +41,10 @@ except (OSError, AttributeError):
     PRCTL = None  # not Linux: the job's end stops the sampler
 
 
+# Python forks with preexec_fn one at a time: two threads doing so at once can deadlock.
+SPAWNING = threading.Lock()
+
+
 def now_ms():
     return int(time.time() * 1000)
 
@@ -96,39 +100,51 @@ class GpuReport:
 
     def read_devices(self):
         try:
-            done = subprocess.run(
-                self.query(self.device_fields),
-                capture_output=True,
-                text=True,
-                timeout=120,
-                preexec_fn=die_with_parent,
-            )
+            with SPAWNING:
+                done = subprocess.Popen(
+                    self.query(self.device_fields),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    text=True,
+                    errors="replace",
+                    preexec_fn=die_with_parent,
+                )
+            stdout, stderr = done.communicate(timeout=120)
+            done = subprocess.CompletedProcess(done.args, done.returncode, stdout, stderr)
         except (OSError, subprocess.TimeoutExpired) as err:
             self.devices = {"error": str(err)}
             return
-        if done.returncode != 0:
+        if "No devices were found" in done.stdout:
+            # A device cgroup (or filter) that hides every GPU: a list, empty, not a failure.
+            self.devices = {"csv": ""}
+        elif done.returncode != 0:
             said = (done.stdout + done.stderr).strip().splitlines()
             self.devices = {"error": said[-1] if said else f"exit code {done.returncode}"}
         else:
             self.devices = {"csv": done.stdout}
 
     def sample(self):
-        """Reads the loop's output as long as the gateway runs; starts it again if it stops."""
+        """Reads the loop's output as long as the gateway runs; starts it again if it stops, less
+        and less often (a node whose driver cannot be read stays so)."""
+        pause = 30
         while True:
             try:
-                self.follow(
-                    subprocess.Popen(
+                with SPAWNING:
+                    process = subprocess.Popen(
                         self.query(self.sample_fields, f"-lms={self.interval_ms}"),
                         stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,  # its errors: the last line that is no sample
                         stdin=subprocess.DEVNULL,
                         text=True,
+                        errors="replace",
                         preexec_fn=die_with_parent,
                     )
-                )
-            except OSError as err:
+                self.follow(process)
+            except Exception as err:  # noqa: BLE001 - the sampler must not die with the thread
                 self.sampler = {"state": "failed", "message": str(err)}
-            time.sleep(30)
+            time.sleep(pause)
+            pause = min(600, pause * 2)
 
     def follow(self, process):
         self.process = process
@@ -149,10 +165,9 @@ class GpuReport:
             round_lines.append(line)
             round_uuids.add(cells[uuid_at])
         process.wait()
-        said = process.stderr.read().strip().splitlines() or [other]
         self.sampler = {
             "state": "failed",
-            "message": said[-1] or f"nvidia-smi exited ({process.returncode})",
+            "message": other or f"nvidia-smi exited ({process.returncode})",
         }
 
     def add_round(self, lines, busy_at, uuid_at):
@@ -171,7 +186,8 @@ class GpuReport:
             if since is None:
                 rounds = list(self.rounds)[-FIRST_ROUNDS:]
             else:
-                rounds = [r for r in self.rounds if r["seq"] > since][:MAX_ROUNDS]
+                # The newest, after a long outage: the charts end now, not where it began.
+                rounds = [r for r in self.rounds if r["seq"] > since][-MAX_ROUNDS:]
             last_busy = dict(self.last_busy)
             seq = self.seq
         return {

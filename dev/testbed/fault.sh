@@ -17,7 +17,15 @@ set -euo pipefail
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "fault: must run as root (sudo)" >&2; exit 1; }
 
-is_node() { tb_compute_nodes | grep -qx "$1"; }
+# Not `tb_compute_nodes | grep -q`: with pipefail, grep leaving at node1 can kill the echo of node2
+# (SIGPIPE), and a node that exists reads as unknown.
+is_node() {
+    local n
+    for n in $(tb_compute_nodes); do
+        [ "$n" = "$1" ] && return 0
+    done
+    return 1
+}
 
 case "${1:-} ${2:-} ${3:-}" in
     "ctld stop ")

@@ -154,12 +154,13 @@ function AllocationCard(props: {
       )}
       {a.state === 'ready' && (
         <p className="jp-SlurmKernels-hint">
-          {trans.__(
-            '%1 left · %2 GPU-hours used',
-            timeLeft(a, trans),
-            (gpuHoursOf(a) ?? 0).toFixed(2)
-          )}
-          {gpusAsked(a.request) > 0 ? '' : ` · ${trans.__('CPU only')}`}
+          {gpusAsked(a.request) > 0
+            ? trans.__(
+                '%1 left · %2 GPU-hours used',
+                timeLeft(a, trans),
+                gpuHoursOf(a)?.toFixed(2) ?? '—'
+              )
+            : trans.__('%1 left · CPU only', timeLeft(a, trans))}
           {a.transport && (
             <>
               {' · '}

@@ -499,7 +499,14 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _watchGpus(record: IRecord): void {
     const a = record.allocation;
     const watching = this._gpuWatches.get(a.id);
-    if (a.state === 'ready' && !watching && !this._disposed) {
+    // CPU-only allocations have no GPUs to show (on a node without a device cgroup nvidia-smi
+    // would list other jobs' GPUs).
+    if (
+      a.state === 'ready' &&
+      !watching &&
+      !this._disposed &&
+      gpusAsked(a.request) > 0
+    ) {
       const watch = new GpuWatch({
         fetch: since => this._o.gateway.gpuReport(a.id, since),
         requested: gpusAsked(a.request),

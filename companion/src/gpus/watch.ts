@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { AllocationGpus } from '../../../src/api/allocation';
 import { checkBinding, describeDevices, IGpuEvidence } from './binding';
 import {
+  DEVICE_FIELDS,
   NvidiaSmiError,
   parseDevices,
   parseSamples,
@@ -18,6 +19,7 @@ import {
 export const gpuReportSchema = z.object({
   intervalMs: z.number().positive(),
   fields: z.array(z.string()),
+  deviceFields: z.array(z.string()),
   environment: z.record(z.string(), z.string().nullable()),
   /** null while the job's nvidia-smi lists the devices. */
   devices: z
@@ -63,6 +65,8 @@ interface ISeries {
 }
 
 const KEPT_SAMPLES = 60;
+/** Samples older than this many intervals (plus the asking) are stale: no idle verdict on them. */
+const STALE_INTERVALS = 4;
 /** An unanswered ask is tried again after this long, whatever the interval. */
 const RETRY_MS = 15_000;
 
@@ -126,10 +130,14 @@ export class GpuWatch {
       report.samplingSince,
       ...series.map(s => report.lastBusy[s.uuid] ?? 0)
     );
+    const latestUse = series.map(s => s.samples.at(-1)?.utilizationGpu);
     const idle =
       report.sampler.state === 'running' &&
       series.length > 0 &&
       latest > 0 &&
+      // Samples that stopped coming (a node out of reach, a stalled sampler) tell nothing now.
+      now - latest <= STALE_INTERVALS * report.intervalMs &&
+      latestUse.every(u => u === 0) && // a GPU that does not say (MIG) is never idle
       lastBusy < latest; // busy (or silent) in the latest round: not idle
     const since = idle ? lastBusy : null;
     return {
@@ -144,10 +152,18 @@ export class GpuWatch {
       let waitMs = RETRY_MS;
       try {
         const answer = await this._o.fetch(this._report?.seq);
+        if (this._stopped) {
+          return;
+        }
         if (answer === undefined) {
           return; // a gateway without the report: nothing to watch
         }
         const report = gpuReportSchema.parse(answer);
+        if (report.deviceFields.join(',') !== DEVICE_FIELDS.join(',')) {
+          report.devices = {
+            error: `the job lists devices by other fields (${report.deviceFields.join(',')})`
+          };
+        }
         if (report.fields.join(',') !== SAMPLE_FIELDS.join(',')) {
           report.sampler = {
             state: 'failed',
@@ -171,6 +187,7 @@ export class GpuWatch {
       await new Promise<void>(resolve => {
         this._wake = resolve;
         this._timer = setTimeout(resolve, waitMs);
+        this._timer.unref();
       });
     }
   }

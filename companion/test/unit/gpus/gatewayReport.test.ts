@@ -42,12 +42,13 @@ function show(capture: string, row: number): void {
  */
 function runReport(
   steps: string[],
-  env: NodeJS.ProcessEnv = {}
+  env: NodeJS.ProcessEnv = {},
+  intervalMs = 100
 ): Promise<{ answers: GpuReport[]; samplerPid: number | null }> {
   const script = [
     'import json, os, sys, time',
     'import gpus',
-    `r = gpus.GpuReport(${JSON.stringify(DEVICE_FIELDS)}, ${JSON.stringify(SAMPLE_FIELDS)}, 100)`,
+    `r = gpus.GpuReport(${JSON.stringify(DEVICE_FIELDS)}, ${JSON.stringify(SAMPLE_FIELDS)}, ${intervalMs})`,
     'r.start()',
     'def emit(since=None):',
     '    print(json.dumps(r.answer(since)), flush=True)',
@@ -147,6 +148,30 @@ describe("the job's GPU report", () => {
       expect(mig.lastBusy[uuid]).toBeGreaterThan(busy.lastBusy[uuid]);
     }
     expect(mig.rounds.at(-1)?.csv).toContain('[N/A]');
+  });
+
+  it('ends the sampler with the process that started it, though it would sleep a minute more', async () => {
+    show('h200', 0);
+    const { samplerPid } = await runReport(
+      ['while r.process is None: time.sleep(0.05)', 'time.sleep(0.3)'],
+      {},
+      60_000
+    );
+    expect(samplerPid).toEqual(expect.any(Number));
+    const started = Date.now();
+    expect(await gone(samplerPid as number)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('reads "No devices were found" (a filter hiding every GPU) as an empty list, not a failure', async () => {
+    rmSync(path.join(dir, 'nvidia-smi'));
+    writeFileSync(
+      path.join(dir, 'nvidia-smi'),
+      '#!/bin/sh\necho "No devices were found"\nexit 6\n',
+      { mode: 0o755 }
+    );
+    const { answers } = await runReport(['time.sleep(0.5)', 'emit()']);
+    expect(answers[0].devices).toEqual({ csv: '' });
   });
 
   it('says so where the job has no nvidia-smi', async () => {

@@ -3,7 +3,7 @@
  * flag from what the job's gateway answers (shaped as jupyterlab_slurm_kernels/gpus.py answers).
  */
 import type { GpuReport } from '../../../src/gpus/watch';
-import { SAMPLE_FIELDS } from '../../../src/gpus/nvidiaSmi';
+import { DEVICE_FIELDS, SAMPLE_FIELDS } from '../../../src/gpus/nvidiaSmi';
 import { GpuWatch } from '../../../src/gpus/watch';
 
 const H100 = 'NVIDIA H100 80GB HBM3';
@@ -27,6 +27,7 @@ function report(over: Partial<GpuReport> = {}): GpuReport {
   return {
     intervalMs: 5000,
     fields: [...SAMPLE_FIELDS],
+    deviceFields: [...DEVICE_FIELDS],
     environment: {
       CUDA_VISIBLE_DEVICES: '1',
       SLURM_JOB_GPUS: '1',
@@ -140,6 +141,7 @@ describe("an allocation's GPU watch", () => {
   it('flags GPUs at 0 % for the idle window, not before, and never while one is busy', async () => {
     const { watch } = await watched([
       report({
+        intervalMs: 60_000,
         seq: 3,
         samplingSince: 1_000,
         lastBusy: { [uuid(1)]: 60_000 },
@@ -153,7 +155,12 @@ describe("an allocation's GPU watch", () => {
       minutes: 2
     });
     expect(view(60_000 + 2 * 60_000)).toMatchObject({ flagged: true });
-    expect(watch.view(0, 10_000_000)!.idle.flagged).toBe(false); // 0: never
+    expect(watch.view(0, 200_000)!.idle.flagged).toBe(false); // 0: never
+    // Samples that stopped coming (the node out of reach) say nothing of now.
+    expect(watch.view(2, 120_000 + 5 * 60_000)!.idle).toMatchObject({
+      since: null,
+      flagged: false
+    });
     watch.stop();
 
     const { watch: busy } = await watched([
@@ -175,13 +182,18 @@ describe("an allocation's GPU watch", () => {
     const { watch } = await watched([
       report({
         seq: 1,
-        // The job's side notes a GPU that does not say as busy.
-        lastBusy: { [uuid(1)]: 5_000 },
+        environment: { CUDA_VISIBLE_DEVICES: 'MIG-0aa1', SLURM_JOB_GPUS: '1' },
+        // Not even if the job's side had not noted the silent GPU as busy.
+        lastBusy: {},
         rounds: [round(1, 5_000, ['[N/A]', '[N/A]'], 11125)]
       })
     ]);
-    const view = watch.view(1, 10_000_000)!;
-    expect(view.series[0].samples[0]).toEqual({
+    const view = watch.view(1, 6_000)!;
+    // A MIG instance: its parent GPU is not known here, so nothing is said to be missing.
+    expect(view.problem).toBeNull();
+    expect(view.summary).toBe('1 GPU(s)');
+    expect(view.series.map(s => s.uuid)).toEqual([uuid(0), uuid(1)]);
+    expect(view.series[1].samples[0]).toEqual({
       t: 5_000,
       utilizationGpu: null,
       memoryUsedMiB: 11125
