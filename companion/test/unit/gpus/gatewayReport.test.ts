@@ -89,6 +89,16 @@ function runReport(
   });
 }
 
+/** Replaces the stand-in with an nvidia-smi that prints one line and exits with `code`. */
+function nvidiaSmiThatSays(line: string, code: number): void {
+  rmSync(path.join(dir, 'nvidia-smi'));
+  writeFileSync(
+    path.join(dir, 'nvidia-smi'),
+    `#!/bin/sh\necho "${line}"\nexit ${code}\n`,
+    { mode: 0o755 }
+  );
+}
+
 async function gone(pid: number): Promise<boolean> {
   for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) {
     await new Promise(resolve => setTimeout(resolve, 100));
@@ -164,12 +174,7 @@ describe("the job's GPU report", () => {
   });
 
   it('reads "No devices were found" (a filter hiding every GPU) as an empty list, not a failure', async () => {
-    rmSync(path.join(dir, 'nvidia-smi'));
-    writeFileSync(
-      path.join(dir, 'nvidia-smi'),
-      '#!/bin/sh\necho "No devices were found"\nexit 6\n',
-      { mode: 0o755 }
-    );
+    nvidiaSmiThatSays('No devices were found', 6);
     const { answers } = await runReport(['time.sleep(0.5)', 'emit()']);
     expect(answers[0].devices).toEqual({ csv: '' });
   });
@@ -186,11 +191,9 @@ describe("the job's GPU report", () => {
   });
 
   it('keeps what nvidia-smi said when it cannot read the GPUs', async () => {
-    rmSync(path.join(dir, 'nvidia-smi'));
-    writeFileSync(
-      path.join(dir, 'nvidia-smi'),
-      '#!/bin/sh\necho "Failed to initialize NVML: Driver/library version mismatch"\nexit 18\n',
-      { mode: 0o755 }
+    nvidiaSmiThatSays(
+      'Failed to initialize NVML: Driver/library version mismatch',
+      18
     );
     const { answers } = await runReport(['time.sleep(0.5)', 'emit()']);
     expect(answers[0].devices).toEqual({
