@@ -508,7 +508,11 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       gpusAsked(a.request) > 0
     ) {
       const watch = new GpuWatch({
-        fetch: since => this._o.gateway.gpuReport(a.id, since),
+        // Nothing asked of a node out of reach: its kernels' reconnect has the link to itself.
+        fetch: since =>
+          a.problem?.kind === 'node_unreachable'
+            ? Promise.reject(new Error('the node does not answer'))
+            : this._o.gateway.gpuReport(a.id, since),
         requested: gpusAsked(a.request),
         node: a.node,
         onChange: () => this.emit('changed', this._view(record)),
