@@ -7,14 +7,8 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
-import {
-  gpuHoursOf,
-  gpusAsked,
-  type Allocation,
-  type AllocationProblem
-} from '../api/allocation';
-import { clockTime, timeLeft } from '../format';
-import { GpuPanel } from './GpuPanel';
+import type { Allocation, AllocationProblem } from '../api/allocation';
+import { clockTime, gpuCount, gpuHours, timeLeft } from '../format';
 import type { SlurmKernelsModel } from '../model';
 
 export interface IAllocationListProps {
@@ -154,13 +148,12 @@ function AllocationCard(props: {
       )}
       {a.state === 'ready' && (
         <p className="jp-SlurmKernels-hint">
-          {gpusAsked(a.request) > 0
-            ? trans.__(
-                '%1 left · %2 GPU-hours used',
-                timeLeft(a, trans),
-                gpuHoursOf(a)?.toFixed(2) ?? '—'
-              )
-            : trans.__('%1 left · CPU only', timeLeft(a, trans))}
+          {trans.__(
+            '%1 left · %2 GPU-hours used',
+            timeLeft(a, trans),
+            gpuHours(a, Date.now()).toFixed(2)
+          )}
+          {gpuCount(a) > 0 ? '' : ` · ${trans.__('CPU only')}`}
           {a.transport && (
             <>
               {' · '}
@@ -176,9 +169,6 @@ function AllocationCard(props: {
             </>
           )}
         </p>
-      )}
-      {a.state === 'ready' && a.gpus && (
-        <GpuPanel gpus={a.gpus} trans={trans} />
       )}
       {a.state === 'ready' && a.autoCancel && (
         <p className="jp-SlurmKernels-autoCancel">

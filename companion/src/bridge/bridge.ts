@@ -236,11 +236,8 @@ export class KernelBridge {
    */
   private async _subscribed(timeoutMs: number): Promise<void> {
     const expected = this._o.subscribers;
-    // 0 is a count too (no notebook had the kernel open): nobody to wait for.
     const enough = () =>
-      expected !== undefined
-        ? this._subscribers >= expected
-        : this._subscribers > 0;
+      expected ? this._subscribers >= expected : this._subscribers > 0;
     if (!enough()) {
       const giveUp = new AbortController();
       const subscribed = await Promise.race([
@@ -259,7 +256,7 @@ export class KernelBridge {
         return;
       }
     }
-    if (expected === undefined) {
+    if (!expected) {
       await sleep(OTHER_SUBSCRIBERS_MS);
     }
   }

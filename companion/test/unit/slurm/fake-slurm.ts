@@ -16,8 +16,6 @@ export interface IFakeJob {
   reason: string;
   node: string;
   start: string;
-  /** Slurm's end time (the time limit while it runs); N/A when unset. */
-  end?: string;
   comment: string;
 }
 
@@ -112,7 +110,7 @@ export class FakeSlurm {
           '30:00',
           '0:00',
           j.start,
-          j.end ?? 'N/A',
+          'N/A',
           j.comment
         ].join(SEP)
       );
