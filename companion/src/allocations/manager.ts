@@ -769,10 +769,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     return tailFile(path.join(record.files.dir, 'job.log'), maxBytes);
   }
 
-  /** Stops polling (kernels and jobs keep running; a restarted companion re-adopts them). */
   /**
-   * Stops polling and policing. Resolves once the state changes made before have been written: a
-   * companion stopped right after a change must not lose it (the next one would act on stale state).
+   * Stops polling and policing (kernels and jobs keep running; a restarted companion re-adopts
+   * them). Resolves once the state changes made before have been written: a companion stopped right
+   * after a change must not lose it (the next one would act on stale state).
    */
   async dispose(): Promise<void> {
     this._disposed = true;
