@@ -2,7 +2,7 @@
  * Plain-text renderings of cluster values for the UI (never HTML: names come from the cluster).
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
-import { Allocation, parseGresRequest } from './api/allocation';
+import type { Allocation, AllocationGpus } from './api/allocation';
 import type { Partition } from './api/cluster';
 import { formatSlurmMinutes } from './api/slurmTime';
 
@@ -44,25 +44,6 @@ export function partitionLabel(
   return trans.__('%1 — %2', base, formatGpus(partition, trans));
 }
 
-/** GPUs the allocation asked for (0 without GRES). */
-export function gpuCount(allocation: Allocation): number {
-  return allocation.request.gres
-    ? (parseGresRequest(allocation.request.gres)?.count ?? 0)
-    : 0;
-}
-
-/** GPU-hours used so far: GPUs × hours since the job started. */
-export function gpuHours(allocation: Allocation, now: number): number {
-  if (!allocation.startTime) {
-    return 0;
-  }
-  return (
-    (gpuCount(allocation) *
-      Math.max(0, now - Date.parse(allocation.startTime))) /
-    3_600_000
-  );
-}
-
 /** "1 h 05 min", "12 min", or "no limit". */
 export function timeLeft(
   allocation: Allocation,
@@ -91,4 +72,19 @@ export function clockTime(iso: string): string {
     hour: '2-digit',
     minute: '2-digit'
   });
+}
+
+/** What the job reported, as it reported it. */
+export function gpuEvidenceText(gpus: AllocationGpus): string {
+  const env = Object.entries(gpus.evidence.environment).map(
+    ([name, value]) => `${name}=${value === null ? '(unset)' : value}`
+  );
+  return [
+    gpus.evidence.node ? `node: ${gpus.evidence.node}` : '',
+    ...env,
+    'nvidia-smi --query-gpu=index,uuid,pci.bus_id,name,memory.total:',
+    gpus.evidence.nvidiaSmi.trim() || '(nothing)'
+  ]
+    .filter(Boolean)
+    .join('\n');
 }

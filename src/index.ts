@@ -17,6 +17,8 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import React from 'react';
+import type { Allocation } from './api/allocation';
+import { gpuEvidenceText } from './format';
 import { gpuIcon } from './icons';
 // The model polls from activation on and the status bar shows it at once: no lazy import.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
@@ -105,6 +107,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
     );
     model.autoCancelling.connect(async (_, a) =>
       (await notifications()).notifyAutoCancel(a, trans, id => model.keep(id))
+    );
+    const showEvidence = async (a: Allocation) => {
+      await showDialog({
+        title: trans.__('GPUs of job %1', a.jobId ?? ''),
+        body: React.createElement(
+          'pre',
+          { className: 'jp-SlurmKernels-evidence' },
+          a.gpus
+            ? `${a.gpus.problem?.message ?? ''}\n\n${gpuEvidenceText(a.gpus)}`
+            : ''
+        ),
+        buttons: [Dialog.okButton({ label: trans.__('Close') })]
+      });
+    };
+    model.gpuProblem.connect(async (_, a) =>
+      (await notifications()).notifyGpuProblem(a, trans, showEvidence)
+    );
+    model.gpusIdle.connect(async (_, a) =>
+      (await notifications()).notifyGpusIdle(a, trans, async id => {
+        await model.cancel(id);
+      })
     );
     model.relaunched.connect(async (_, r) => {
       const switched = await switchNotebooks(

@@ -76,6 +76,9 @@ export class SlurmKernelsModel implements IDisposable {
     this._listen();
   }
 
+  /** When this lab session's model started (ms since the epoch): its GPU-hours count from here. */
+  readonly sessionStart = Date.now();
+
   get cluster(): Cluster | null {
     return this._cluster;
   }
@@ -106,6 +109,19 @@ export class SlurmKernelsModel implements IDisposable {
   /** An allocation the companion will cancel (no kernel, or idle) while it is not kept. */
   get autoCancelling(): ISignal<this, Allocation> {
     return this._autoCancelling;
+  }
+
+  /**
+   * A ready allocation whose kernels do not see the GPUs asked for (none, fewer, more, unknown),
+   * once per allocation and kind of problem.
+   */
+  get gpuProblem(): ISignal<this, Allocation> {
+    return this._gpuProblem;
+  }
+
+  /** A ready allocation whose GPUs have all been idle for the idle window, once per idle stretch. */
+  get gpusIdle(): ISignal<this, Allocation> {
+    return this._gpusIdle;
   }
 
   /** Why the cluster could not be read, or null. */
@@ -241,6 +257,7 @@ export class SlurmKernelsModel implements IDisposable {
     }
     this._checkWalltime(next);
     this._checkAutoCancel(next);
+    this._checkGpus(next);
     const interval = next.some(a => STARTING.has(a.state)) ? FAST_MS : SLOW_MS;
     if (this._poll.frequency.interval !== interval) {
       this._poll.frequency = { ...this._poll.frequency, interval };
@@ -308,7 +325,8 @@ export class SlurmKernelsModel implements IDisposable {
   private async _sendCancelPolicy(): Promise<void> {
     const policy = {
       idleMinutes: this._defaults.idleCancelMinutes,
-      noKernelMinutes: this._defaults.noKernelCancelMinutes
+      noKernelMinutes: this._defaults.noKernelCancelMinutes,
+      gpuIdleMinutes: this._defaults.gpuIdleMinutes
     };
     const key = JSON.stringify(policy);
     if (key === this._policySent) {
@@ -325,6 +343,27 @@ export class SlurmKernelsModel implements IDisposable {
   }
 
   /** Says once per scheduled cancel when it is less than AUTO_CANCEL_WARNING_MS away. */
+  private _checkGpus(allocations: Allocation[]): void {
+    for (const allocation of allocations) {
+      const gpus = allocation.state === 'ready' ? allocation.gpus : null;
+      if (!gpus) {
+        continue;
+      }
+      const problem =
+        gpus.problem && `${allocation.id}:gpus:${gpus.problem.kind}`;
+      if (problem && !this._warned.has(problem)) {
+        this._warned.add(problem);
+        this._gpuProblem.emit(allocation);
+      }
+      const idle =
+        gpus.idle.flagged && `${allocation.id}:idle:${gpus.idle.since}`;
+      if (idle && !this._warned.has(idle)) {
+        this._warned.add(idle);
+        this._gpusIdle.emit(allocation);
+      }
+    }
+  }
+
   private _checkAutoCancel(allocations: Allocation[]): void {
     for (const allocation of allocations) {
       const due = allocation.state === 'ready' ? allocation.autoCancel : null;
@@ -362,6 +401,8 @@ export class SlurmKernelsModel implements IDisposable {
   private _transitioned = new Signal<this, ITransition>(this);
   private _walltimeWarning = new Signal<this, IWalltimeWarning>(this);
   private _autoCancelling = new Signal<this, Allocation>(this);
+  private _gpuProblem = new Signal<this, Allocation>(this);
+  private _gpusIdle = new Signal<this, Allocation>(this);
   private _relaunched = new Signal<this, IRelaunch>(this);
   /** Relaunched allocation id → the job id it replaces. */
   private _replaces = new Map<string, string>();

@@ -1,7 +1,8 @@
 /**
  * JupyterLab notifications for what users wait for: an allocation ready (with "Open notebook"),
- * failed or ended by Slurm (final state, exit code, "Show log"), walltime warnings, and cancels
- * the policy schedules (with "Keep") and carries out.
+ * failed or ended by Slurm (final state, exit code, "Show log"), walltime warnings, cancels
+ * the policy schedules (with "Keep") and carries out, kernels that do not see the GPUs asked for
+ * (with the evidence), and GPUs left idle.
  */
 import { Notification } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
@@ -132,6 +133,78 @@ export function notifyAutoCancel(
       }
     ]
   });
+}
+
+/** The kernels do not see the GPUs asked for: said loudly, the job's own evidence one click away. */
+export function notifyGpuProblem(
+  a: Allocation,
+  trans: TranslationBundle,
+  showEvidence: (a: Allocation) => void
+): void {
+  if (!a.gpus?.problem) {
+    return;
+  }
+  Notification.warning(
+    trans.__(
+      'Job %1 on %2: %3',
+      a.jobId ?? '',
+      a.node ?? '',
+      a.gpus.problem.message
+    ),
+    {
+      autoClose: false,
+      actions: [
+        {
+          label: trans.__('Show evidence'),
+          callback: () => showEvidence(a)
+        }
+      ]
+    }
+  );
+}
+
+/** Every GPU of an allocation has been at 0 % for the idle window. */
+export function notifyGpusIdle(
+  a: Allocation,
+  trans: TranslationBundle,
+  cancel: (allocationId: string) => Promise<void>
+): void {
+  if (!a.gpus?.idle.since) {
+    return;
+  }
+  const id = Notification.info(
+    trans._n(
+      'Job %2 on %3: its GPU has been idle since %4 (over %1 min). Cancel it if you are done.',
+      'Job %2 on %3: its GPUs have all been idle since %4 (over %1 min). Cancel it if you are done.',
+      a.gpus.series.length,
+      a.jobId ?? '',
+      a.node ?? '',
+      clockTime(a.gpus.idle.since),
+      a.gpus.idle.minutes
+    ),
+    {
+      autoClose: false,
+      actions: [
+        {
+          label: trans.__('Cancel job'),
+          displayType: 'warn',
+          callback: () => {
+            cancel(a.id).catch(err =>
+              Notification.error(
+                trans.__(
+                  'Could not cancel job %1: %2',
+                  a.jobId ?? '',
+                  String(err)
+                ),
+                { autoClose: false }
+              )
+            );
+            Notification.dismiss(id);
+          }
+        }
+      ]
+    }
+  );
 }
 
 /** Notebooks of a lost job were switched to the kernels of its relaunch (or of its next run). */

@@ -19,6 +19,7 @@ export interface IDefaults {
   presets: Record<string, Environment>;
   idleCancelMinutes: number;
   noKernelCancelMinutes: number;
+  gpuIdleMinutes: number;
   walltimeWarnings: number[];
 }
 
@@ -34,6 +35,7 @@ export const DEFAULTS: IDefaults = {
   presets: {},
   idleCancelMinutes: 0,
   noKernelCancelMinutes: 5,
+  gpuIdleMinutes: 30,
   walltimeWarnings: [30, 10, 2]
 };
 

@@ -124,43 +124,59 @@ function startupLimits(
   env: NodeJS.ProcessEnv,
   site: SiteConfig
 ): IStartupLimits {
-  const seconds = (
-    name: string,
-    configured: number | undefined,
-    fallback: number
-  ) => {
-    const value = Number(env[name]);
-    return (
-      (Number.isFinite(value) && value > 0 ? value : (configured ?? fallback)) *
-      1000
-    );
-  };
   return {
-    silenceMs: seconds(
-      'SLURM_KERNELS_STARTUP_SILENCE_S',
-      site.startup?.silenceSeconds,
-      DEFAULT_STARTUP_LIMITS.silenceMs / 1000
-    ),
-    totalMs: seconds(
-      'SLURM_KERNELS_STARTUP_MAX_S',
-      site.startup?.maxSeconds,
-      DEFAULT_STARTUP_LIMITS.totalMs / 1000
-    )
+    silenceMs:
+      1000 *
+      seconds(
+        'SLURM_KERNELS_STARTUP_SILENCE_S',
+        site.startup?.silenceSeconds,
+        DEFAULT_STARTUP_LIMITS.silenceMs / 1000,
+        env
+      ),
+    totalMs:
+      1000 *
+      seconds(
+        'SLURM_KERNELS_STARTUP_MAX_S',
+        site.startup?.maxSeconds,
+        DEFAULT_STARTUP_LIMITS.totalMs / 1000,
+        env
+      )
   };
 }
 
+/** A duration in seconds: the environment variable `name` where set, else the site's, else `fallback`. */
+function seconds(
+  name: string,
+  configured: number | undefined,
+  fallback: number,
+  env: NodeJS.ProcessEnv
+): number {
+  const value = Number(env[name]);
+  return Number.isFinite(value) && value > 0 ? value : configured || fallback;
+}
+
 /**
- * The jobs' dead-man's switch, in seconds without a companion: SLURM_KERNELS_DEAD_MAN_S, else the
- * site's `deadManMinutes`, else 30 minutes.
+ * What the jobs do on their own. The dead-man's switch, in seconds without a companion:
+ * SLURM_KERNELS_DEAD_MAN_S, else the site's `deadManMinutes`, else 30 minutes. The GPU sampler's
+ * interval: SLURM_KERNELS_GPU_SAMPLE_S, else the site's `gpuSampleSeconds`, else 5 s.
  */
 function jobPolicy(env: NodeJS.ProcessEnv, site: SiteConfig): IJobPolicy {
-  const seconds = Number(env.SLURM_KERNELS_DEAD_MAN_S);
-  if (Number.isFinite(seconds) && seconds > 0) {
-    return { deadManSeconds: seconds };
-  }
-  return site.deadManMinutes
-    ? { deadManSeconds: site.deadManMinutes * 60 }
-    : DEFAULT_JOB_POLICY;
+  return {
+    deadManSeconds: seconds(
+      'SLURM_KERNELS_DEAD_MAN_S',
+      site.deadManMinutes && site.deadManMinutes * 60,
+      DEFAULT_JOB_POLICY.deadManSeconds,
+      env
+    ),
+    gpuSampleMs:
+      1000 *
+      seconds(
+        'SLURM_KERNELS_GPU_SAMPLE_S',
+        site.gpuSampleSeconds,
+        DEFAULT_JOB_POLICY.gpuSampleMs / 1000,
+        env
+      )
+  };
 }
 
 /**

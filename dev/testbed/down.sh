@@ -69,5 +69,6 @@ remove_network
 rm -rf "$TB_RUN"
 # The test user's way to root for fault injection goes with the testbed.
 rm -f /etc/sudoers.d/slurm-kernels-testbed /usr/local/sbin/slurm-kernels-testbed-fault
+rm -rf /etc/profile.d/slurm-kernels-testbed-gpu.sh "$TB_GPU_DIR"
 [ "${KEEP_STATE:-0}" = 1 ] || rm -rf "$TB_STATE"
 tb_log "down"

@@ -9,13 +9,23 @@
 #                                       does nothing to a node already back in service)
 #   sshd NODE stop | sshd NODE start    the node's sshd (sessions already open stay)
 #   sshd NODE no-forwarding             the node's sshd again, with AllowTcpForwarding no
+#   gpu NODE CAPTURE:ROW                what the node's stand-in nvidia-smi shows (a capture in
+#                                       $TB_GPU_DIR/captures, row 0 = idle, 1 = busy), e.g. h200:1
 set -euo pipefail
 . /usr/local/lib/slurm-kernels-testbed/lib.sh
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "fault: must run as root (sudo)" >&2; exit 1; }
 
-is_node() { tb_compute_nodes | grep -qx "$1"; }
+# Not `tb_compute_nodes | grep -q`: with pipefail, grep leaving at node1 can kill the echo of node2
+# (SIGPIPE), and a node that exists reads as unknown.
+is_node() {
+    local n
+    for n in $(tb_compute_nodes); do
+        [ "$n" = "$1" ] && return 0
+    done
+    return 1
+}
 
 case "${1:-} ${2:-} ${3:-}" in
     "ctld stop ")
@@ -55,6 +65,17 @@ case "${1:-} ${2:-} ${3:-}" in
             start) tb_start_sshd "$2" ;;
             no-forwarding) tb_start_sshd "$2" -o AllowTcpForwarding=no ;;
         esac
+        ;;
+    "gpu "*)
+        is_node "$2" || usage
+        capture=${3%%:*}
+        row=${3##*:}
+        [[ "$capture" =~ ^[a-z0-9-]+$ && "$row" =~ ^[0-9]$ ]] || usage
+        [ -f "$TB_GPU_DIR/captures/$capture.csv" ] || { echo "fault: no capture $capture" >&2; exit 1; }
+        install -d -m 755 "$TB_RUN/gpus"
+        printf '%s %s\n' "$capture" "$row" >"$TB_RUN/gpus/$2.tmp"
+        chmod 644 "$TB_RUN/gpus/$2.tmp"
+        mv "$TB_RUN/gpus/$2.tmp" "$TB_RUN/gpus/$2"
         ;;
     *) usage ;;
 esac

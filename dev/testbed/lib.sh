@@ -15,6 +15,8 @@ TB_LOG=/var/log/slurm-testbed
 TB_SITE_ENV=${TB_SITE_ENV:-/opt/slurm-kernels/site-env}
 # Without Kernel Gateway: jobs that use it run `jupyter server` instead.
 TB_SERVER_ONLY_ENV=${TB_SERVER_ONLY_ENV:-/opt/slurm-kernels/server-only-env}
+# The stand-in nvidia-smi (the testbed has no GPUs) and the real captures it replays.
+TB_GPU_DIR=/opt/slurm-kernels/testbed-gpu
 TB_HOSTS_MARK="# slurm-testbed"
 CTLD_HOST=$(hostname)
 TB_ACCT_DB=slurm_acct_db

@@ -119,6 +119,19 @@ LUA
     chmod -R a+rX /etc/lmod/modules
 }
 
+# The testbed has no GPUs: its nodes get a stand-in nvidia-smi that replays real captures, on the
+# PATH of jobs only (the login node has no GPU either), as a driver's tools are on a GPU node's.
+install_gpu_stand_in() {
+    install -d -m 755 "$TB_GPU_DIR/bin" "$TB_GPU_DIR/captures"
+    install -m 755 "$here/nvidia-smi" "$TB_GPU_DIR/bin/nvidia-smi"
+    install -m 644 "$here/../../companion/test/fixtures/nvidia-smi/"*.csv "$TB_GPU_DIR/captures/"
+    cat >/etc/profile.d/slurm-kernels-testbed-gpu.sh <<SH
+# slurm-testbed: the stand-in nvidia-smi, in jobs on the testbed's nodes
+if [ -n "\${SLURM_JOB_ID:-}" ]; then PATH="$TB_GPU_DIR/bin:\$PATH"; fi
+SH
+    chmod 644 /etc/profile.d/slurm-kernels-testbed-gpu.sh
+}
+
 make_network() {
     if ! ip link show "$TB_BRIDGE" >/dev/null 2>&1; then
         ip link add "$TB_BRIDGE" type bridge
@@ -309,6 +322,7 @@ make_users
 make_site_envs
 write_site_presets
 write_site_module
+install_gpu_stand_in
 make_network
 write_hosts_file
 write_slurm_conf

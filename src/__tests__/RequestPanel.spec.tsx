@@ -280,8 +280,8 @@ describe('RequestPanel', () => {
     model.defaults = { ...model.defaults, idleCancelMinutes: 90 };
     await until(() => sent.length === 2);
     expect(sent).toEqual([
-      { idleMinutes: 0, noKernelMinutes: 5 },
-      { idleMinutes: 90, noKernelMinutes: 5 }
+      { idleMinutes: 0, noKernelMinutes: 5, gpuIdleMinutes: 30 },
+      { idleMinutes: 90, noKernelMinutes: 5, gpuIdleMinutes: 30 }
     ]);
   });
 

@@ -297,7 +297,16 @@ export const cancelPolicySchema = z
     idleMinutes: z
       .number()
       .nonnegative()
+      .max(7 * 24 * 60),
+    /**
+     * Flag an allocation whose GPUs have all been at 0 % this long (minutes; 0: never); 30 where
+     * unset. A flag, not a cancel: the idle limit above cancels.
+     */
+    gpuIdleMinutes: z
+      .number()
+      .nonnegative()
       .max(7 * 24 * 60)
+      .optional()
   })
   .strict();
 
@@ -317,6 +326,73 @@ export const autoCancelSchema = z.object({
   /** ISO time. */
   at: z.string(),
   why: z.enum(['no_kernel', 'idle'])
+});
+
+/** A GPU as nvidia-smi lists it (the binding check's evidence). */
+export const gpuDeviceSchema = z.object({
+  index: z.number(),
+  uuid: z.string(),
+  busId: z.string().nullable(),
+  name: z.string(),
+  memoryTotalMiB: z.number().nullable()
+});
+
+/** One sample of one GPU; null where nvidia-smi gives no value (utilisation on MIG), never 0. */
+export const gpuSampleSchema = z.object({
+  /** ms since the epoch. */
+  t: z.number(),
+  utilizationGpu: z.number().nullable(),
+  memoryUsedMiB: z.number().nullable()
+});
+
+/**
+ * What an allocation's kernels see of its GPUs, and what those GPUs do: checked when its gateway is
+ * up, sampled in the job while it runs.
+ */
+export const allocationGpusSchema = z.object({
+  /** GPUs asked for (on the gateway's node). */
+  requested: z.number(),
+  /** The devices the kernels will use, in CUDA's order; null where nvidia-smi cannot say. */
+  devices: z.array(gpuDeviceSchema).nullable(),
+  /** "2× NVIDIA H100 80GB HBM3, 79.6 GiB each". */
+  summary: z.string(),
+  /** Kernels that see none, fewer or more GPUs than asked for, or nothing that tells. */
+  problem: z
+    .object({
+      kind: z.enum(['none', 'fewer', 'more', 'unknown']),
+      message: z.string()
+    })
+    .nullable(),
+  /** The raw evidence: the job's variables and what nvidia-smi printed (or why it could not). */
+  evidence: z.object({
+    node: z.string().nullable(),
+    environment: z.record(z.string(), z.string().nullable()),
+    nvidiaSmi: z.string()
+  }),
+  /** The job's sampler: running, absent (no nvidia-smi), failed (with why). */
+  sampler: z.object({
+    state: z.enum(['starting', 'running', 'absent', 'failed']),
+    message: z.string().nullable()
+  }),
+  /** Recent samples, per GPU the kernels use (every GPU listed where which is unknown). */
+  series: z.array(
+    z.object({
+      uuid: z.string(),
+      index: z.number(),
+      name: z.string(),
+      memoryTotalMiB: z.number().nullable(),
+      samples: z.array(gpuSampleSchema)
+    })
+  ),
+  /**
+   * Since when every GPU of the kernels has been at 0 % (ISO), or null while one is busy or does
+   * not say; `flagged` once that has lasted the idle window (`minutes`).
+   */
+  idle: z.object({
+    since: z.string().nullable(),
+    flagged: z.boolean(),
+    minutes: z.number()
+  })
 });
 
 export const allocationSchema = z.object({
@@ -354,9 +430,41 @@ export const allocationSchema = z.object({
   autoCancel: autoCancelSchema.nullable().optional(),
   /** While ready: how the companion reaches its gateway. */
   transport: transportSchema.nullable().optional(),
+  /** While ready: its GPUs, as its kernels see them, and their use; null before the first report. */
+  gpus: allocationGpusSchema.nullable().optional(),
+  /** GPUs × hours held, from Slurm's start (and end) times; null before it started or without GPUs. */
+  gpuHours: z.number().nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string()
 });
+
+/** GPUs a request asks for (0 without a GPU GRES). */
+export function gpusAsked(request: Pick<AllocationRequest, 'gres'>): number {
+  const gres = request.gres ? parseGresRequest(request.gres) : undefined;
+  return gres?.name === 'gpu' ? gres.count : 0;
+}
+
+/**
+ * GPU-hours held: GPUs × hours from Slurm's start to its end (or now, while it runs), counted from
+ * `from` on (a lab session's start) where given; null before it started or without GPUs.
+ */
+export function gpuHoursOf(
+  allocation: Pick<Allocation, 'request' | 'startTime' | 'endTime' | 'state'>,
+  now = Date.now(),
+  from = 0
+): number | null {
+  const gpus = gpusAsked(allocation.request);
+  if (!allocation.startTime || gpus === 0) {
+    return null;
+  }
+  const end =
+    (allocation.state === 'ended' || allocation.state === 'failed') &&
+    allocation.endTime
+      ? Math.min(now, Date.parse(allocation.endTime))
+      : now;
+  const start = Math.max(from, Date.parse(allocation.startTime));
+  return (gpus * Math.max(0, end - start)) / 3_600_000;
+}
 
 export type KernelspecRef = z.infer<typeof kernelspecRefSchema>;
 export type Allocation = z.infer<typeof allocationSchema>;
@@ -366,3 +474,6 @@ export type AutoCancel = z.infer<typeof autoCancelSchema>;
 export type TransportKind = (typeof transportKinds)[number];
 export type TransportMode = (typeof transportModes)[number];
 export type Transport = z.infer<typeof transportSchema>;
+export type AllocationGpus = z.infer<typeof allocationGpusSchema>;
+export type GpuDevice = z.infer<typeof gpuDeviceSchema>;
+export type GpuSample = z.infer<typeof gpuSampleSchema>;

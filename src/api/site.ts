@@ -24,6 +24,8 @@ export const siteConfigSchema = z
      * none of whose kernels is busy, ends itself (minutes; 30 by default).
      */
     deadManMinutes: z.number().positive().optional(),
+    /** The jobs' GPU sampler: how often it reads nvidia-smi (seconds; 5 by default). */
+    gpuSampleSeconds: z.number().min(0.1).max(600).optional(),
     /**
      * How the companion reaches a job's gateway: `auto` (ssh to the node, else a relay step
      * through srun), `ssh`, or `srun` where nodes refuse SSH. SLURM_KERNELS_NODE_TRANSPORT

@@ -7,8 +7,14 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
-import type { Allocation, AllocationProblem } from '../api/allocation';
-import { clockTime, gpuCount, gpuHours, timeLeft } from '../format';
+import {
+  gpuHoursOf,
+  gpusAsked,
+  type Allocation,
+  type AllocationProblem
+} from '../api/allocation';
+import { clockTime, timeLeft } from '../format';
+import { GpuPanel } from './GpuPanel';
 import type { SlurmKernelsModel } from '../model';
 
 export interface IAllocationListProps {
@@ -148,12 +154,13 @@ function AllocationCard(props: {
       )}
       {a.state === 'ready' && (
         <p className="jp-SlurmKernels-hint">
-          {trans.__(
-            '%1 left · %2 GPU-hours used',
-            timeLeft(a, trans),
-            gpuHours(a, Date.now()).toFixed(2)
-          )}
-          {gpuCount(a) > 0 ? '' : ` · ${trans.__('CPU only')}`}
+          {gpusAsked(a.request) > 0
+            ? trans.__(
+                '%1 left · %2 GPU-hours used',
+                timeLeft(a, trans),
+                gpuHoursOf(a)?.toFixed(2) ?? '—'
+              )
+            : trans.__('%1 left · CPU only', timeLeft(a, trans))}
           {a.transport && (
             <>
               {' · '}
@@ -169,6 +176,9 @@ function AllocationCard(props: {
             </>
           )}
         </p>
+      )}
+      {a.state === 'ready' && a.gpus && (
+        <GpuPanel gpus={a.gpus} trans={trans} />
       )}
       {a.state === 'ready' && a.autoCancel && (
         <p className="jp-SlurmKernels-autoCancel">

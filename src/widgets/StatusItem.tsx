@@ -1,10 +1,11 @@
 /**
- * Status bar item: how many allocations are active and the shortest time left; a click opens the
- * allocation list.
+ * Status bar item: how many allocations are active and the shortest time left; its tooltip sums up
+ * each one's GPUs (use now, warnings, idle); a click opens the allocation list.
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import React from 'react';
+import { gpuHoursOf, type Allocation } from '../api/allocation';
 import { timeLeft } from '../format';
 import type { SlurmKernelsModel } from '../model';
 
@@ -67,9 +68,56 @@ function StatusText(props: {
     <button
       className="jp-SlurmKernels-statusButton"
       onClick={onClick}
-      title={trans.__('Show my allocations')}
+      title={[
+        ...active.map(a => gpuSummary(a, trans)).filter(Boolean),
+        sessionGpuHours(model, trans),
+        trans.__('Show my allocations')
+      ]
+        .filter(Boolean)
+        .join('\n')}
     >
       {text}
     </button>
   );
+}
+
+/** "Job 12 on node1: 2× NVIDIA H100 80GB HBM3, 79.6 GiB each — 35 %, 0 %"; '' without GPUs. */
+export function gpuSummary(a: Allocation, trans: TranslationBundle): string {
+  const gpus = a.gpus;
+  if (!gpus) {
+    return '';
+  }
+  const use = gpus.series
+    .map(s => s.samples[s.samples.length - 1]?.utilizationGpu)
+    .map(u =>
+      u === undefined ? '' : u === null ? trans.__('unknown') : `${u} %`
+    )
+    .filter(Boolean)
+    .join(', ');
+  const notes = [
+    gpus.problem ? trans.__('warning: %1', gpus.problem.message) : '',
+    gpus.idle.flagged ? trans.__('idle') : ''
+  ].filter(Boolean);
+  return [
+    trans.__('Job %1 on %2: %3', a.jobId ?? '', a.node ?? '', gpus.summary),
+    use ? ` — ${use}` : '',
+    notes.length > 0 ? ` (${notes.join('; ')})` : ''
+  ].join('');
+}
+
+/** "GPU-hours in this lab session: 1.25" over every allocation listed; '' when none held GPUs. */
+export function sessionGpuHours(
+  model: Pick<SlurmKernelsModel, 'allocations' | 'sessionStart'>,
+  trans: TranslationBundle,
+  now = Date.now()
+): string {
+  const hours = model.allocations
+    .map(a => gpuHoursOf(a, now, model.sessionStart))
+    .filter((h): h is number => h !== null);
+  return hours.length === 0
+    ? ''
+    : trans.__(
+        'GPU-hours in this lab session: %1',
+        hours.reduce((sum, h) => sum + h, 0).toFixed(2)
+      );
 }

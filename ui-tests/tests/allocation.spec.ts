@@ -4,7 +4,13 @@
  * kernel → a cell runs on the compute node → cancel → the kernel ends.
  */
 import { expect, galata, test } from '@jupyterlab/galata';
-import { API, cancelAll, cancelFromList, openPanel } from './steps';
+import {
+  API,
+  cancelAll,
+  cancelFromList,
+  fillGpuRequest,
+  openPanel
+} from './steps';
 
 const SHOTS = 'test-results/screenshots';
 
@@ -43,11 +49,7 @@ test.describe('requesting a GPU kernel', () => {
   }) => {
     test.setTimeout(240_000);
     const panel = await openPanel(page);
-    await panel
-      .getByRole('combobox', { name: 'Partition' })
-      .selectOption('gpu');
-    await panel.getByLabel('GPUs', { exact: true }).fill('1');
-    await panel.getByLabel('Time limit', { exact: true }).fill('0:20:00');
+    await fillGpuRequest(panel, 1, '0:20:00');
     await expect(
       panel.getByRole('combobox', { name: 'Environment' })
     ).toHaveValue('site-python');

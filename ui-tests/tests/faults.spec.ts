@@ -10,7 +10,7 @@ import type { APIRequestContext } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { API, cancelAll, openPanel } from './steps';
+import { API, cancelAll, fillGpuRequest, openPanel } from './steps';
 
 const LAB = 'http://localhost:8890';
 
@@ -34,9 +34,7 @@ async function requestFromForm(
 ): Promise<IAllocation> {
   const before = new Set((await allocations(request)).map(a => a.id));
   const panel = await openPanel(page);
-  await panel.getByRole('combobox', { name: 'Partition' }).selectOption('gpu');
-  await panel.getByLabel('GPUs', { exact: true }).fill('1');
-  await panel.getByLabel('Time limit', { exact: true }).fill(time);
+  await fillGpuRequest(panel, 1, time);
   await panel.getByRole('button', { name: 'Submit' }).click();
   return readyAfter(request, before);
 }

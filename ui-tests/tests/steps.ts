@@ -18,6 +18,17 @@ export async function openPanel(page: Page): Promise<Locator> {
   return panel;
 }
 
+/** Fills the form for GPUs on the gpu partition, as a user types them. */
+export async function fillGpuRequest(
+  panel: Locator,
+  gpus: number,
+  time: string
+): Promise<void> {
+  await panel.getByRole('combobox', { name: 'Partition' }).selectOption('gpu');
+  await panel.getByLabel('GPUs', { exact: true }).fill(String(gpus));
+  await panel.getByLabel('Time limit', { exact: true }).fill(time);
+}
+
 /** Leaves no job behind, whatever a test did. */
 export async function cancelAll(request: APIRequestContext): Promise<void> {
   const { allocations } = await (

@@ -21,9 +21,13 @@ export function strictestPolicy(
 ): CancelPolicy {
   return {
     noKernelMinutes: strictest(a.noKernelMinutes, b.noKernelMinutes ?? 0),
-    idleMinutes: strictest(a.idleMinutes, b.idleMinutes ?? 0)
+    idleMinutes: strictest(a.idleMinutes, b.idleMinutes ?? 0),
+    gpuIdleMinutes: a.gpuIdleMinutes ?? b.gpuIdleMinutes
   };
 }
+
+/** The GPU idle flag's window where the user set none (minutes). */
+export const DEFAULT_GPU_IDLE_MINUTES = 30;
 
 function strictest(a: number, b: number): number {
   const set = [a, b].filter(minutes => minutes > 0);

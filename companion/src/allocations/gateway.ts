@@ -404,6 +404,18 @@ export class Gateway extends EventEmitter {
       .catch(() => undefined);
   }
 
+  /**
+   * The job's GPU report (evidence, and the sampler's rounds after `since`), over the connection
+   * the allocation has; undefined where its gateway does not report GPUs.
+   */
+  async gpuReport(allocationId: string, since?: number): Promise<unknown> {
+    const connected = this._connected.get(allocationId);
+    if (!connected) {
+      throw new Error('not connected to its gateway');
+    }
+    return connected.client.gpus(since);
+  }
+
   /** The remote kernel a shim names, if its gateway still runs it. */
   private async _stillRunning(client: GatewayClient, id: string) {
     const kernel = await client.kernel(id);

@@ -23,18 +23,20 @@ import {
   allocationRequestSchema,
   CancelPolicy,
   cancelPolicySchema,
-  checkAgainstCluster
+  checkAgainstCluster,
+  gpuHoursOf,
+  gpusAsked
 } from '../../../src/api/allocation';
 import {
   DEAD_MAN_EXIT,
   DEFAULT_JOB_POLICY,
   GATEWAY_CONFIG,
-  KERNEL_WS_MODULE,
   buildJobScript,
   IJobFiles,
   IJobPolicy
 } from '../gateway/jobScript';
-import { readKernelWsModule } from '../gateway/kernelWsModule';
+import { readGatewayModules } from '../gateway/gatewayModules';
+import { GpuWatch } from '../gpus/watch';
 import { HttpError } from '../http/errors';
 import type { SiteDefaults } from '../../../src/api/cluster';
 import { withSiteDefaults } from '../../../src/api/site';
@@ -64,6 +66,7 @@ import {
   autoCancelDue,
   autoCancelReason,
   DEFAULT_CANCEL_POLICY,
+  DEFAULT_GPU_IDLE_MINUTES,
   IKernelUse,
   policyTickMs,
   strictestPolicy
@@ -468,13 +471,59 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   list(): Allocation[] {
     return [...this._records.values()]
-      .map(r => r.allocation)
+      .map(r => this._view(r))
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
 
   /** An allocation named by its id or by its Slurm job id (what squeue and notifications show). */
   get(ref: string): Allocation {
-    return this._record(ref).allocation;
+    return this._view(this._record(ref));
+  }
+
+  /** An allocation as the API shows it: what is persisted, with what is live (its GPUs). */
+  private _view(record: IRecord): Allocation {
+    const a = record.allocation;
+    const minutes =
+      this.cancelPolicy.gpuIdleMinutes ?? DEFAULT_GPU_IDLE_MINUTES;
+    return {
+      ...a,
+      gpus: this._gpuWatches.get(a.id)?.view(minutes) ?? null,
+      gpuHours: gpuHoursOf(a)
+    };
+  }
+
+  /**
+   * Follows a ready allocation's GPUs through its gateway while it is ready; a new watch for each
+   * time it becomes ready (a reconnect, a companion restart: the gateway kept what it sampled).
+   */
+  private _watchGpus(record: IRecord): void {
+    const a = record.allocation;
+    const watching = this._gpuWatches.get(a.id);
+    // CPU-only allocations have no GPUs to show (on a node without a device cgroup nvidia-smi
+    // would list other jobs' GPUs).
+    if (
+      a.state === 'ready' &&
+      !watching &&
+      !this._disposed &&
+      gpusAsked(a.request) > 0
+    ) {
+      const watch = new GpuWatch({
+        // Nothing asked of a node out of reach: its kernels' reconnect has the link to itself.
+        fetch: since =>
+          a.problem?.kind === 'node_unreachable'
+            ? Promise.reject(new Error('the node does not answer'))
+            : this._o.gateway.gpuReport(a.id, since),
+        requested: gpusAsked(a.request),
+        node: a.node,
+        onChange: () => this.emit('changed', this._view(record)),
+        log: this._o.log
+      });
+      this._gpuWatches.set(a.id, watch);
+      watch.start();
+    } else if (a.state !== 'ready' && watching) {
+      watching.stop();
+      this._gpuWatches.delete(a.id);
+    }
   }
 
   private _record(ref: string): IRecord {
@@ -568,9 +617,11 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     const files = jobFiles(dir);
     await writePrivateFile(files.tokenFile, newSecret());
     await writePrivateFile(files.gatewayConfig, GATEWAY_CONFIG);
-    // The same file for every job: read once.
-    this._kernelWsModule ??= readKernelWsModule();
-    await writePrivateFile(files.gatewayModule, await this._kernelWsModule);
+    // The same files for every job: read once.
+    this._gatewayModules ??= readGatewayModules();
+    for (const [name, source] of await this._gatewayModules) {
+      await writePrivateFile(path.join(dir, `${name}.py`), source);
+    }
     const allocation = newAllocation(id, request);
     const record: IRecord = { allocation, files, submitting: true };
     this._records.set(id, record);
@@ -776,6 +827,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
    */
   async dispose(): Promise<void> {
     this._disposed = true;
+    this._gpuWatches.forEach(watch => watch.stop());
+    this._gpuWatches.clear();
     for (const timer of [
       this._refreshTimer,
       this._aliveTimer,
@@ -1046,11 +1099,18 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       return this._o.retryPollMs ?? 10_000;
     }
     const slow = this._o.slowPollMs ?? 120_000;
-    // A ready job's time limit: seen at once, not up to a slow poll later.
+    // A ready job's time limit: seen at once, not up to a slow poll later. Slurm enforces it some
+    // seconds to a minute late (its timer, KillWait, OverTimeLimit): until it does, every 10 s
+    // for a while, so a job without a connected kernel does not show ready for minutes more.
     const untilEnd = a.endTime
       ? Date.parse(a.endTime) + 2000 - Date.now()
       : NaN;
-    return untilEnd > 0 ? Math.min(slow, untilEnd) : slow;
+    if (untilEnd > 0) {
+      return Math.min(slow, untilEnd);
+    }
+    return untilEnd > -OVERTIME_WATCH_MS
+      ? Math.min(slow, this._o.retryPollMs ?? 10_000)
+      : slow;
   }
 
   /** Whether a pending job's log appeared or changed since Slurm was last asked (the job started). */
@@ -1461,7 +1521,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   }
 
   private _changed(record: IRecord): void {
-    this.emit('changed', record.allocation);
+    this._watchGpus(record);
+    this.emit('changed', this._view(record));
   }
 
   /**
@@ -1504,6 +1565,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   private readonly _stateKey: string;
   private _records = new Map<string, IRecord>();
+  private _gpuWatches = new Map<string, GpuWatch>();
   /** Record dirs whose record.json could not be read: said once, not at every refresh. */
   private _unreadable = new Set<string>();
   private _refreshTimer: NodeJS.Timeout | null = null;
@@ -1514,7 +1576,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _userPolicy: CancelPolicy = DEFAULT_CANCEL_POLICY;
   private _saving = new Map<string, Promise<void>>();
   private _timer: NodeJS.Timeout | null = null;
-  private _kernelWsModule: Promise<string> | undefined;
+  private _gatewayModules: Promise<Map<string, string>> | undefined;
   private _polling = false;
   private _pollAgain = false;
   private _forced = false;
@@ -1523,6 +1585,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _unreachableSince: number | null = null;
   private _disposed = false;
 }
+
+/** How long past its time limit a ready job is watched closely, waiting for Slurm to end it. */
+const OVERTIME_WATCH_MS = 5 * 60_000;
 
 function isEnded(slurmState: string): boolean {
   return ENDED_STATES.has(slurmState);
@@ -1554,7 +1619,6 @@ function jobFiles(dir: string): IJobFiles {
     tokenFile: path.join(dir, 'token'),
     rendezvousFile: path.join(dir, 'rendezvous.json'),
     gatewayConfig: path.join(dir, 'gateway_config.py'),
-    gatewayModule: path.join(dir, `${KERNEL_WS_MODULE}.py`),
     aliveFile: path.join(dir, 'companion-alive')
   };
 }

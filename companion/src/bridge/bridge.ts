@@ -236,8 +236,11 @@ export class KernelBridge {
    */
   private async _subscribed(timeoutMs: number): Promise<void> {
     const expected = this._o.subscribers;
+    // 0 is a count too (no notebook had the kernel open): nobody to wait for.
     const enough = () =>
-      expected ? this._subscribers >= expected : this._subscribers > 0;
+      expected !== undefined
+        ? this._subscribers >= expected
+        : this._subscribers > 0;
     if (!enough()) {
       const giveUp = new AbortController();
       const subscribed = await Promise.race([
@@ -256,7 +259,7 @@ export class KernelBridge {
         return;
       }
     }
-    if (!expected) {
+    if (expected === undefined) {
       await sleep(OTHER_SUBSCRIBERS_MS);
     }
   }

@@ -166,7 +166,52 @@ export async function list(
     process.stdout.write(
       `${a.id}\tjob ${a.jobId}\t${a.state}${why}${where}\t${a.request.partition}\t${a.request.gres ?? '-'}\n`
     );
+    gpuLines(a).forEach(line => process.stdout.write(`\t${line}\n`));
   }
+}
+
+/** Under a ready allocation with GPUs: what its kernels see, use now, a warning, the idle flag. */
+export function gpuLines(a: Allocation): string[] {
+  const gpus = a.gpus;
+  if (!gpus) {
+    return [];
+  }
+  const hours =
+    a.gpuHours === null || a.gpuHours === undefined
+      ? ''
+      : `; ${a.gpuHours.toFixed(2)} GPU-hours`;
+  const now = gpus.series
+    .map(s => {
+      const last = s.samples.at(-1);
+      if (!last) {
+        return null;
+      }
+      const util =
+        last.utilizationGpu === null
+          ? 'use unknown'
+          : `${last.utilizationGpu} %`;
+      const memory =
+        last.memoryUsedMiB === null ? '' : `, ${last.memoryUsedMiB} MiB`;
+      return `GPU ${s.index} ${util}${memory}`;
+    })
+    .filter(Boolean);
+  const lines = [
+    `GPUs: ${gpus.summary}${now.length > 0 ? ` (${now.join('; ')})` : ''}${hours}`
+  ];
+  if (gpus.problem) {
+    lines.push(`WARNING: ${gpus.problem.message}`);
+  }
+  if (gpus.sampler.state === 'failed') {
+    lines.push(
+      `GPU sampler failed: ${gpus.sampler.message ?? 'no reason given'}`
+    );
+  }
+  if (gpus.idle.flagged && gpus.idle.since) {
+    lines.push(
+      `idle: every GPU at 0 % since ${gpus.idle.since} (over ${gpus.idle.minutes} min)`
+    );
+  }
+  return lines;
 }
 
 /** The allocation a command names: an allocation id or a Slurm job id. */

@@ -89,6 +89,23 @@ export class GatewayClient {
     return res.status === 200 ? res.body : undefined;
   }
 
+  /**
+   * `GET /api/slurm-kernels/gpus`: the job's GPU evidence and the sampler's rounds after `since`
+   * (jupyterlab_slurm_kernels/gpus.py, in the gateway); undefined where the gateway has no such
+   * route (a job an older companion started).
+   */
+  async gpus(since?: number): Promise<unknown> {
+    const query = since === undefined ? '' : `?since=${since}`;
+    try {
+      return await this._json('GET', `/api/slurm-kernels/gpus${query}`);
+    } catch (err) {
+      if (err instanceof GatewayError && err.status === 404) {
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
   /** `GET /api/kernels`: the kernels the gateway runs. */
   async kernels(): Promise<IRemoteKernel[]> {
     return (await this._json('GET', '/api/kernels')) as IRemoteKernel[];

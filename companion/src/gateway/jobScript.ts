@@ -7,7 +7,9 @@
  * Every value placed in the script was validated by the request schema and is single-quoted here.
  */
 import type { AllocationRequest } from '../../../src/api/allocation';
+import { DEVICE_FIELDS, SAMPLE_FIELDS } from '../gpus/nvidiaSmi';
 import { METADATA_KEY } from '../kernelspecs/writer';
+import type { GatewayModuleName } from './gatewayModules';
 
 export interface IJobFiles {
   /** Directory of this allocation's files on the shared file system (0700). */
@@ -16,10 +18,8 @@ export interface IJobFiles {
   tokenFile: string;
   /** Where the job writes {host, port, pid, kind, versions} once the gateway listens. */
   rendezvousFile: string;
-  /** The gateway's configuration (Python, read by jupyter). */
+  /** The gateway's configuration (Python, read by jupyter); the modules it imports lie beside it. */
   gatewayConfig: string;
-  /** The kernel websocket module the configuration imports, beside it. */
-  gatewayModule: string;
   /** Touched by every companion in touch with the job; its age drives the job's dead-man's switch. */
   aliveFile: string;
 }
@@ -31,9 +31,14 @@ export interface IJobPolicy {
    * long and no kernel is busy (the companion died with its lab, and never came back).
    */
   deadManSeconds: number;
+  /** How often the gateway's GPU sampler reads nvidia-smi, in ms. */
+  gpuSampleMs: number;
 }
 
-export const DEFAULT_JOB_POLICY: IJobPolicy = { deadManSeconds: 30 * 60 };
+export const DEFAULT_JOB_POLICY: IJobPolicy = {
+  deadManSeconds: 30 * 60,
+  gpuSampleMs: 5_000
+};
 
 /** The exit code of a job its dead-man's switch ended. */
 export const DEAD_MAN_EXIT = 26;
@@ -63,6 +68,7 @@ export function buildJobScript(
     `sk_config=${shellQuote(files.gatewayConfig)}`,
     `sk_alive=${shellQuote(files.aliveFile)}`,
     `sk_dead_man_s=${Math.max(1, Math.round(policy.deadManSeconds))}`,
+    `sk_gpu_sample_ms=${Math.max(100, Math.round(policy.gpuSampleMs))}`,
     '# A rendezvous left by an earlier run of this job (requeued) names a gateway that is gone.',
     'rm -f "$sk_rendezvous"',
     "# The job starts in touch: the dead-man's switch counts from here until a companion touches it.",
@@ -139,7 +145,7 @@ sk_isolated() {
     exec env JUPYTER_CONFIG_DIR="$JUPYTER_RUNTIME_DIR/config" JUPYTER_CONFIG_PATH= \
         SLURM_KERNELS_USER_JUPYTER_CONFIG_DIR="$(printenv JUPYTER_CONFIG_DIR)" \
         SLURM_KERNELS_USER_JUPYTER_CONFIG_PATH="$(printenv JUPYTER_CONFIG_PATH)" \
-        SLURM_KERNELS_CULL_S="$sk_dead_man_s" "$@"
+        SLURM_KERNELS_CULL_S="$sk_dead_man_s" SLURM_KERNELS_GPU_SAMPLE_MS="$sk_gpu_sample_ms" "$@"
 }
 
 sk_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -248,8 +254,9 @@ echo "slurm-kernels: the gateway could not start; see the messages above" >&2
 exit 24
 `;
 
-/** The module name the gateway's configuration imports from its own directory. */
-export const KERNEL_WS_MODULE = 'slurm_kernels_ws';
+/** The module names the gateway's configuration imports from its own directory. */
+export const KERNEL_WS_MODULE: GatewayModuleName = 'slurm_kernels_ws';
+export const GPUS_MODULE: GatewayModuleName = 'slurm_kernels_gpus';
 
 /**
  * The gateway's configuration, read by jupyter on the node. Python because Jupyter's config is. The
@@ -265,6 +272,15 @@ from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebso
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ${KERNEL_WS_MODULE} import fast_kernel_websocket, status_only_activity  # noqa: E402
+from ${GPUS_MODULE} import serve_gpus  # noqa: E402
+
+# The job's GPUs, as its kernels see them, and a sampler of their use: served by this gateway.
+serve_gpus(
+    c,
+    device_fields=${JSON.stringify(DEVICE_FIELDS)},
+    sample_fields=${JSON.stringify(SAMPLE_FIELDS)},
+    interval_ms=int(os.environ.pop("SLURM_KERNELS_GPU_SAMPLE_MS", "5000") or 5000),
+)
 
 # TCP_NODELAY and zero-copy v1 output on the kernel websockets.
 for app in ("KernelGatewayApp", "ServerApp"):

@@ -60,6 +60,11 @@ function visibleDevices(
   if (cvd === null) {
     return listed;
   }
+  if (entries(cvd).some(e => e.startsWith('MIG-'))) {
+    // MIG instances: --query-gpu lists their parent GPUs only, so which ones is not known here;
+    // how many is (one per entry).
+    return null;
+  }
   const seen: IGpuDevice[] = [];
   for (const entry of entries(cvd)) {
     const device = listed.find(d => matches(d, entry));

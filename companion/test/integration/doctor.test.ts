@@ -118,12 +118,6 @@ async function doctorReachOfTestJob(): Promise<{
   };
 }
 
-function writeUserPresets(presets: Record<string, unknown>): void {
-  const dir = path.join(harness.env.XDG_CONFIG_HOME as string, 'slurm-kernels');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'presets.json'), JSON.stringify({ presets }));
-}
-
 it('finds everything ready on the testbed: a test job on gpu and ssh to its node, then no job left', async () => {
   const result = await doctor(SITE_PYTHON_ON_GPU);
   expect(result.code).toBe(0);
@@ -188,7 +182,7 @@ it('names what each broken preset lacks: Kernel Gateway (with the fallback), eve
   const bare = path.join(harness.dir, 'bare-env');
   execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', bare]);
   const gone = path.join(harness.dir, 'no-such-env');
-  writeUserPresets({
+  harness.writePresets({
     'server-only': { venv: SERVER_ONLY_ENV },
     bare: { venv: bare },
     gone: { venv: gone }

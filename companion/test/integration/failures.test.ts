@@ -2,8 +2,6 @@
  * A job that cannot start its gateway tells the user why, with the job's own last lines, and leaves
  * nothing behind.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { Harness } from './harness';
 import { listJobs, LocalRunner } from '../../src/slurm';
 import { requireTestUser, waitFor } from './testbed';
@@ -15,22 +13,15 @@ const harness = new Harness();
 
 beforeAll(async () => {
   // The user's own presets, next to the site's: one names an environment that does not exist.
-  const dir = path.join(harness.env.XDG_CONFIG_HOME as string, 'slurm-kernels');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'presets.json'),
-    JSON.stringify({
-      presets: {
-        broken: { venv: '/nonexistent/env' },
-        // Longer than the companion's silence limit below, but saying so as it goes.
-        slow: {
-          venv: SITE_ENV,
-          init: ['for i in $(seq 1 12); do echo "loading $i"; sleep 1; done']
-        },
-        stalled: { venv: SITE_ENV, init: ['sleep 25'] }
-      }
-    })
-  );
+  harness.writePresets({
+    broken: { venv: '/nonexistent/env' },
+    // Longer than the companion's silence limit below, but saying so as it goes.
+    slow: {
+      venv: SITE_ENV,
+      init: ['for i in $(seq 1 12); do echo "loading $i"; sleep 1; done']
+    },
+    stalled: { venv: SITE_ENV, init: ['sleep 25'] }
+  });
   harness.env.SLURM_KERNELS_STARTUP_SILENCE_S = '8';
   await harness.startCompanion();
 });

@@ -5,10 +5,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync
+  rmSync,
+  writeFileSync
 } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -171,9 +173,29 @@ export class Harness {
     return JSON.parse(result.stdout);
   }
 
-  /** One GPU for 20 minutes, waited for until its kernels are published. */
-  requestGpu(): Promise<Allocation> {
-    return this.request(['-p', 'gpu', '--gres', 'gpu:1', '-t', '20', '--wait']);
+  /** GPUs (one) for some minutes (20), waited for until its kernels are published. */
+  requestGpu(
+    o: { gpus?: number; minutes?: number; preset?: string } = {}
+  ): Promise<Allocation> {
+    return this.request([
+      ...[
+        '-p',
+        'gpu',
+        '--gres',
+        `gpu:${o.gpus ?? 1}`,
+        '-t',
+        `${o.minutes ?? 20}`
+      ],
+      ...(o.preset ? ['--env', o.preset] : []),
+      '--wait'
+    ]);
+  }
+
+  /** The user's own environment presets (~/.config/slurm-kernels/presets.json). */
+  writePresets(presets: Record<string, unknown>): void {
+    const dir = path.join(this.env.XDG_CONFIG_HOME as string, 'slurm-kernels');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'presets.json'), JSON.stringify({ presets }));
   }
 
   /** `slurm-kernels list --json`; none when the companion does not answer. */

@@ -2,7 +2,7 @@
  * Where the environment has Jupyter Server but no Kernel Gateway, the job runs `jupyter server`
  * instead, and the kernel works the same (the testbed's server-only-env).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { useLabSide } from './setup';
 import { requireTestUser } from './testbed';
@@ -11,12 +11,7 @@ jest.setTimeout(120_000);
 requireTestUser();
 const SERVER_ONLY_ENV = '/opt/slurm-kernels/server-only-env';
 const side = useLabSide(harness => {
-  const dir = path.join(harness.env.XDG_CONFIG_HOME as string, 'slurm-kernels');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, 'presets.json'),
-    JSON.stringify({ presets: { 'server-only': { venv: SERVER_ONLY_ENV } } })
-  );
+  harness.writePresets({ 'server-only': { venv: SERVER_ONLY_ENV } });
 });
 
 it('runs jupyter server in the job when Kernel Gateway is not installed; the kernel works and never sees the token', async () => {

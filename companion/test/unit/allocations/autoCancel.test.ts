@@ -15,7 +15,10 @@ import {
   strictestPolicy
 } from '../../../src/allocations/autoCancel';
 import { Gateway } from '../../../src/allocations/gateway';
-import { AllocationManager } from '../../../src/allocations/manager';
+import {
+  AllocationManager,
+  IManagerOptions
+} from '../../../src/allocations/manager';
 import type { IRemoteKernel } from '../../../src/gateway/client';
 import { KernelspecWriter } from '../../../src/kernelspecs/writer';
 import { CachedCluster } from '../../../src/routes/cluster';
@@ -125,7 +128,9 @@ describe('the cancel policy of the manager', () => {
   let gateway: FakeGateway;
   const managers: AllocationManager[] = [];
 
-  async function start(): Promise<AllocationManager> {
+  async function start(
+    options: Partial<IManagerOptions> = {}
+  ): Promise<AllocationManager> {
     const log = pino({ level: 'silent' });
     const kernelspecs = new KernelspecWriter({
       dataDir: path.join(dir, 'data'),
@@ -148,7 +153,8 @@ describe('the cancel policy of the manager', () => {
       pendingPollMs: 10,
       slowPollMs: 10,
       retryPollMs: 10,
-      policyTickMs: 20
+      policyTickMs: 20,
+      ...options
     });
     managers.push(manager);
     await manager.init();
@@ -301,5 +307,31 @@ describe('the cancel policy of the manager', () => {
       noKernelMinutes: 5,
       idleMinutes: 0
     });
+  });
+
+  it('asks Slurm every retry interval once a ready job is past its time limit, until Slurm ends it', async () => {
+    const manager = await start({ slowPollMs: 60_000, retryPollMs: 50 });
+    await manager.setCancelPolicy({ noKernelMinutes: 0, idleMinutes: 0 });
+    const slurmTime = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+    const squeues = async (end: number) => {
+      const a = await manager.request({ partition: 'gpu', time: '30' });
+      Object.assign(slurm.jobs.get(a.jobId as string)!, {
+        state: 'RUNNING',
+        reason: 'None',
+        node: 'node1',
+        start: '2026-12-01T10:00:00',
+        end: slurmTime(end)
+      });
+      await until('ready', () => manager.get(a.id).state === 'ready');
+      const before = slurm.calls('squeue').length;
+      await new Promise(resolve => setTimeout(resolve, 600));
+      const asked = slurm.calls('squeue').length - before;
+      await manager.cancel(a.id);
+      return asked;
+    };
+    // Before the limit: the slow interval (and one ask just after the limit).
+    expect(await squeues(Date.now() + 3_600_000)).toBeLessThanOrEqual(1);
+    // Past it, Slurm not yet enforcing it: asked again and again.
+    expect(await squeues(Date.now() - 30_000)).toBeGreaterThanOrEqual(4);
   });
 });

@@ -547,6 +547,24 @@ describe('KernelBridge', () => {
       expect(reply.parentHeader.equals(before)).toBe(true);
     });
 
+    it('opens the websocket at once where no Jupyter client took the output before (a count of 0)', async () => {
+      bridge.close();
+      info = await connectionInfo();
+      let opened = false;
+      bridge = new KernelBridge(info, null, {
+        subscribers: 0,
+        reopen: async () => {
+          const ws = await connectToGateway();
+          opened = true;
+          return ws;
+        }
+      });
+      const started = Date.now();
+      await bridge.start();
+      await waitUntil(() => opened);
+      expect(Date.now() - started).toBeLessThan(900);
+    });
+
     it('waits for as many subscribers as the companion before had, then opens the websocket at once', async () => {
       bridge.close();
       info = await connectionInfo();

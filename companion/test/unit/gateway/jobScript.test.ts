@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { allocationRequestSchema } from '../../../../src/api/allocation';
 import {
+  DEFAULT_JOB_POLICY,
   buildJobScript,
   DEAD_MAN_EXIT,
   shellQuote
@@ -24,8 +25,6 @@ const files = {
     '/home/alice/.local/state/slurm-kernels/allocations/x/rendezvous.json',
   gatewayConfig:
     '/home/alice/.local/state/slurm-kernels/allocations/x/gateway_config.py',
-  gatewayModule:
-    '/home/alice/.local/state/slurm-kernels/allocations/x/slurm_kernels_ws.py',
   aliveFile:
     '/home/alice/.local/state/slurm-kernels/allocations/x/companion-alive'
 };
@@ -147,7 +146,6 @@ describe('the job script, run', () => {
     tokenFile: path.join(allocation, 'token'),
     rendezvousFile: path.join(allocation, 'rendezvous.json'),
     gatewayConfig: path.join(allocation, 'gateway_config.py'),
-    gatewayModule: path.join(allocation, 'slurm_kernels_ws.py'),
     aliveFile: path.join(allocation, 'companion-alive')
   });
   const env = () => ({
@@ -167,7 +165,10 @@ describe('the job script, run', () => {
     });
     writeFileSync(
       file,
-      buildJobScript(request, jobFiles(), { deadManSeconds })
+      buildJobScript(request, jobFiles(), {
+        ...DEFAULT_JOB_POLICY,
+        deadManSeconds
+      })
     );
     return file;
   };

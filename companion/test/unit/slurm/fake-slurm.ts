@@ -16,6 +16,8 @@ export interface IFakeJob {
   reason: string;
   node: string;
   start: string;
+  /** Slurm's end time (the time limit while it runs); N/A when unset. */
+  end?: string;
   comment: string;
 }
 
@@ -110,7 +112,7 @@ export class FakeSlurm {
           '30:00',
           '0:00',
           j.start,
-          'N/A',
+          j.end ?? 'N/A',
           j.comment
         ].join(SEP)
       );
