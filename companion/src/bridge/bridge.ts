@@ -228,6 +228,8 @@ export class KernelBridge {
       this._lost(ws, `closed (${code} ${reason.toString() || 'no reason'})`)
     );
     ws.on('error', err => this._lost(ws, `failed: ${err.message}`));
+    // Opened paused (GatewayClient.channels): what the gateway replayed at once flows now.
+    ws.resume();
   }
 
   /**

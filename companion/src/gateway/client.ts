@@ -167,6 +167,9 @@ export class GatewayClient {
 
   /**
    * Opens the kernel's channels websocket with the v1 subprotocol (raw frames, no JSON re-encoding).
+   * It comes back paused: resume it once its 'message' listener is on. A gateway replays the output
+   * it buffered right after the handshake, often in the same read as the handshake's answer, and
+   * ws emits those messages before the caller's `await` has resumed; unheard, they would be lost.
    */
   async channels(kernelId: string, sessionId: string): Promise<WebSocket> {
     const stream = await this._open();
@@ -193,6 +196,7 @@ export class GatewayClient {
         );
       }, HANDSHAKE_TIMEOUT_MS);
       ws.once('open', () => {
+        ws.pause();
         clearTimeout(timer);
         resolve();
       });

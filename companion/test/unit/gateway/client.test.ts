@@ -5,6 +5,7 @@
 import http from 'node:http';
 import net, { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
 import { GatewayClient } from '../../../src/gateway/client';
 
 describe('GatewayClient connections', () => {
@@ -69,5 +70,57 @@ describe('GatewayClient connections', () => {
     expect(await gateway.version()).toBe('2.21.1');
     expect(opened).toHaveLength(2);
     gateway.dispose();
+  });
+});
+
+describe('GatewayClient kernel websocket', () => {
+  let server: http.Server;
+  let wss: WebSocketServer;
+  let port: number;
+
+  beforeEach(async () => {
+    server = http.createServer();
+    // A gateway restoring a session: it replays its buffer the moment the handshake is done.
+    wss = new WebSocketServer({ server });
+    wss.on('connection', ws => {
+      for (let i = 0; i < 50; i++) {
+        ws.send(Buffer.from(`replayed ${i}`));
+      }
+    });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterEach(async () => {
+    // Upgraded connections are the websocket server's, not the HTTP server's.
+    wss.clients.forEach(client => client.terminate());
+    wss.close();
+    await new Promise(resolve => server.close(resolve));
+  });
+
+  it('holds what the gateway sends at once until its consumer listens and resumes it', async () => {
+    const gateway = new GatewayClient(
+      () =>
+        new Promise<Duplex>((resolve, reject) => {
+          const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+          socket.once('error', reject);
+        }),
+      'token'
+    );
+    const ws = await gateway.channels('kernel', 'session');
+    try {
+      // The consumer is busy for a while before it listens (a bridge binding its ports).
+      await new Promise(resolve => setTimeout(resolve, 100));
+      const heard: string[] = [];
+      ws.on('message', (data: Buffer) => heard.push(data.toString()));
+      ws.resume();
+      await new Promise(resolve => setTimeout(resolve, 100));
+      expect(heard).toEqual(
+        Array.from({ length: 50 }, (_, i) => `replayed ${i}`)
+      );
+    } finally {
+      ws.close();
+      gateway.dispose();
+    }
   });
 });
