@@ -326,7 +326,8 @@ export class SlurmKernelsModel implements IDisposable {
     const policy = {
       idleMinutes: this._defaults.idleCancelMinutes,
       noKernelMinutes: this._defaults.noKernelCancelMinutes,
-      gpuIdleMinutes: this._defaults.gpuIdleMinutes
+      gpuIdleMinutes: this._defaults.gpuIdleMinutes,
+      gpuIdleCancelMinutes: this._defaults.gpuIdleCancelMinutes
     };
     const key = JSON.stringify(policy);
     if (key === this._policySent) {

@@ -102,20 +102,31 @@ export function notifyAutoCancel(
     return;
   }
   const at = clockTime(a.autoCancel.at);
-  const message =
-    a.autoCancel.why === 'idle'
-      ? trans.__(
-          'Job %1 on %2 has run no code for a while: it is cancelled at %3 to free its GPUs.',
-          a.jobId ?? '',
-          a.node ?? '',
-          at
-        )
-      : trans.__(
-          'Job %1 on %2 has no kernel: it is cancelled at %3 to free its GPUs, unless a kernel starts in it.',
-          a.jobId ?? '',
-          a.node ?? '',
-          at
-        );
+  const job = a.jobId ?? '';
+  const node = a.node ?? '';
+  const message = {
+    idle: () =>
+      trans.__(
+        'Job %1 on %2 has run no code for a while: it is cancelled at %3 to free its GPUs.',
+        job,
+        node,
+        at
+      ),
+    no_kernel: () =>
+      trans.__(
+        'Job %1 on %2 has no kernel: it is cancelled at %3 to free its GPUs, unless a kernel starts in it.',
+        job,
+        node,
+        at
+      ),
+    gpu_idle: () =>
+      trans.__(
+        'The GPUs of job %1 on %2 have been idle for a while: it is cancelled at %3 to free them, unless code runs in it.',
+        job,
+        node,
+        at
+      )
+  }[a.autoCancel.why]();
   const id = Notification.warning(message, {
     autoClose: false,
     actions: [

@@ -20,6 +20,7 @@ export interface IDefaults {
   idleCancelMinutes: number;
   noKernelCancelMinutes: number;
   gpuIdleMinutes: number;
+  gpuIdleCancelMinutes: number;
   walltimeWarnings: number[];
 }
 
@@ -36,6 +37,7 @@ export const DEFAULTS: IDefaults = {
   idleCancelMinutes: 0,
   noKernelCancelMinutes: 5,
   gpuIdleMinutes: 30,
+  gpuIdleCancelMinutes: 0,
   walltimeWarnings: [30, 10, 2]
 };
 

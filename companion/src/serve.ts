@@ -65,7 +65,8 @@ export async function serve(
     jobPolicy: jobPolicy(process.env, site),
     sitePolicy: {
       idleMinutes: site.idleCancelMinutes,
-      noKernelMinutes: site.noKernelCancelMinutes
+      noKernelMinutes: site.noKernelCancelMinutes,
+      gpuIdleCancelMinutes: site.gpuIdleCancelMinutes
     }
   });
   await allocations.init();

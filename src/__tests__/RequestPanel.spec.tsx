@@ -33,6 +33,20 @@ const pending: Allocation = {
   updatedAt: '2026-11-23T07:00:00.000Z'
 };
 
+/** The pending allocation above, started on `node` (RUNNING, ready, an hour left at 07:01). */
+function running(node: string, more: Partial<Allocation> = {}): Allocation {
+  return {
+    ...pending,
+    state: 'ready',
+    slurmState: 'RUNNING',
+    pendingReason: null,
+    node,
+    startTime: '2026-11-23T07:01:00.000Z',
+    endTime: '2026-11-23T08:01:00.000Z',
+    ...more
+  };
+}
+
 /** A companion answering from a table, by path. */
 function settings(
   routes: Record<string, () => Response>
@@ -193,16 +207,9 @@ describe('RequestPanel', () => {
   });
 
   it('shows a cancel the policy scheduled, and puts it off with Keep', async () => {
-    const ready: Allocation = {
-      ...pending,
-      state: 'ready',
-      slurmState: 'RUNNING',
-      pendingReason: null,
-      node: 'node1',
-      startTime: '2026-11-23T07:01:00.000Z',
-      endTime: '2026-11-23T08:01:00.000Z',
+    const ready: Allocation = running('node1', {
       autoCancel: { at: '2026-11-23T07:20:00.000Z', why: 'no_kernel' }
-    };
+    });
     let kept = false;
     open({
       'api/cluster': cluster,
@@ -228,20 +235,32 @@ describe('RequestPanel', () => {
     );
   });
 
+  it('says when idle GPUs are the reason for a scheduled cancel', async () => {
+    const ready: Allocation = running('node1', {
+      autoCancel: { at: '2026-11-23T07:20:00.000Z', why: 'gpu_idle' }
+    });
+    open({
+      'api/cluster': cluster,
+      'api/presets': json({ presets: {} }),
+      'api/allocations': json({ allocations: [ready] })
+    });
+    await until(
+      () => panel.node.querySelector('.jp-SlurmKernels-autoCancel') !== null
+    );
+    expect(
+      panel.node.querySelector('.jp-SlurmKernels-autoCancel')!.textContent
+    ).toMatch(
+      /^Its GPUs have been idle for a while: cancelled at \d\d:\d\d( [AP]M)? unless code runs\. Keep$/
+    );
+  });
+
   it('says how the companion reaches the allocation, and why not through ssh', async () => {
-    const relayed: Allocation = {
-      ...pending,
-      state: 'ready',
-      slurmState: 'RUNNING',
-      pendingReason: null,
-      node: 'node2',
-      startTime: '2026-11-23T07:01:00.000Z',
-      endTime: '2026-11-23T08:01:00.000Z',
+    const relayed: Allocation = running('node2', {
       transport: {
         kind: 'srun',
         note: 'ssh to node2 failed (node2: cannot connect with ssh: connect ECONNREFUSED)'
       }
-    };
+    });
     open({
       'api/cluster': cluster,
       'api/presets': json({ presets: {} }),
@@ -280,8 +299,18 @@ describe('RequestPanel', () => {
     model.defaults = { ...model.defaults, idleCancelMinutes: 90 };
     await until(() => sent.length === 2);
     expect(sent).toEqual([
-      { idleMinutes: 0, noKernelMinutes: 5, gpuIdleMinutes: 30 },
-      { idleMinutes: 90, noKernelMinutes: 5, gpuIdleMinutes: 30 }
+      {
+        idleMinutes: 0,
+        noKernelMinutes: 5,
+        gpuIdleMinutes: 30,
+        gpuIdleCancelMinutes: 0
+      },
+      {
+        idleMinutes: 90,
+        noKernelMinutes: 5,
+        gpuIdleMinutes: 30,
+        gpuIdleCancelMinutes: 0
+      }
     ]);
   });
 

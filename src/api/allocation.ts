@@ -285,8 +285,9 @@ export const allocationProblemSchema = z.object({
 
 /**
  * When an allocation is cancelled on the user's behalf (minutes, 0: never): once its last kernel has
- * been shut down this long, or when none of its kernels has run code this long. The lab sends the
- * user's settings; the site's policy is applied too, the stricter limit winning.
+ * been shut down this long, when none of its kernels has run code this long, or when its GPUs have
+ * all been at 0 % this long while no code runs. The lab sends the user's settings; the site's
+ * policy is applied too, the stricter limit winning.
  */
 export const cancelPolicySchema = z
   .object({
@@ -300,9 +301,18 @@ export const cancelPolicySchema = z
       .max(7 * 24 * 60),
     /**
      * Flag an allocation whose GPUs have all been at 0 % this long (minutes; 0: never); 30 where
-     * unset. A flag, not a cancel: the idle limit above cancels.
+     * unset. A flag, not a cancel.
      */
     gpuIdleMinutes: z
+      .number()
+      .nonnegative()
+      .max(7 * 24 * 60)
+      .optional(),
+    /**
+     * Cancel an allocation whose GPUs have all been at 0 % this long, unless code runs in it
+     * (minutes; 0 or unset: never). Unknown use (MIG, samples that stopped coming) is never idle.
+     */
+    gpuIdleCancelMinutes: z
       .number()
       .nonnegative()
       .max(7 * 24 * 60)
@@ -325,7 +335,7 @@ export const transportSchema = z.object({
 export const autoCancelSchema = z.object({
   /** ISO time. */
   at: z.string(),
-  why: z.enum(['no_kernel', 'idle'])
+  why: z.enum(['no_kernel', 'idle', 'gpu_idle'])
 });
 
 /** A GPU as nvidia-smi lists it (the binding check's evidence). */

@@ -68,7 +68,8 @@ export const sitePolicySchema = z.object({
   defaults: siteDefaultsSchema,
   /** The site's cancel limits (minutes); the companion applies them where they are stricter. */
   idleCancelMinutes: z.number().nonnegative().nullable(),
-  noKernelCancelMinutes: z.number().nonnegative().nullable().optional()
+  noKernelCancelMinutes: z.number().nonnegative().nullable().optional(),
+  gpuIdleCancelMinutes: z.number().nonnegative().nullable().optional()
 });
 
 export type SitePolicy = z.infer<typeof sitePolicySchema>;

@@ -19,6 +19,8 @@ export const siteConfigSchema = z
     idleCancelMinutes: z.number().nonnegative().optional(),
     /** Cancel an allocation whose last kernel was shut down this long ago (minutes); 0: never. */
     noKernelCancelMinutes: z.number().nonnegative().optional(),
+    /** Cancel an allocation whose GPUs have all been at 0 % this long, no code running (minutes). */
+    gpuIdleCancelMinutes: z.number().nonnegative().optional(),
     /**
      * The jobs' dead-man's switch: a job no companion has been in touch with for this long, and
      * none of whose kernels is busy, ends itself (minutes; 30 by default).

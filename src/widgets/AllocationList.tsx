@@ -11,7 +11,8 @@ import {
   gpuHoursOf,
   gpusAsked,
   type Allocation,
-  type AllocationProblem
+  type AllocationProblem,
+  type AutoCancel
 } from '../api/allocation';
 import { clockTime, timeLeft } from '../format';
 import { GpuPanel } from './GpuPanel';
@@ -182,15 +183,7 @@ function AllocationCard(props: {
       )}
       {a.state === 'ready' && a.autoCancel && (
         <p className="jp-SlurmKernels-autoCancel">
-          {a.autoCancel.why === 'idle'
-            ? trans.__(
-                'No code has run for a while: cancelled at %1.',
-                clockTime(a.autoCancel.at)
-              )
-            : trans.__(
-                'No kernel: cancelled at %1 unless one starts.',
-                clockTime(a.autoCancel.at)
-              )}{' '}
+          {autoCancelText(a.autoCancel, trans)}{' '}
           <button
             className="jp-mod-styled"
             onClick={() => void model.keep(a.id)}
@@ -264,5 +257,21 @@ function problemLabel(
       return trans.__('Submission unconfirmed.');
     case 'cancel_pending':
       return trans.__('Cancel pending.');
+  }
+}
+
+/** Why a cancel is scheduled, and when, in the allocation's card. */
+function autoCancelText(due: AutoCancel, trans: TranslationBundle): string {
+  const at = clockTime(due.at);
+  switch (due.why) {
+    case 'idle':
+      return trans.__('No code has run for a while: cancelled at %1.', at);
+    case 'no_kernel':
+      return trans.__('No kernel: cancelled at %1 unless one starts.', at);
+    case 'gpu_idle':
+      return trans.__(
+        'Its GPUs have been idle for a while: cancelled at %1 unless code runs.',
+        at
+      );
   }
 }

@@ -1,7 +1,8 @@
 /**
  * When a ready allocation is cancelled on the user's behalf, so its GPUs are not held for nobody:
- * its last kernel was shut down a grace ago (no_kernel), or none of its kernels has run code for
- * the idle limit (idle). A kernel running code is never a reason to cancel. Pure: the manager feeds
+ * its last kernel was shut down a grace ago (no_kernel), none of its kernels has run code for the
+ * idle limit (idle), or its GPUs have all been at 0 % for the GPU idle limit (gpu_idle). A kernel
+ * running code is never cancelled, whatever its GPUs do. Pure: the manager feeds
  * it what the bridges saw and what it persisted, and asks the gateway before it acts.
  */
 import type { AutoCancel, CancelPolicy } from '../../../src/api/allocation';
@@ -22,7 +23,11 @@ export function strictestPolicy(
   return {
     noKernelMinutes: strictest(a.noKernelMinutes, b.noKernelMinutes ?? 0),
     idleMinutes: strictest(a.idleMinutes, b.idleMinutes ?? 0),
-    gpuIdleMinutes: a.gpuIdleMinutes ?? b.gpuIdleMinutes
+    gpuIdleMinutes: a.gpuIdleMinutes ?? b.gpuIdleMinutes,
+    gpuIdleCancelMinutes: strictest(
+      a.gpuIdleCancelMinutes ?? 0,
+      b.gpuIdleCancelMinutes ?? 0
+    )
   };
 }
 
@@ -46,8 +51,10 @@ export interface IKernelUse {
   lastExecution?: number;
   /** When its last kernel was shut down, while none has started since. */
   lastKernelEndedAt?: number;
-  /** When the user last said "keep": both limits count from there at the earliest. */
+  /** When the user last said "keep": every limit counts from there at the earliest. */
   keptAt?: number;
+  /** Since when every GPU it has has been at 0 %, while that is known (fresh samples, not MIG). */
+  gpusIdleSince?: number;
 }
 
 /** When the allocation is to be cancelled and why, or null while nothing says it should. */
@@ -74,6 +81,13 @@ export function autoCancelDue(
     const since = Math.max(use.readyAt, use.lastExecution ?? 0, kept);
     due.push({ at: at(since, policy.idleMinutes), why: 'idle' });
   }
+  const gpuIdle = policy.gpuIdleCancelMinutes ?? 0;
+  if (gpuIdle > 0 && use.gpusIdleSince !== undefined) {
+    due.push({
+      at: at(Math.max(use.gpusIdleSince, kept), gpuIdle),
+      why: 'gpu_idle'
+    });
+  }
   return due.sort((x, y) => x.at.localeCompare(y.at))[0] ?? null;
 }
 
@@ -83,9 +97,11 @@ function at(since: number, minutes: number): string {
 
 /** How often the policy is looked at: often enough for the shortest limit, at most every 15 s. */
 export function policyTickMs(policy: CancelPolicy): number {
-  const limits = [policy.noKernelMinutes, policy.idleMinutes].filter(
-    m => m > 0
-  );
+  const limits = [
+    policy.noKernelMinutes,
+    policy.idleMinutes,
+    policy.gpuIdleCancelMinutes ?? 0
+  ].filter(m => m > 0);
   if (limits.length === 0) {
     return 15_000;
   }
@@ -97,9 +113,14 @@ export function autoCancelReason(
   due: AutoCancel,
   policy: CancelPolicy
 ): string {
-  return due.why === 'no_kernel'
-    ? `no kernel ran in it for ${minutes(policy.noKernelMinutes)}`
-    : `no code ran in it for ${minutes(policy.idleMinutes)}`;
+  switch (due.why) {
+    case 'no_kernel':
+      return `no kernel ran in it for ${minutes(policy.noKernelMinutes)}`;
+    case 'idle':
+      return `no code ran in it for ${minutes(policy.idleMinutes)}`;
+    case 'gpu_idle':
+      return `its GPUs were idle (0 %) for ${minutes(policy.gpuIdleCancelMinutes ?? 0)}`;
+  }
 }
 
 function minutes(m: number): string {

@@ -905,7 +905,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       return; // not reached (yet): nothing is known of its kernels
     }
     const use = this._noteKernelUse(record, seen);
-    let due = autoCancelDue(policy, { ...use, ...seen });
+    const gpusIdleSince = this._gpusIdleSince(record);
+    let due = autoCancelDue(policy, { ...use, ...seen, gpusIdleSince });
     if (due && Date.parse(due.at) <= Date.now()) {
       due = await this._confirmDue(record, policy, seen.kernels);
       if (due && Date.parse(due.at) <= Date.now()) {
@@ -920,6 +921,12 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       }
     }
     this._update(record, { autoCancel: due });
+  }
+
+  /** Since when all of its GPUs have been at 0 %, while its samples are fresh and say so. */
+  private _gpusIdleSince(record: IRecord): number | undefined {
+    const since = this._view(record).gpus?.idle.since;
+    return since ? Date.parse(since) : undefined;
   }
 
   private _use(record: IRecord): IPersistedUse {
@@ -981,7 +988,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     return autoCancelDue(policy, {
       ...record.use,
       kernels: Math.max(remote.length, bridged),
-      executing: busy
+      executing: busy,
+      gpusIdleSince: this._gpusIdleSince(record)
     });
   }
 

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import type {
   Allocation,
+  AutoCancel,
   AllocationRequestInput
 } from '../../../src/api/allocation';
 import { allocationRequestSchema } from '../../../src/api/allocation';
@@ -137,6 +138,13 @@ function stage(a: Allocation): string {
   }
 }
 
+/** Why a cancel is scheduled, in the list's few words. */
+const AUTO_CANCEL_WHY: Record<AutoCancel['why'], string> = {
+  idle: 'idle',
+  no_kernel: 'no kernel',
+  gpu_idle: 'GPUs idle'
+};
+
 export async function list(
   client: CompanionClient,
   args: string[]
@@ -161,7 +169,7 @@ export async function list(
         : a.outcome
           ? ` (${a.outcome.state})`
           : a.autoCancel
-            ? ` (cancelled at ${a.autoCancel.at}: ${a.autoCancel.why === 'idle' ? 'idle' : 'no kernel'}; slurm-kernels keep ${a.jobId})`
+            ? ` (cancelled at ${a.autoCancel.at}: ${AUTO_CANCEL_WHY[a.autoCancel.why]}; slurm-kernels keep ${a.jobId})`
             : '';
     process.stdout.write(
       `${a.id}\tjob ${a.jobId}\t${a.state}${why}${where}\t${a.request.partition}\t${a.request.gres ?? '-'}\n`

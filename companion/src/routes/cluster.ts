@@ -58,7 +58,8 @@ export function asTheSiteOffersIt(cluster: Cluster, site: SiteConfig): Cluster {
     partitions: site.partitions ?? null,
     defaults: site.defaults ?? {},
     idleCancelMinutes: site.idleCancelMinutes ?? null,
-    noKernelCancelMinutes: site.noKernelCancelMinutes ?? null
+    noKernelCancelMinutes: site.noKernelCancelMinutes ?? null,
+    gpuIdleCancelMinutes: site.gpuIdleCancelMinutes ?? null
   };
   const offered = site.partitions;
   if (!offered) {

@@ -40,7 +40,7 @@ async function setPolicy(noKernelMinutes: number, idleMinutes: number) {
   });
   expect(res).toEqual({
     status: 200,
-    body: { noKernelMinutes, idleMinutes }
+    body: { noKernelMinutes, idleMinutes, gpuIdleCancelMinutes: 0 }
   });
 }
 

@@ -2,11 +2,11 @@
  * GPUs you can see, on the testbed: its nodes' stand-in nvidia-smi replays real captures (node1 an
  * H100, node2 an H200, idle or busy as set). The job's gateway reports the binding and samples,
  * the companion checks and serves them; an environment that clears CUDA_VISIBLE_DEVICES gets the
- * warning; GPUs at 0 % for the window are flagged; no sampler outlives its job, cancelled or timed
- * out.
+ * warning; GPUs at 0 % for the window are flagged, and past the GPU idle limit the allocation is
+ * cancelled (announced first); no sampler outlives its job, cancelled or timed out.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import type { Allocation } from '../../../src/api/allocation';
+import type { Allocation, CancelPolicy } from '../../../src/api/allocation';
 import { requestJson } from '../unit/http/request';
 import { currentOf, useLabSide } from './setup';
 import { injectFault, requireTestUser, waitFor } from './testbed';
@@ -65,6 +65,16 @@ async function withGpus(
     60_000,
     500
   );
+}
+
+/** The user's cancel policy: the other limits off, so only the GPUs' decide. */
+async function setPolicy(gpuLimits: Partial<CancelPolicy>): Promise<void> {
+  const res = await requestJson(side.harness.socket, 'PUT', '/api/policy', {
+    noKernelMinutes: 0,
+    idleMinutes: 0,
+    ...gpuLimits
+  });
+  expect(res).toMatchObject({ status: 200, body: gpuLimits });
 }
 
 /** Pids of the stand-in nvidia-smi processes running for a job (its environment says which). */
@@ -139,15 +149,7 @@ it('warns, with the evidence, when an environment preset clears CUDA_VISIBLE_DEV
 });
 
 it('flags GPUs at 0 % for the idle window, not while they are busy, and no sampler outlives a time limit', async () => {
-  const policy = await requestJson(side.harness.socket, 'PUT', '/api/policy', {
-    noKernelMinutes: 0,
-    idleMinutes: 0,
-    gpuIdleMinutes: 0.1 // 6 s
-  });
-  expect(policy).toMatchObject({
-    status: 200,
-    body: { gpuIdleMinutes: 0.1 }
-  });
+  await setPolicy({ gpuIdleMinutes: 0.1 }); // 6 s
   // Two minutes of walltime: the job ends by its limit while the test watches.
   const a = await side.harness.requestGpu({ minutes: 2 });
   const node = a.node as string;
@@ -196,4 +198,46 @@ it('flags GPUs at 0 % for the idle window, not while they are busy, and no sampl
   expect(ended.state).toBe('ended');
   expect(ended.gpus).toBeNull();
   expect(samplersOf(a.jobId as string)).toEqual([]);
+});
+
+it('cancels an allocation whose GPUs stay at 0 % for the GPU idle limit, after announcing it', async () => {
+  await setPolicy({ gpuIdleCancelMinutes: 0.25 }); // 15 s
+  const a = await side.harness.requestGpu();
+  // Idle GPUs from the first samples on: the cancel is scheduled, and shown, before it happens.
+  const announced = await waitFor(
+    'the GPU idle cancel scheduled',
+    async () => {
+      const now = await currentOf(side, a);
+      return now.autoCancel?.why === 'gpu_idle' ? now : undefined;
+    },
+    60_000,
+    500
+  );
+  const since = Date.parse(announced.gpus?.idle.since as string);
+  expect(Date.parse(announced.autoCancel!.at)).toBe(since + 15_000);
+  const listed = await side.harness.cli(['list']);
+  expect(listed.stdout).toContain(
+    `: GPUs idle; slurm-kernels keep ${a.jobId})`
+  );
+  const ended = await waitFor(
+    'the allocation cancelled',
+    async () => {
+      const now = await currentOf(side, a);
+      return now.state === 'ended' ? now : undefined;
+    },
+    60_000,
+    1_000
+  );
+  expect(ended.outcome).toMatchObject({
+    state: 'CANCELLED',
+    autoCancelled: true,
+    message: 'Cancelled for you: its GPUs were idle (0 %) for 15 s.'
+  });
+  expect(Date.parse(ended.updatedAt)).toBeGreaterThanOrEqual(since + 15_000);
+  await waitFor(
+    'the sampler gone with the cancelled job',
+    async () => samplersOf(a.jobId as string).length === 0,
+    60_000,
+    250
+  );
 });

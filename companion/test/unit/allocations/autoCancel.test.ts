@@ -75,7 +75,11 @@ describe('autoCancelDue', () => {
         { noKernelMinutes: 5, idleMinutes: 0 },
         { idleMinutes: 120, noKernelMinutes: 0 }
       )
-    ).toEqual({ noKernelMinutes: 5, idleMinutes: 120 });
+    ).toEqual({
+      noKernelMinutes: 5,
+      idleMinutes: 120,
+      gpuIdleCancelMinutes: 0
+    });
     expect(
       strictestPolicy(
         { noKernelMinutes: 30, idleMinutes: 60 },
@@ -83,13 +87,54 @@ describe('autoCancelDue', () => {
           noKernelMinutes: 10
         }
       )
-    ).toEqual({ noKernelMinutes: 10, idleMinutes: 60 });
+    ).toEqual({
+      noKernelMinutes: 10,
+      idleMinutes: 60,
+      gpuIdleCancelMinutes: 0
+    });
+    expect(
+      strictestPolicy(
+        { noKernelMinutes: 0, idleMinutes: 0, gpuIdleCancelMinutes: 0 },
+        { gpuIdleCancelMinutes: 120 }
+      ).gpuIdleCancelMinutes
+    ).toBe(120);
+  });
+
+  it('cancels GPUs idle for the GPU limit, counted from a "keep" at the earliest, never while code runs', () => {
+    const gpuPolicy = { ...policy, gpuIdleCancelMinutes: 15 };
+    const held = {
+      ...use,
+      kernels: 1,
+      lastExecution: T0 + 30 * MIN,
+      gpusIdleSince: T0 + 10 * MIN
+    };
+    expect(autoCancelDue(gpuPolicy, held)).toEqual({
+      at: new Date(T0 + 25 * MIN).toISOString(),
+      why: 'gpu_idle'
+    });
+    expect(
+      autoCancelDue(gpuPolicy, { ...held, keptAt: T0 + 20 * MIN })?.at
+    ).toBe(new Date(T0 + 35 * MIN).toISOString());
+    expect(autoCancelDue(gpuPolicy, { ...held, executing: true })).toBeNull();
+    // Busy GPUs, or use not known: only the other limits.
+    expect(
+      autoCancelDue(gpuPolicy, { ...held, gpusIdleSince: undefined })?.why
+    ).toBe('idle');
+    // Unset or 0: never.
+    expect(autoCancelDue(policy, held)?.why).toBe('idle');
   });
 
   it('looks often enough for the shortest limit', () => {
     expect(policyTickMs({ noKernelMinutes: 5, idleMinutes: 0 })).toBe(15_000);
     expect(policyTickMs({ noKernelMinutes: 0.5, idleMinutes: 0 })).toBe(3_000);
     expect(policyTickMs({ noKernelMinutes: 0, idleMinutes: 0 })).toBe(15_000);
+    expect(
+      policyTickMs({
+        noKernelMinutes: 5,
+        idleMinutes: 0,
+        gpuIdleCancelMinutes: 0.2
+      })
+    ).toBe(1_200);
   });
 });
 
@@ -287,7 +332,8 @@ describe('the cancel policy of the manager', () => {
     const second = await start(); // its gateway is reached again; no shim reattaches
     expect(second.cancelPolicy).toEqual({
       noKernelMinutes: 0.05,
-      idleMinutes: 0
+      idleMinutes: 0,
+      gpuIdleCancelMinutes: 0
     });
     await until('ready again', () => second.get(a.id).state === 'ready');
     await until('scheduled again', () => Boolean(second.get(a.id).autoCancel));
@@ -305,7 +351,8 @@ describe('the cancel policy of the manager', () => {
     ).rejects.toMatchObject({ status: 400, field: 'idleMinutes' });
     expect(manager.cancelPolicy).toEqual({
       noKernelMinutes: 5,
-      idleMinutes: 0
+      idleMinutes: 0,
+      gpuIdleCancelMinutes: 0
     });
   });
 

@@ -83,7 +83,8 @@ describe('the site configuration', () => {
     const offered = asTheSiteOffersIt(cluster, {
       partitions: ['gpu', 'cpu'],
       defaults: { partition: 'gpu' },
-      idleCancelMinutes: 120
+      idleCancelMinutes: 120,
+      gpuIdleCancelMinutes: 60
     });
     expect(offered.partitions.map(p => [p.name, p.isDefault])).toEqual([
       ['gpu', true],
@@ -96,7 +97,8 @@ describe('the site configuration', () => {
       partitions: ['gpu', 'cpu'],
       defaults: { partition: 'gpu' },
       idleCancelMinutes: 120,
-      noKernelCancelMinutes: null
+      noKernelCancelMinutes: null,
+      gpuIdleCancelMinutes: 60
     });
     // Without a site default, Slurm's default stays where it is offered.
     expect(
