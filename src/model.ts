@@ -8,10 +8,11 @@ import { Poll } from '@lumino/polling';
 import type { KernelSpec, ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 import type { IDisposable } from '@lumino/disposable';
-import type {
-  Allocation,
-  AllocationRequestInput,
-  AllocationState
+import {
+  allocationSchema,
+  type Allocation,
+  type AllocationRequestInput,
+  type AllocationState
 } from './api/allocation';
 import type { Cluster } from './api/cluster';
 import type { PresetMap } from './formModel';
@@ -281,7 +282,35 @@ export class SlurmKernelsModel implements IDisposable {
         withCredentials: true
       }
     );
-    this._events.addEventListener('allocation', () => void this.refresh());
+    this._events.addEventListener('allocation', event =>
+      this._fromEvent((event as MessageEvent<string>).data)
+    );
+  }
+
+  /**
+   * One allocation as an event carries it. Where only its details changed (its GPUs' samples, every
+   * few seconds), it is taken as it comes; a new allocation or a change of state is fetched with
+   * the others, which does what that needs (the kernel picker, the transition's notification).
+   */
+  private _fromEvent(data: string): void {
+    const known = (id: string) => this._allocations.find(a => a.id === id);
+    let changed: Allocation;
+    try {
+      changed = allocationSchema.parse(JSON.parse(data));
+    } catch {
+      void this.refresh();
+      return;
+    }
+    if (known(changed.id)?.state !== changed.state) {
+      void this.refresh();
+      return;
+    }
+    this._allocations = this._allocations.map(a =>
+      a.id === changed.id ? changed : a
+    );
+    this._checkAutoCancel([changed]);
+    this._checkGpus([changed]);
+    this._changed.emit();
   }
 
   /** Ready as a relaunch, or again after its job was requeued: notebooks may want its kernels. */
@@ -343,7 +372,7 @@ export class SlurmKernelsModel implements IDisposable {
     }
   }
 
-  /** Says once per scheduled cancel when it is less than AUTO_CANCEL_WARNING_MS away. */
+  /** Says once per GPU problem, and once per stretch of idle GPUs, of each allocation. */
   private _checkGpus(allocations: Allocation[]): void {
     for (const allocation of allocations) {
       const gpus = allocation.state === 'ready' ? allocation.gpus : null;
@@ -365,6 +394,7 @@ export class SlurmKernelsModel implements IDisposable {
     }
   }
 
+  /** Says once per scheduled cancel when it is less than AUTO_CANCEL_WARNING_MS away. */
   private _checkAutoCancel(allocations: Allocation[]): void {
     for (const allocation of allocations) {
       const due = allocation.state === 'ready' ? allocation.autoCancel : null;

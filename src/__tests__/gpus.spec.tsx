@@ -242,3 +242,64 @@ describe('GPU summaries and warnings', () => {
     expect(shown[0]).toContain('CUDA_VISIBLE_DEVICES=0,1');
   });
 });
+
+describe("the companion's events", () => {
+  /** Stands in for the browser's EventSource: the test sends what the companion would. */
+  class FakeEventSource {
+    static last: FakeEventSource | null = null;
+    constructor(readonly url: string) {
+      FakeEventSource.last = this;
+    }
+    addEventListener(type: string, listener: (e: MessageEvent) => void): void {
+      this._listeners.set(type, listener);
+    }
+    send(type: string, data: unknown): void {
+      this._listeners.get(type)?.(
+        new MessageEvent(type, { data: JSON.stringify(data) })
+      );
+    }
+    close(): void {
+      this._listeners.clear();
+    }
+    private _listeners = new Map<string, (e: MessageEvent) => void>();
+  }
+
+  beforeEach(() => {
+    (globalThis as { EventSource?: unknown }).EventSource = FakeEventSource;
+  });
+  afterEach(() => {
+    delete (globalThis as { EventSource?: unknown }).EventSource;
+  });
+
+  it('takes new GPU samples from the event itself, and fetches the list for a change of state', async () => {
+    let listed = allocation(gpus());
+    let fetched = 0;
+    const model = new SlurmKernelsModel({
+      serverSettings: ServerConnection.makeSettings({
+        baseUrl: 'http://localhost/',
+        fetch: async () => {
+          fetched += 1;
+          return new Response(JSON.stringify({ allocations: [listed] }));
+        }
+      })
+    });
+    try {
+      void model.refresh();
+      await until(() => model.allocations.length === 1);
+      const before = fetched;
+      const sampled = gpus({
+        idle: { since: null, flagged: false, minutes: 5 }
+      });
+      FakeEventSource.last!.send('allocation', allocation(sampled));
+      expect(model.allocations[0].gpus?.idle.minutes).toBe(5);
+      expect(fetched).toBe(before);
+
+      listed = { ...allocation(null), state: 'ended', slurmState: 'CANCELLED' };
+      FakeEventSource.last!.send('allocation', listed);
+      await until(() => model.allocations[0].state === 'ended');
+      expect(fetched).toBe(before + 1);
+    } finally {
+      model.dispose();
+    }
+  });
+});
