@@ -24,6 +24,11 @@ export interface IHostConfig {
   knownHostsFiles: string[];
   /** The names the host key may be listed under (HostKeyAlias, else the names it has). */
   knownAs: string[];
+  /**
+   * What the config logs in with that ssh2 cannot do (hostbased authentication, OpenSSH
+   * certificates): named when authentication fails, so the user learns why their own ssh works.
+   */
+  unsupported: string[];
 }
 
 /** Fields of `ssh -G` output ("key value", keys lower case; identityfile repeats). */
@@ -91,8 +96,23 @@ export async function hostConfig(
       knownHostsFiles.length > 0
         ? knownHostsFiles
         : defaultKnownHostsFiles(home),
-    knownAs: alias ? [alias] : [...new Set([host, hostname])]
+    knownAs: alias ? [alias] : [...new Set([host, hostname])],
+    unsupported: unsupportedLogins(evaluated, home)
   };
+}
+
+function unsupportedLogins(
+  evaluated: Map<string, string[]>,
+  home: string
+): string[] {
+  const unsupported: string[] = [];
+  if (evaluated.get('hostbasedauthentication')?.[0] === 'yes') {
+    unsupported.push('hostbased authentication (ssh-keysign)');
+  }
+  for (const file of evaluated.get('certificatefile') ?? []) {
+    unsupported.push(`the certificate ${expandHome(file, home)}`);
+  }
+  return unsupported;
 }
 
 function expandHome(file: string, home: string): string {

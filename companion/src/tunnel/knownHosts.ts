@@ -1,7 +1,8 @@
 /**
  * Host key verification against OpenSSH known_hosts files: plain and hashed (|1|salt|hash) host
  * patterns, wildcards, negations, [host]:port, and @revoked. A host with no matching entry is refused;
- * there is no "accept new keys" mode.
+ * there is no "accept new keys" mode. @cert-authority lines are read only to say why a host they
+ * vouch for is refused: ssh2 cannot negotiate host certificates, so a CA cannot vouch for a key.
  */
 import { createHmac } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -14,6 +15,8 @@ export interface IKnownHostEntry {
   /** The key blob, base64, as in the file. */
   key: string;
   revoked: boolean;
+  /** A CA's key that signs host certificates: never a host's own key. */
+  certAuthority: boolean;
 }
 
 export function defaultKnownHostsFiles(home = os.homedir()): string[] {
@@ -37,14 +40,15 @@ export function parseKnownHosts(text: string): IKnownHostEntry[] {
     if (fields[0].startsWith('@')) {
       marker = fields.shift() ?? null;
     }
-    if (marker === '@cert-authority' || fields.length < 3) {
-      continue; // host certificates are not supported: such hosts need a plain key entry
+    if (fields.length < 3) {
+      continue;
     }
     entries.push({
       patterns: fields[0].split(','),
       keyType: fields[1],
       key: fields[2],
-      revoked: marker === '@revoked'
+      revoked: marker === '@revoked',
+      certAuthority: marker === '@cert-authority'
     });
   }
   return entries;
@@ -123,7 +127,8 @@ export class KnownHosts {
   ): { ok: true } | { ok: false; reason: string } {
     const keys = names.map(n => hostKey(n, port));
     const presented = keyBlob.toString('base64');
-    const matching = this._entries.filter(e => entryMatches(e, keys));
+    const named = this._entries.filter(e => entryMatches(e, keys));
+    const matching = named.filter(e => !e.certAuthority);
     if (matching.some(e => e.revoked && e.key === presented)) {
       return {
         ok: false,
@@ -137,6 +142,12 @@ export class KnownHosts {
       return {
         ok: false,
         reason: `the host key of ${names[0]} does not match known_hosts: possible man-in-the-middle, or the host was reinstalled`
+      };
+    }
+    if (named.length > 0) {
+      return {
+        ok: false,
+        reason: `${names[0]} is vouched for only by a @cert-authority line in known_hosts (an OpenSSH host certificate), which the companion's ssh cannot check: its own host key must be listed too (sites put their nodes' keys in /etc/ssh/ssh_known_hosts), or the srun relay used`
       };
     }
     return {

@@ -205,9 +205,12 @@ export class SshPool {
             )
           );
         } else if (err.level === 'client-authentication') {
+          const unsupported = config.unsupported.length
+            ? `; the ssh config also logs in with ${config.unsupported.join(' and ')}, which the companion's ssh cannot use`
+            : '';
           reject(
             new TunnelError(
-              `${host}: ssh authentication failed (keys in ~/.ssh or ssh-agent)`,
+              `${host}: ssh authentication failed (keys in ~/.ssh or ssh-agent${unsupported})`,
               'authentication'
             )
           );
@@ -329,7 +332,8 @@ namespace Private {
         path.join(os.homedir(), '.ssh', f)
       ),
       knownHostsFiles: defaultKnownHostsFiles(),
-      knownAs: [host]
+      knownAs: [host],
+      unsupported: []
     };
   }
 

@@ -33,7 +33,8 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
         '/etc/ssh/ssh_known_hosts',
         '/etc/ssh/ssh_known_hosts2'
       ],
-      knownAs: ['node1', '10.77.0.11']
+      knownAs: ['node1', '10.77.0.11'],
+      unsupported: []
     });
   });
 
@@ -60,7 +61,8 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
         '/home/alice/.ssh/cluster_known_hosts',
         '/var/lib/sss/pubconf/known_hosts'
       ],
-      knownAs: ['testbed-nodes']
+      knownAs: ['testbed-nodes'],
+      unsupported: []
     });
     // The config's HostName wins: Slurm is not asked.
     expect(nodeAddress).not.toHaveBeenCalled();
@@ -80,5 +82,19 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
       knownAs: ['node3'],
       knownHostsFiles: expect.arrayContaining(['/etc/ssh/ssh_known_hosts'])
     });
+  });
+
+  it('names what the config logs in with that the companion cannot: hostbased authentication, certificates', async () => {
+    const config = await hostConfig(
+      'gpu-7',
+      sources(
+        fixture('../openssh-9.2/ssh-G-hostbased.txt'),
+        jest.fn().mockResolvedValue(undefined)
+      )
+    );
+    expect(config.unsupported).toEqual([
+      'hostbased authentication (ssh-keysign)',
+      'the certificate /home/alice/.ssh/id_ed25519-cert.pub'
+    ]);
   });
 });

@@ -59,4 +59,27 @@ describe('known_hosts', () => {
       reason: expect.stringMatching(/revoked/)
     });
   });
+
+  it('says a host only a @cert-authority line vouches for cannot be checked, and never takes the CA key as its own', () => {
+    const hosts = new KnownHosts(
+      parseKnownHosts(
+        [
+          `@cert-authority *.cluster,gpu-* ssh-ed25519 ${b64}`,
+          `login ssh-ed25519 ${b64}`
+        ].join('\n')
+      )
+    );
+    // The CA's own key presented by a host is no proof of anything.
+    expect(hosts.verify(['gpu-3'], 22, key)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(
+        /^gpu-3 is vouched for only by a @cert-authority line/
+      )
+    });
+    expect(hosts.verify(['n1.cluster'], 22, other).ok).toBe(false);
+    expect(hosts.verify(['login'], 22, key).ok).toBe(true);
+    expect(hosts.verify(['elsewhere'], 22, key)).toMatchObject({
+      reason: expect.stringMatching(/not in known_hosts/)
+    });
+  });
 });
