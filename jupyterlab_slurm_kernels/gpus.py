@@ -37,6 +37,8 @@ SLURM_VARIABLES = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE", "G
 try:
     # Resolved here, not in a forked child: a dlopen there could wait on a lock another thread held.
     PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+    # prctl(int, unsigned long, ...): without argtypes the signal would go as a C int.
+    PRCTL.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 except (OSError, AttributeError):
     PRCTL = None  # not Linux: the job's end stops the sampler
 
@@ -52,7 +54,7 @@ def now_ms():
 def die_with_parent():
     """In the child, before exec: SIGTERM when the gateway's thread that started it ends."""
     if PRCTL is not None:
-        PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        PRCTL(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def busy_or_unknown(cell):
@@ -110,9 +112,15 @@ class GpuReport:
                     errors="replace",
                     preexec_fn=die_with_parent,
                 )
-            stdout, stderr = done.communicate(timeout=120)
+            try:
+                stdout, stderr = done.communicate(timeout=120)
+            except subprocess.TimeoutExpired as err:
+                done.kill()
+                done.communicate()
+                self.devices = {"error": str(err)}
+                return
             done = subprocess.CompletedProcess(done.args, done.returncode, stdout, stderr)
-        except (OSError, subprocess.TimeoutExpired) as err:
+        except OSError as err:
             self.devices = {"error": str(err)}
             return
         if "No devices were found" in done.stdout:
@@ -129,6 +137,7 @@ class GpuReport:
         and less often (a node whose driver cannot be read stays so)."""
         pause = 30
         while True:
+            seq = self.seq
             try:
                 with SPAWNING:
                     process = subprocess.Popen(
@@ -143,11 +152,16 @@ class GpuReport:
                 self.follow(process)
             except Exception as err:  # noqa: BLE001 - the sampler must not die with the thread
                 self.sampler = {"state": "failed", "message": str(err)}
+            # A run that sampled was healthy: its end is a new trouble, not the last one again.
+            pause = 30 if self.seq > seq else pause
             time.sleep(pause)
             pause = min(600, pause * 2)
 
     def follow(self, process):
         self.process = process
+        with self.lock:
+            # What the GPUs did while no sampler ran is unknown: idle counts from now at the earliest.
+            self.since = now_ms()
         self.sampler = {"state": "running", "message": None}
         uuid_at = self.sample_fields.index("uuid")
         busy_at = self.sample_fields.index("utilization.gpu")

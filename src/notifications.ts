@@ -121,7 +121,7 @@ export function notifyAutoCancel(
       ),
     gpu_idle: () =>
       trans.__(
-        'The GPUs of job %1 on %2 have been idle for a while: it is cancelled at %3 to free them, unless code runs in it.',
+        'The GPUs of job %1 on %2 have been idle for a while: it is cancelled at %3 to free them, unless they get busy.',
         job,
         node,
         at
@@ -185,8 +185,8 @@ export function notifyGpusIdle(
   }
   const id = Notification.info(
     trans._n(
-      'Job %2 on %3: its GPU has been idle since %4 (over %1 min). Cancel it if you are done.',
-      'Job %2 on %3: its GPUs have all been idle since %4 (over %1 min). Cancel it if you are done.',
+      'Job %2 on %3: its GPU has been idle since %4 (over %5 min). Cancel it if you are done.',
+      'Job %2 on %3: its GPUs have all been idle since %4 (over %5 min). Cancel it if you are done.',
       a.gpus.series.length,
       a.jobId ?? '',
       a.node ?? '',

@@ -250,7 +250,7 @@ describe('RequestPanel', () => {
     expect(
       panel.node.querySelector('.jp-SlurmKernels-autoCancel')!.textContent
     ).toMatch(
-      /^Its GPUs have been idle for a while: cancelled at \d\d:\d\d( [AP]M)? unless code runs\. Keep$/
+      /^Its GPUs have been idle for a while: cancelled at \d\d:\d\d( [AP]M)? unless they get busy\. Keep$/
     );
   });
 

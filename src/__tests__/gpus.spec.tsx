@@ -5,7 +5,7 @@ import React from 'react';
 import type { Allocation, AllocationGpus } from '../api/allocation';
 import { gpuEvidenceText } from '../format';
 import { SlurmKernelsModel } from '../model';
-import { notifyGpuProblem } from '../notifications';
+import { notifyGpuProblem, notifyGpusIdle } from '../notifications';
 import { GpuPanel } from '../widgets/GpuPanel';
 import { gpuSummary, sessionGpuHours } from '../widgets/StatusItem';
 import { trans } from './fixtures';
@@ -241,6 +241,18 @@ describe('GPU summaries and warnings', () => {
     actions[0].callback();
     expect(shown[0]).toContain('CUDA_VISIBLE_DEVICES=0,1');
   });
+});
+
+it('says how long the idle window is when GPUs are idle, whatever their number', () => {
+  const info = jest.spyOn(Notification, 'info');
+  const idle = gpus({
+    idle: { since: '2026-11-23T07:10:00.000Z', flagged: true, minutes: 30 }
+  });
+  notifyGpusIdle(allocation(idle), trans, async () => undefined);
+  expect(info.mock.calls[info.mock.calls.length - 1][0]).toMatch(
+    /^Job 17 on node1: its GPUs have all been idle since .+ \(over 30 min\)\. Cancel it if you are done\.$/
+  );
+  info.mockRestore();
 });
 
 describe("the companion's events", () => {

@@ -309,7 +309,7 @@ export const cancelPolicySchema = z
       .max(7 * 24 * 60)
       .optional(),
     /**
-     * Cancel an allocation whose GPUs have all been at 0 % this long, unless code runs in it
+     * Cancel an allocation whose GPUs have all been at 0 % this long while no cell runs
      * (minutes; 0 or unset: never). Unknown use (MIG, samples that stopped coming) is never idle.
      */
     gpuIdleCancelMinutes: z

@@ -270,7 +270,7 @@ function autoCancelText(due: AutoCancel, trans: TranslationBundle): string {
       return trans.__('No kernel: cancelled at %1 unless one starts.', at);
     case 'gpu_idle':
       return trans.__(
-        'Its GPUs have been idle for a while: cancelled at %1 unless code runs.',
+        'Its GPUs have been idle for a while: cancelled at %1 unless they get busy.',
         at
       );
   }

@@ -83,10 +83,10 @@ export function autoCancelDue(
   }
   const gpuIdle = policy.gpuIdleCancelMinutes ?? 0;
   if (gpuIdle > 0 && use.gpusIdleSince !== undefined) {
-    due.push({
-      at: at(Math.max(use.gpusIdleSince, kept), gpuIdle),
-      why: 'gpu_idle'
-    });
+    // The job's gateway knows of idleness from before the allocation was ready (or this
+    // companion started): the limit counts from ready at the earliest, as the others do.
+    const since = Math.max(use.gpusIdleSince, use.readyAt, kept);
+    due.push({ at: at(since, gpuIdle), why: 'gpu_idle' });
   }
   return due.sort((x, y) => x.at.localeCompare(y.at))[0] ?? null;
 }

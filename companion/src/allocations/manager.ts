@@ -907,7 +907,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     const use = this._noteKernelUse(record, seen);
     const gpusIdleSince = this._gpusIdleSince(record);
     let due = autoCancelDue(policy, { ...use, ...seen, gpusIdleSince });
-    if (due && Date.parse(due.at) <= Date.now()) {
+    // Announced first: a cancel the lab has not been shown (a limit lowered past it) waits a tick.
+    const shown = record.allocation.autoCancel;
+    const announced = shown?.why === due?.why && shown?.at === due?.at;
+    if (due && Date.parse(due.at) <= Date.now() && announced) {
       due = await this._confirmDue(record, policy, seen.kernels);
       if (due && Date.parse(due.at) <= Date.now()) {
         const reason = autoCancelReason(due, policy);

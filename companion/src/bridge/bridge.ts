@@ -230,6 +230,9 @@ export class KernelBridge {
     ws.on('error', err => this._lost(ws, `failed: ${err.message}`));
     // Opened paused (GatewayClient.channels): what the gateway replayed at once flows now.
     ws.resume();
+    if (ws.readyState !== ws.OPEN) {
+      this._lost(ws, 'closed before the bridge used it');
+    }
   }
 
   /**
@@ -324,7 +327,7 @@ export class KernelBridge {
       try {
         const ws = await reopen();
         if (this._closed || this._retired !== null) {
-          ws.close();
+          ws.terminate(); // never attached: paused, it would not read the answer to a close
           return;
         }
         this._reconnecting = false;
@@ -684,6 +687,7 @@ export class KernelBridge {
       socket.close();
     }
     this._ws?.removeAllListeners('message');
+    this._ws?.resume(); // one never attached is still paused: it would not read the close's answer
     this._ws?.close();
     this._resolveEnded(end);
   }

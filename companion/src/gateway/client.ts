@@ -222,7 +222,7 @@ export class GatewayClient {
       });
     });
     if (ws.protocol !== KERNEL_WS_PROTOCOL) {
-      ws.close();
+      ws.terminate(); // paused, it would not read the gateway's answer to a close
       throw new GatewayError(
         `the gateway does not speak ${KERNEL_WS_PROTOCOL} (it chose "${ws.protocol}")`
       );

@@ -65,10 +65,22 @@ interface ISeries {
 }
 
 const KEPT_SAMPLES = 60;
-/** Samples older than this many intervals (plus the asking) are stale: no idle verdict on them. */
-const STALE_INTERVALS = 4;
 /** An unanswered ask is tried again after this long, whatever the interval. */
 const RETRY_MS = 15_000;
+
+/** How often the gateway is asked for new rounds, while it answers. */
+function askEveryMs(intervalMs: number): number {
+  return Math.max(2_000, 2 * intervalMs);
+}
+
+/**
+ * How old the newest sample may be before it tells nothing of now: a round is published when the
+ * next one starts (an interval late), asked for every askEveryMs, and one ask may fail and be
+ * tried again.
+ */
+export function staleAfterMs(intervalMs: number): number {
+  return intervalMs + askEveryMs(intervalMs) + RETRY_MS;
+}
 
 export class GpuWatch {
   constructor(private readonly _o: IGpuWatchOptions) {}
@@ -135,8 +147,10 @@ export class GpuWatch {
       report.sampler.state === 'running' &&
       series.length > 0 &&
       latest > 0 &&
-      // Samples that stopped coming (a node out of reach, a stalled sampler) tell nothing now.
-      now - latest <= STALE_INTERVALS * report.intervalMs &&
+      // Samples that stopped coming (a node out of reach, a stalled sampler) tell nothing now,
+      // nor does the last sample of a GPU missing from the latest round.
+      now - latest <= staleAfterMs(report.intervalMs) &&
+      series.every(s => s.samples.at(-1)?.t === latest) &&
       latestUse.every(u => u === 0) && // a GPU that does not say (MIG) is never idle
       lastBusy < latest; // busy (or silent) in the latest round: not idle
     const since = idle ? lastBusy : null;
@@ -173,7 +187,7 @@ export class GpuWatch {
         }
         this._take(report);
         this._failing = false;
-        waitMs = Math.max(2_000, 2 * report.intervalMs);
+        waitMs = askEveryMs(report.intervalMs);
       } catch (err) {
         // Said once per outage (a node out of reach fails every ask until it is back).
         if (!this._stopped && !this._failing) {

@@ -122,6 +122,10 @@ describe('autoCancelDue', () => {
     ).toBe('idle');
     // Unset or 0: never.
     expect(autoCancelDue(policy, held)?.why).toBe('idle');
+    // Idle from before it was ready (the gateway's sampler started first): counted from ready.
+    expect(
+      autoCancelDue(gpuPolicy, { ...held, gpusIdleSince: T0 - 60 * MIN })?.at
+    ).toBe(new Date(T0 + 15 * MIN).toISOString());
   });
 
   it('looks often enough for the shortest limit', () => {
@@ -263,6 +267,36 @@ describe('the cancel policy of the manager', () => {
     expect(manager.get(a.id).outcome?.message).toBe(
       'Cancelled for you: no kernel ran in it for 1 s.'
     );
+  });
+
+  it('announces a cancel before it carries it out, also one a lowered limit made overdue', async () => {
+    const manager = await start({ policyTickMs: 300 });
+    const a = await ready(manager);
+    const seen: string[] = [];
+    manager.on('changed', changed => {
+      if (changed.id === a.id) {
+        seen.push(
+          changed.state === 'ready'
+            ? `${changed.autoCancel?.why}@${changed.autoCancel?.at}`
+            : changed.state
+        );
+      }
+    });
+    await manager.setCancelPolicy({ noKernelMinutes: 0, idleMinutes: 10 });
+    await until(
+      'announced',
+      () => manager.get(a.id).autoCancel?.why === 'idle'
+    );
+    const later = manager.get(a.id).autoCancel!.at;
+    // Lowered to 60 ms: already past, but the lab has been told 10 min.
+    await new Promise(resolve => setTimeout(resolve, 200));
+    await manager.setCancelPolicy({ noKernelMinutes: 0, idleMinutes: 0.001 });
+    await until('ended', () => manager.get(a.id).state === 'ended');
+    const sooner = seen.findIndex(
+      s => s.startsWith('idle@') && s !== `idle@${later}`
+    );
+    expect(sooner).toBeGreaterThanOrEqual(0);
+    expect(sooner).toBeLessThan(seen.indexOf('ending'));
   });
 
   it('never cancels while the gateway says a kernel is busy or runs one no bridge here saw', async () => {

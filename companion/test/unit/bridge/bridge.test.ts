@@ -562,7 +562,8 @@ describe('KernelBridge', () => {
       const started = Date.now();
       await bridge.start();
       await waitUntil(() => opened);
-      expect(Date.now() - started).toBeLessThan(900);
+      // Nobody subscribes here: read as "unknown", the count would wait 10 s for a first one.
+      expect(Date.now() - started).toBeLessThan(5_000);
     });
 
     it('waits for as many subscribers as the companion before had, then opens the websocket at once', async () => {

@@ -15,10 +15,10 @@ const DEVICES = [0, 1]
 const round = (seq: number, t: number, util: string[], usedMiB = 0) => ({
   seq,
   t,
-  csv: [0, 1]
+  csv: util
     .map(
-      i =>
-        `${i}, ${uuid(i)}, ${H100}, 81559, ${usedMiB}, ${util[i]}, 0, 41, 69.85`
+      (u, i) =>
+        `${i}, ${uuid(i)}, ${H100}, 81559, ${usedMiB}, ${u}, 0, 41, 69.85`
     )
     .join('\n')
 });
@@ -176,6 +176,29 @@ describe("an allocation's GPU watch", () => {
       minutes: 2
     });
     busy.stop();
+  });
+
+  it('gives no idle verdict while a GPU is missing from the latest round', async () => {
+    const { watch } = await watched(
+      [
+        report({
+          intervalMs: 60_000,
+          seq: 4,
+          environment: { CUDA_VISIBLE_DEVICES: '0,1', SLURM_JOB_GPUS: '0,1' },
+          samplingSince: 1_000,
+          lastBusy: {},
+          // The second GPU's line of round 4 was no sample (an error nvidia-smi printed instead).
+          rounds: [round(3, 120_000, ['0', '0']), round(4, 180_000, ['0'])]
+        })
+      ],
+      2
+    );
+    expect(watch.view(2, 190_000)!.series).toHaveLength(2);
+    expect(watch.view(2, 190_000)!.idle).toMatchObject({
+      since: null,
+      flagged: false
+    });
+    watch.stop();
   });
 
   it('reads MIG utilisation as unknown, never as 0, and never idle', async () => {
