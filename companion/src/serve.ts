@@ -20,6 +20,7 @@ import { loadSiteConfig } from './site';
 import { LocalRunner } from './slurm';
 import { defaultSocketPath, defaultStateDir } from './state/files';
 import { companionHostConfig } from './tunnel/hostConfig';
+import { OpenSshForwards } from './tunnel/openssh';
 import { srunNodelayEnv } from './tunnel/srunNodelay';
 import { SrunRelay } from './tunnel/srunRelay';
 import { SshPool } from './tunnel/ssh';
@@ -40,8 +41,14 @@ export async function serve(
   const site = await loadSiteConfig();
   const runner = new LocalRunner();
   const cluster = new CachedCluster(runner, undefined, undefined, site);
+  const hostConfig = companionHostConfig(runner);
   const transports = new NodeTransports({
-    ssh: new SshPool({ hostConfig: companionHostConfig(runner) }),
+    ssh: new SshPool({ hostConfig }),
+    openssh: new OpenSshForwards({
+      runner,
+      hostConfig,
+      configFile: process.env.SLURM_KERNELS_SSH_CONFIG
+    }),
     srun: new SrunRelay({
       runner,
       commands: runner,

@@ -17,6 +17,10 @@ TB_SITE_ENV=${TB_SITE_ENV:-/opt/slurm-kernels/site-env}
 TB_SERVER_ONLY_ENV=${TB_SERVER_ONLY_ENV:-/opt/slurm-kernels/server-only-env}
 # The stand-in nvidia-smi (the testbed has no GPUs) and the real captures it replays.
 TB_GPU_DIR=/opt/slurm-kernels/testbed-gpu
+# The testbed's SSH certificate authority: it signs the hosts' ed25519 key (sshd presents the
+# certificate to clients that ask for one), for tests whose known_hosts holds only @cert-authority.
+TB_SSH_CA=/etc/ssh/slurm-testbed-ca
+TB_HOST_CERT=/etc/ssh/ssh_host_ed25519_key-cert.pub
 TB_HOSTS_MARK="# slurm-testbed"
 CTLD_HOST=$(hostname)
 TB_ACCT_DB=slurm_acct_db
@@ -84,7 +88,9 @@ tb_ctld_alive() {
 tb_start_sshd() {
     local h=$1
     shift
-    tb_on "$h" /usr/sbin/sshd -o "PidFile=$TB_RUN/sshd-$h.pid" -E "$TB_LOG/sshd-$h.log" "$@"
+    local cert=()
+    [ -f "$TB_HOST_CERT" ] && cert=(-o "HostCertificate=$TB_HOST_CERT")
+    tb_on "$h" /usr/sbin/sshd -o "PidFile=$TB_RUN/sshd-$h.pid" -E "$TB_LOG/sshd-$h.log" "${cert[@]}" "$@"
 }
 
 tb_log() {

@@ -44,6 +44,18 @@ make_dirs() {
     done
     [ -s /etc/munge/munge.key ] || { mungekey --create >/dev/null 2>&1 || /usr/sbin/create-munge-key -f; }
     ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || ssh-keygen -A
+    sign_host_key
+}
+
+# The hosts' ed25519 key, certified by the testbed's CA under every host's name and address (all
+# hosts share /etc/ssh). Clients that know only plain keys are not affected: OpenSSH prefers the
+# key types it knows for a host, ssh2 never asks for a certificate.
+sign_host_key() {
+    local h principals=""
+    [ -f "$TB_SSH_CA" ] || ssh-keygen -q -t ed25519 -N '' -C slurm-testbed-ca -f "$TB_SSH_CA"
+    for h in $(tb_hosts); do principals="$principals${principals:+,}$h,$(tb_ip "$h")"; done
+    ssh-keygen -q -s "$TB_SSH_CA" -I slurm-testbed-hosts -h -n "$principals" -V -1d:+3650d \
+        /etc/ssh/ssh_host_ed25519_key.pub
 }
 
 make_users() {

@@ -320,8 +320,11 @@ export const cancelPolicySchema = z
   })
   .strict();
 
-/** How the companion reaches a job's gateway: ssh to the node, or a relay step through srun. */
-export const transportKinds = ['ssh', 'srun'] as const;
+/**
+ * How the companion reaches a job's gateway: ssh to the node (its own ssh2), the user's OpenSSH
+ * client (where only it can log in or verify the node), or a relay step through srun.
+ */
+export const transportKinds = ['ssh', 'openssh', 'srun'] as const;
 /** `auto` tries ssh and falls back to srun; the others force one. */
 export const transportModes = ['auto', ...transportKinds] as const;
 

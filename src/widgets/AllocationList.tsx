@@ -12,7 +12,8 @@ import {
   gpusAsked,
   type Allocation,
   type AllocationProblem,
-  type AutoCancel
+  type AutoCancel,
+  type TransportKind
 } from '../api/allocation';
 import { clockTime, timeLeft } from '../format';
 import { GpuPanel } from './GpuPanel';
@@ -170,9 +171,7 @@ function AllocationCard(props: {
                 data-transport={a.transport.kind}
                 title={a.transport.note ?? ''}
               >
-                {a.transport.kind === 'srun'
-                  ? trans.__('through the srun relay')
-                  : trans.__('through ssh')}
+                {transportText(a.transport.kind, trans)}
               </span>
             </>
           )}
@@ -273,5 +272,17 @@ function autoCancelText(due: AutoCancel, trans: TranslationBundle): string {
         'Its GPUs have been idle for a while: cancelled at %1 unless they get busy.',
         at
       );
+  }
+}
+
+/** How the companion reaches the allocation's gateway, in its card. */
+function transportText(kind: TransportKind, trans: TranslationBundle): string {
+  switch (kind) {
+    case 'ssh':
+      return trans.__('through ssh');
+    case 'openssh':
+      return trans.__('through OpenSSH');
+    case 'srun':
+      return trans.__('through the srun relay');
   }
 }

@@ -237,7 +237,8 @@ export class Gateway extends EventEmitter {
 
   /**
    * Reaches the gateway through each transport in turn until one answers: ssh first (bounded in
-   * time where srun can follow), then the srun relay. The job wrote the rendezvous once its gateway
+   * time where another can follow), OpenSSH where ssh's refusal was one it may overcome (the host
+   * key, the login), then the srun relay. The job wrote the rendezvous once its gateway
    * listens: from here it answers in seconds, or something is wrong that waiting will not mend (a
    * wrong token, a gateway under another base URL, an ssh host key or login refused where nothing
    * else may be tried).
@@ -251,7 +252,7 @@ export class Gateway extends EventEmitter {
     const candidates = transports.candidates(address);
     const refusals: string[] = [];
     const remembered = transports.sshRefusal(address.node);
-    if (remembered && candidates[0].kind === 'srun') {
+    if (remembered && candidates[0].kind !== 'ssh') {
       refusals.push(remembered);
     }
     if (candidates.some(c => c.kind === 'srun')) {
@@ -263,7 +264,11 @@ export class Gateway extends EventEmitter {
         );
       }
     }
+    let skipOpenSsh = false;
     for (const [i, transport] of candidates.entries()) {
+      if (transport.kind === 'openssh' && skipOpenSsh) {
+        continue;
+      }
       const last = i === candidates.length - 1;
       const client = new GatewayClient(() => transport.open(), token, {
         connections: transport.restConnections
@@ -292,12 +297,19 @@ export class Gateway extends EventEmitter {
             ? new Error(`${refusals.join('; ')}; ${(err as Error).message}`)
             : err;
         }
-        const why = `ssh to ${address.node} failed (${(err as Error).message})`;
-        transports.sshRefused(address.node, why);
+        const how = transport.kind === 'openssh' ? 'OpenSSH' : 'ssh';
+        const why = `${how} to ${address.node} failed (${(err as Error).message})`;
         refusals.push(why);
+        if (transport.kind === 'ssh') {
+          skipOpenSsh = !NodeTransports.openSshMayHelp(err);
+          transports.sshRefused(address.node, why, err);
+        } else {
+          // Neither could: the next allocations there go to the relay at once.
+          transports.sshRefused(address.node, refusals.join('; '));
+        }
         this._o.log.warn(
           { job: address.jobId, node: address.node, why },
-          'ssh failed; trying the srun relay'
+          `${how} failed; trying the next way`
         );
       }
     }

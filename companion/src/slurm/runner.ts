@@ -62,6 +62,27 @@ export interface IStreamOptions {
   failedStart?: (exit: IStreamExit) => Error | undefined;
 }
 
+/** The streamed commands one user of them runs: each forgotten once it exits, all stopped at once. */
+export class RunningStreams {
+  /** Keeps `command` until it exits; its stream. */
+  add(command: IStreamedCommand): Duplex {
+    this._running.add(command);
+    void command.exited.then(() => this._running.delete(command));
+    return command.stream;
+  }
+
+  get size(): number {
+    return this._running.size;
+  }
+
+  stopAll(): void {
+    this._running.forEach(command => command.stop());
+    this._running.clear();
+  }
+
+  private _running = new Set<IStreamedCommand>();
+}
+
 /** Starts streamed commands; the local one spawns, a remote one (ssh2 exec) has the same contract. */
 export interface IStreamRunner {
   stream(argv: readonly string[], options?: IStreamOptions): IStreamedCommand;

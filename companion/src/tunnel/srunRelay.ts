@@ -11,9 +11,9 @@ import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import {
   ICommandRunner,
-  IStreamedCommand,
   IStreamRunner,
-  runChecked
+  runChecked,
+  RunningStreams
 } from '../slurm/runner';
 import { TunnelError } from './ssh';
 
@@ -99,17 +99,12 @@ export class SrunRelay {
               'connect'
             )
     });
-    this._open.add(command);
-    void command.exited.then(() => this._open.delete(command));
-    return command.stream;
+    return this._open.add(command);
   }
 
   /** Ends every relay step this companion started. */
   dispose(): void {
-    for (const command of this._open) {
-      command.stop();
-    }
-    this._open.clear();
+    this._open.stopAll();
   }
 
   /**
@@ -139,7 +134,7 @@ export class SrunRelay {
     return ours;
   }
 
-  private _open = new Set<IStreamedCommand>();
+  private _open = new RunningStreams();
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
- * How the companion reaches a job's gateway: ssh to the node (fast), or a relay step through
- * `srun` (where nodes refuse SSH or forwarding). `auto` tries ssh first and falls back; a node that
- * refused ssh goes straight to srun for a while, so every allocation on it does not wait again.
+ * How the companion reaches a job's gateway: ssh to the node (fast), the user's OpenSSH client
+ * (where only it can verify the node or log in: host certificates, hostbased authentication), or a
+ * relay step through `srun` (where nodes refuse SSH or forwarding). `auto` tries them in that order
+ * (OpenSSH only where ssh's refusal was the host key or the login); a node that refused ssh goes
+ * straight to what worked for a while, so every allocation on it does not wait again.
  */
 import type { Duplex } from 'node:stream';
 import {
@@ -9,13 +11,14 @@ import {
   TransportMode,
   transportModes
 } from '../../../src/api/allocation';
+import type { OpenSshForwards } from './openssh';
 import { SrunRelay } from './srunRelay';
-import { SshPool } from './ssh';
+import { SshPool, TunnelError } from './ssh';
 
 export type { TransportKind, TransportMode };
 
 /**
- * The mode for this user: SLURM_KERNELS_NODE_TRANSPORT (auto, ssh, srun), else the site's
+ * The mode for this user: SLURM_KERNELS_NODE_TRANSPORT (auto, ssh, openssh, srun), else the site's
  * `nodeTransport`, else auto. An unknown value is an error that names it.
  */
 export function transportModeFrom(
@@ -53,6 +56,8 @@ export interface IGatewayAddress {
 
 export interface INodeTransportsOptions {
   ssh: SshPool;
+  /** Where OpenSSH's client is installed. */
+  openssh?: OpenSshForwards;
   srun: SrunRelay;
   mode?: TransportMode;
   /** How long ssh may take in `auto` before the relay is tried; default 10 s. */
@@ -77,13 +82,27 @@ export class NodeTransports {
     return this._o.srun;
   }
 
-  /** In order of preference; ssh is left out in `auto` while its node's refusal is fresh. */
+  /**
+   * In order of preference. In `auto` ssh is left out while its node's refusal is fresh, and
+   * OpenSSH is offered only where that refusal was one it may overcome.
+   */
   candidates(address: IGatewayAddress): INodeTransport[] {
     const ssh: INodeTransport = {
       kind: 'ssh',
       restConnections: 4,
       open: () => this._o.ssh.forward(address.node, '127.0.0.1', address.port)
     };
+    const openssh = this._o.openssh;
+    const viaOpenSsh: INodeTransport[] = openssh
+      ? [
+          {
+            kind: 'openssh',
+            // A process and a handshake per connection: two carry every REST call.
+            restConnections: 2,
+            open: () => openssh.open(address.node, '127.0.0.1', address.port)
+          }
+        ]
+      : [];
     const srun: INodeTransport = {
       kind: 'srun',
       // Each connection is a step and ~25 MiB between the two hosts: two carry every REST call.
@@ -93,29 +112,59 @@ export class NodeTransports {
     switch (this.mode) {
       case 'ssh':
         return [ssh];
+      case 'openssh':
+        return viaOpenSsh;
       case 'srun':
         return [srun];
-      default:
-        return this.sshRefusal(address.node) ? [srun] : [ssh, srun];
+      default: {
+        const refused = this._refusal(address.node);
+        if (!refused) {
+          return [ssh, ...viaOpenSsh, srun];
+        }
+        return refused.openSshMayHelp ? [...viaOpenSsh, srun] : [srun];
+      }
     }
+  }
+
+  /**
+   * Whether OpenSSH is worth trying after ssh failed with `err`: a host key ssh2 could not verify
+   * or a login it could not make may be OpenSSH's to make; a node that does not answer, or refuses
+   * forwarding, refuses OpenSSH the same.
+   */
+  static openSshMayHelp(err: unknown): boolean {
+    return (
+      err instanceof TunnelError &&
+      (err.kind === 'host-key' || err.kind === 'authentication')
+    );
   }
 
   /** Why ssh to this node failed lately, while that is remembered. */
   sshRefusal(node: string): string | undefined {
+    return this._refusal(node)?.why;
+  }
+
+  /**
+   * ssh to the node failed with `err`, said as `why`: the next allocations there go straight to
+   * OpenSSH (where it may help) or the relay.
+   */
+  sshRefused(node: string, why: string, err?: unknown): void {
+    this._refused.set(node, {
+      why,
+      at: Date.now(),
+      openSshMayHelp: NodeTransports.openSshMayHelp(err)
+    });
+  }
+
+  private _refusal(node: string) {
     const refused = this._refused.get(node);
     if (
       refused &&
       Date.now() - refused.at < (this._o.rememberRefusalMs ?? 10 * 60_000)
     ) {
-      return refused.why;
+      return refused;
     }
     this._refused.delete(node);
     return undefined;
-  }
-
-  /** ssh to the node failed with why: the next allocations there use the relay at once. */
-  sshRefused(node: string, why: string): void {
-    this._refused.set(node, { why, at: Date.now() });
   }
 
   /** Opens the ssh connection to a node ahead of use, where ssh will be tried. */
@@ -127,8 +176,12 @@ export class NodeTransports {
 
   dispose(): void {
     this._o.ssh.dispose();
+    this._o.openssh?.dispose();
     this._o.srun.dispose();
   }
 
-  private _refused = new Map<string, { why: string; at: number }>();
+  private _refused = new Map<
+    string,
+    { why: string; at: number; openSshMayHelp: boolean }
+  >();
 }

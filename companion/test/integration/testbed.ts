@@ -59,6 +59,14 @@ export async function dropSshConnections(): Promise<number> {
 
 /** The srun processes (relay steps) a companion runs, by pid: its children named srun. */
 export async function relaySrunsOf(companionPid: number): Promise<number[]> {
+  return childProcessesOf(companionPid, 'srun');
+}
+
+/** The pids of a process's children that run `comm` (srun relays, OpenSSH's ssh -W). */
+export async function childProcessesOf(
+  parentPid: number,
+  comm: string
+): Promise<number[]> {
   const { stdout } = await promisify(execFile)('ps', [
     '-u',
     os.userInfo().username,
@@ -68,9 +76,7 @@ export async function relaySrunsOf(companionPid: number): Promise<number[]> {
   return stdout
     .split('\n')
     .map(line => line.trim().split(/\s+/))
-    .filter(
-      ([, ppid, comm]) => Number(ppid) === companionPid && comm === 'srun'
-    )
+    .filter(([, ppid, c]) => Number(ppid) === parentPid && c === comm)
     .map(([pid]) => Number(pid));
 }
 

@@ -6,7 +6,8 @@ import {
   relayStepName,
   SrunRelay
 } from '../../../src/tunnel/srunRelay';
-import { SshPool } from '../../../src/tunnel/ssh';
+import { OpenSshForwards } from '../../../src/tunnel/openssh';
+import { SshPool, TunnelError } from '../../../src/tunnel/ssh';
 import {
   NodeTransports,
   transportModeFrom
@@ -21,11 +22,24 @@ const address = {
 };
 
 function transports(
-  mode?: 'auto' | 'ssh' | 'srun',
-  commands: ICommandRunner = { run: async () => done('') }
+  mode?: 'auto' | 'ssh' | 'openssh' | 'srun',
+  commands: ICommandRunner = { run: async () => done('') },
+  withOpenSsh = false
 ): NodeTransports {
   return new NodeTransports({
     ssh: new SshPool(),
+    openssh: withOpenSsh
+      ? new OpenSshForwards({
+          runner: {
+            stream: () => {
+              throw new Error('not started in these tests');
+            }
+          },
+          hostConfig: async () => {
+            throw new Error('not asked in these tests');
+          }
+        })
+      : undefined,
     srun: new SrunRelay({
       runner: {
         stream: () => {
@@ -61,6 +75,36 @@ describe('NodeTransports', () => {
         .candidates(address)
         .map(t => t.kind)
     ).toEqual(['srun']);
+  });
+
+  it("offers OpenSSH after ssh where it is installed, and after a refusal only if it was the host key's or the login's", () => {
+    const kinds = (t: NodeTransports, node = 'node2') =>
+      t.candidates({ ...address, node }).map(c => c.kind);
+    const t = transports('auto', undefined, true);
+    expect(kinds(t)).toEqual(['ssh', 'openssh', 'srun']);
+    expect(kinds(transports('openssh', undefined, true))).toEqual(['openssh']);
+    t.sshRefused(
+      'node2',
+      'ssh to node2 failed (a @cert-authority line)',
+      new TunnelError('node2: a @cert-authority line', 'host-key')
+    );
+    expect(kinds(t)).toEqual(['openssh', 'srun']);
+    t.sshRefused(
+      'node1',
+      'ssh to node1 failed (ECONNREFUSED)',
+      new TunnelError('node1: ECONNREFUSED', 'connect')
+    );
+    expect(kinds(t, 'node1')).toEqual(['srun']);
+    // Both refused: the relay at once.
+    t.sshRefused(
+      'node2',
+      'ssh to node2 failed (…); OpenSSH to node2 failed (…)'
+    );
+    expect(kinds(t)).toEqual(['srun']);
+    expect(
+      NodeTransports.openSshMayHelp(new TunnelError('x', 'authentication'))
+    ).toBe(true);
+    expect(NodeTransports.openSshMayHelp(new Error('timeout'))).toBe(false);
   });
 
   it('goes straight to srun on a node that refused ssh lately, and says why', () => {
@@ -104,7 +148,7 @@ describe('transportModeFrom', () => {
     expect(() =>
       transportModeFrom({ SLURM_KERNELS_NODE_TRANSPORT: 'tcp' }, {})
     ).toThrow(
-      'SLURM_KERNELS_NODE_TRANSPORT=tcp: expected one of auto, ssh, srun'
+      'SLURM_KERNELS_NODE_TRANSPORT=tcp: expected one of auto, ssh, openssh, srun'
     );
   });
 });
