@@ -98,7 +98,8 @@ specs_left=$(ls -d "$(user_home "$TEST_USER")"/.local/share/jupyter/kernels/slur
 live_processes() { # zombies are already dead; pid 1 here reaps them late
     ps -u "$TEST_USER" -o pid=,stat=,args= 2>/dev/null | awk '$2 !~ /^Z/'
 }
-for _ in $(seq 1 50); do [ -z "$(live_processes)" ] && break; sleep 0.1; done
+# A companion started on demand (a kernel shim, the CLI) stops 10 s after it has nothing to do.
+for _ in $(seq 1 200); do [ -z "$(live_processes)" ] && break; sleep 0.1; done
 procs_left=$(live_processes)
 [ -z "$procs_left" ] || leftovers+=("processes of $TEST_USER: $procs_left")
 if [ ${#leftovers[@]} -eq 0 ]; then record "no leftovers" 1 0; else printf '  %s\n' "${leftovers[@]}" >&2; record "no leftovers" 0 1; fi

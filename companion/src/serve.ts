@@ -8,9 +8,14 @@ import {
   Gateway,
   IStartupLimits
 } from './allocations/gateway';
-import { AllocationManager } from './allocations/manager';
+import { AllocationManager, isActive } from './allocations/manager';
 import { DEFAULT_JOB_POLICY, IJobPolicy } from './gateway/jobScript';
-import { createApp, listenOnSocket, socketAnswers } from './http/app';
+import {
+  createApp,
+  IListening,
+  listenOnSocket,
+  socketAnswers
+} from './http/app';
 import { KernelspecWriter } from './kernelspecs/writer';
 import type { SiteConfig } from '../../src/api/site';
 import { createLogger } from './log';
@@ -97,9 +102,39 @@ export async function serve(
       process.exit(0)
     );
   };
+  if (unlessServed) {
+    stopWhenIdle(listening, allocations, () => stop('idle'));
+  }
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }
+
+/**
+ * A companion started on demand (by a kernel shim or the CLI) stops once it has nothing to do: no
+ * allocation that is not over, and nobody connected (no kernel's shim, no lab, no CLI call), for
+ * ON_DEMAND_IDLE_MS. The next shim or CLI call starts another; on a shared login node it must not
+ * stay for good (a shim that restarted it while its Jupyter Server was shutting down leaves it).
+ */
+function stopWhenIdle(
+  listening: IListening,
+  allocations: AllocationManager,
+  stop: () => void
+): void {
+  let idleSince: number | null = null;
+  const timer = setInterval(() => {
+    const idle =
+      listening.connections === 0 && !allocations.list().some(isActive);
+    idleSince = idle ? (idleSince ?? Date.now()) : null;
+    if (idleSince !== null && Date.now() - idleSince >= ON_DEMAND_IDLE_MS) {
+      clearInterval(timer);
+      stop();
+    }
+  }, 1_000);
+  timer.unref();
+}
+
+/** How long a companion started on demand waits with nothing to do before it stops. */
+const ON_DEMAND_IDLE_MS = 10_000;
 
 /**
  * One companion per user: while another one serves this socket (a second JupyterLab of the same user

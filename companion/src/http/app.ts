@@ -58,6 +58,8 @@ export function createApp(options: IAppOptions): express.Express {
  */
 export interface IListening {
   server: http.Server;
+  /** Connections open now: kernel shims, the lab's proxy, a CLI call. */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -97,6 +99,9 @@ export async function listenOnSocket(
   await fs.chmod(socketPath, 0o600);
   return {
     server,
+    get connections() {
+      return sockets.size;
+    },
     close: () =>
       new Promise<void>(resolve => {
         server.close(() => resolve());

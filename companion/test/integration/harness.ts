@@ -270,7 +270,7 @@ export class Harness {
 }
 
 /** Whether a process runs (a zombie does not: pid 1 here reaps orphans late). */
-function isRunning(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
