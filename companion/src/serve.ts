@@ -8,7 +8,7 @@ import {
   Gateway,
   IStartupLimits
 } from './allocations/gateway';
-import { AllocationManager, isActive } from './allocations/manager';
+import { AllocationManager } from './allocations/manager';
 import { DEFAULT_JOB_POLICY, IJobPolicy } from './gateway/jobScript';
 import {
   createApp,
@@ -122,8 +122,7 @@ function stopWhenIdle(
 ): void {
   let idleSince: number | null = null;
   const timer = setInterval(() => {
-    const idle =
-      listening.connections === 0 && !allocations.list().some(isActive);
+    const idle = listening.connections === 0 && !allocations.hasActive;
     idleSince = idle ? (idleSince ?? Date.now()) : null;
     if (idleSince !== null && Date.now() - idleSince >= ON_DEMAND_IDLE_MS) {
       clearInterval(timer);

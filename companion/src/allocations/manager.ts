@@ -469,6 +469,16 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     return undefined;
   }
 
+  /** Whether an allocation is not over yet (its job pending, running or being cancelled). */
+  get hasActive(): boolean {
+    return [...this._records.values()].some(r => isActive(r.allocation));
+  }
+
+  /** The GPU idle flag's window, in minutes. */
+  private get _gpuIdleMinutes(): number {
+    return this.cancelPolicy.gpuIdleMinutes ?? DEFAULT_GPU_IDLE_MINUTES;
+  }
+
   list(): Allocation[] {
     return [...this._records.values()]
       .map(r => this._view(r))
@@ -483,11 +493,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /** An allocation as the API shows it: what is persisted, with what is live (its GPUs). */
   private _view(record: IRecord): Allocation {
     const a = record.allocation;
-    const minutes =
-      this.cancelPolicy.gpuIdleMinutes ?? DEFAULT_GPU_IDLE_MINUTES;
     return {
       ...a,
-      gpus: this._gpuWatches.get(a.id)?.view(minutes) ?? null,
+      gpus: this._gpuWatches.get(a.id)?.view(this._gpuIdleMinutes) ?? null,
       gpuHours: gpuHoursOf(a)
     };
   }
@@ -928,7 +936,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   /** Since when all of its GPUs have been at 0 %, while its samples are fresh and say so. */
   private _gpusIdleSince(record: IRecord): number | undefined {
-    const since = this._view(record).gpus?.idle.since;
+    const since = this._gpuWatches
+      .get(record.allocation.id)
+      ?.view(this._gpuIdleMinutes)?.idle.since;
     return since ? Date.parse(since) : undefined;
   }
 
