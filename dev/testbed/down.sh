@@ -70,5 +70,8 @@ rm -rf "$TB_RUN"
 # The test user's way to root for fault injection goes with the testbed.
 rm -f /etc/sudoers.d/slurm-kernels-testbed /usr/local/sbin/slurm-kernels-testbed-fault
 rm -rf /etc/profile.d/slurm-kernels-testbed-gpu.sh "$TB_GPU_DIR"
+for f in "$TB_KEYSIGN_CONFIG" "$TB_SHOSTS_EQUIV"; do
+    if [ -f "$f" ] && [ "$(head -n1 "$f")" = "$TB_HOSTS_MARK" ]; then rm -f "$f"; fi
+done
 [ "${KEEP_STATE:-0}" = 1 ] || rm -rf "$TB_STATE"
 tb_log "down"

@@ -21,6 +21,10 @@ TB_GPU_DIR=/opt/slurm-kernels/testbed-gpu
 # certificate to clients that ask for one), for tests whose known_hosts holds only @cert-authority.
 TB_SSH_CA=/etc/ssh/slurm-testbed-ca
 TB_HOST_CERT=/etc/ssh/ssh_host_ed25519_key-cert.pub
+# Hostbased authentication, as many clusters log users in from their login nodes to the compute
+# nodes: ssh-keysign may sign with the hosts' key, and the nodes trust the login hosts.
+TB_KEYSIGN_CONFIG=/etc/ssh/ssh_config.d/slurm-testbed-keysign.conf
+TB_SHOSTS_EQUIV=/etc/ssh/shosts.equiv
 TB_HOSTS_MARK="# slurm-testbed"
 CTLD_HOST=$(hostname)
 TB_ACCT_DB=slurm_acct_db
@@ -28,9 +32,13 @@ TB_ACCT_DB=slurm_acct_db
 TB_MARIADB_PID=/run/mysqld/slurm-testbed.pid
 
 # Two login nodes, as real clusters have behind one name: the same $HOME, their own hostnames.
-tb_hosts() {
+tb_login_hosts() {
     echo login
     echo login2
+}
+
+tb_hosts() {
+    tb_login_hosts
     local i
     for i in $(seq 1 "$NODES"); do echo "node$i"; done
 }
@@ -85,12 +93,15 @@ tb_ctld_alive() {
 }
 
 # tb_start_sshd HOST [sshd options...]: the host's sshd, in its namespace (it listens once this returns).
+# It also takes hostbased logins from the hosts in shosts.equiv, by the name the client sends (the
+# addresses have no reverse DNS; the client's key must still match that name in known_hosts).
 tb_start_sshd() {
     local h=$1
     shift
     local cert=()
     [ -f "$TB_HOST_CERT" ] && cert=(-o "HostCertificate=$TB_HOST_CERT")
-    tb_on "$h" /usr/sbin/sshd -o "PidFile=$TB_RUN/sshd-$h.pid" -E "$TB_LOG/sshd-$h.log" "${cert[@]}" "$@"
+    tb_on "$h" /usr/sbin/sshd -o "PidFile=$TB_RUN/sshd-$h.pid" -E "$TB_LOG/sshd-$h.log" "${cert[@]}" \
+        -o HostbasedAuthentication=yes -o HostbasedUsesNameFromPacketOnly=yes "$@"
 }
 
 tb_log() {

@@ -45,6 +45,7 @@ make_dirs() {
     [ -s /etc/munge/munge.key ] || { mungekey --create >/dev/null 2>&1 || /usr/sbin/create-munge-key -f; }
     ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || ssh-keygen -A
     sign_host_key
+    allow_hostbased_logins
 }
 
 # The hosts' ed25519 key, certified by the testbed's CA under every host's name and address (all
@@ -56,6 +57,15 @@ sign_host_key() {
     for h in $(tb_hosts); do principals="$principals${principals:+,}$h,$(tb_ip "$h")"; done
     ssh-keygen -q -s "$TB_SSH_CA" -I slurm-testbed-hosts -h -n "$principals" -V -1d:+3650d \
         /etc/ssh/ssh_host_ed25519_key.pub
+}
+
+# The login hosts (and this one, where the tests' labs run) may log users in to any testbed host
+# with their host key (ssh-keysign): only
+# where the user's ssh config asks for HostbasedAuthentication, which is off by default.
+allow_hostbased_logins() {
+    local h
+    printf '%s\nEnableSSHKeysign yes\n' "$TB_HOSTS_MARK" >"$TB_KEYSIGN_CONFIG"
+    { echo "$TB_HOSTS_MARK"; for h in "$CTLD_HOST" $(tb_login_hosts); do echo "$h"; done; } >"$TB_SHOSTS_EQUIV"
 }
 
 make_users() {
@@ -75,11 +85,13 @@ make_users() {
 }
 
 # Every host shares /etc/ssh, so one set of host keys serves all of them; users verify them, never skip.
+# This host is listed too: the nodes' sshd checks a hostbased login's host key in the user's
+# known_hosts.
 write_known_hosts() {
-    local h key
-    for h in $(tb_hosts); do
+    local names key
+    for names in "$CTLD_HOST,$TB_NET.1" $(for h in $(tb_hosts); do echo "$h,$(tb_ip "$h")"; done); do
         for key in /etc/ssh/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ecdsa_key.pub /etc/ssh/ssh_host_rsa_key.pub; do
-            [ -f "$key" ] && echo "$h,$(tb_ip "$h") $(cut -d' ' -f1,2 "$key")"
+            [ -f "$key" ] && echo "$names $(cut -d' ' -f1,2 "$key")"
         done
     done
 }
@@ -174,6 +186,9 @@ write_hosts_file() {
     tmp=$(mktemp)
     grep -v "$TB_HOSTS_MARK\$" /etc/hosts >"$tmp" || true
     for h in $(tb_hosts); do echo "$(tb_ip "$h") $h $TB_HOSTS_MARK"; done >>"$tmp"
+    # This host's own address on the cluster network, by its name: its ssh-keysign signs
+    # hostbased logins with the name that address resolves back to.
+    echo "$TB_NET.1 $CTLD_HOST $TB_HOSTS_MARK" >>"$tmp"
     cat "$tmp" >/etc/hosts
     rm -f "$tmp"
 }

@@ -20,6 +20,11 @@ export interface IHostConfig {
   user: string;
   /** Private keys to offer, in order (missing ones are skipped). */
   identityFiles: string[];
+  /**
+   * Whether to log in with keys at all, files or agent: `PubkeyAuthentication no` (a site whose
+   * nodes take hostbased logins only) must not have the companion offer the user's keys anyway.
+   */
+  publicKeys: boolean;
   /** Where the host's key must be listed. */
   knownHostsFiles: string[];
   /** The names the host key may be listed under (HostKeyAlias, else the names it has). */
@@ -92,6 +97,8 @@ export async function hostConfig(
       evaluated.get('identityfile') ??
       ['id_rsa', 'id_ecdsa', 'id_ed25519'].map(f => `~/.ssh/${f}`)
     ).map(file => expandHome(file, home)),
+    // `ssh -G` prints yes/no as true/false for this one (OpenSSH 9.2).
+    publicKeys: !['no', 'false'].includes(one('pubkeyauthentication') ?? ''),
     knownHostsFiles:
       knownHostsFiles.length > 0
         ? knownHostsFiles

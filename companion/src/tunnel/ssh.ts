@@ -189,10 +189,12 @@ export class SshPool {
         ? config.knownAs
         : [...config.knownAs, ...(await Private.addresses(config.hostname))];
     const username = this._options.username ?? config.user;
-    const authHandler = await Private.authHandler(
-      username,
-      this._options.keyFiles ?? config.identityFiles
-    );
+    const authHandler = config.publicKeys
+      ? await Private.authHandler(
+          username,
+          this._options.keyFiles ?? config.identityFiles
+        )
+      : [];
     let hostKeyProblem: string | null = null;
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
@@ -205,12 +207,9 @@ export class SshPool {
             )
           );
         } else if (err.level === 'client-authentication') {
-          const unsupported = config.unsupported.length
-            ? `; the ssh config also logs in with ${config.unsupported.join(' and ')}, which the companion's ssh cannot use`
-            : '';
           reject(
             new TunnelError(
-              `${host}: ssh authentication failed (keys in ~/.ssh or ssh-agent${unsupported})`,
+              `${host}: ssh authentication failed (${Private.triedLogins(config)})`,
               'authentication'
             )
           );
@@ -319,9 +318,6 @@ namespace Private {
     }
   }
 
-  /**
-   * Public keys from ~/.ssh (unencrypted ones; encrypted keys belong in the agent), then the agent.
-   */
   /** A host reached by its name on port 22, with ~/.ssh's keys and the usual known_hosts. */
   export async function plainConfig(host: string): Promise<IHostConfig> {
     return {
@@ -331,12 +327,29 @@ namespace Private {
       identityFiles: ['id_ed25519', 'id_ecdsa', 'id_rsa'].map(f =>
         path.join(os.homedir(), '.ssh', f)
       ),
+      publicKeys: true,
       knownHostsFiles: defaultKnownHostsFiles(),
       knownAs: [host],
       unsupported: []
     };
   }
 
+  /**
+   * What the companion tried, and what the user's ssh config logs in with that it cannot: the
+   * user learns why their own `ssh node` works.
+   */
+  export function triedLogins(config: IHostConfig): string {
+    const tried = config.publicKeys
+      ? 'keys in ~/.ssh or ssh-agent'
+      : 'no keys: the ssh config sets PubkeyAuthentication no';
+    return config.unsupported.length
+      ? `${tried}; the ssh config also logs in with ${config.unsupported.join(' and ')}, which the companion's ssh cannot use`
+      : tried;
+  }
+
+  /**
+   * Public keys from ~/.ssh (unencrypted ones; encrypted keys belong in the agent), then the agent.
+   */
   export async function authHandler(
     username: string,
     files: string[]

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
-import { notebookOn, useLabSide } from './setup';
+import { hostnameOfKernel, useLabSide } from './setup';
 import {
   childProcessesOf,
   liveJobsOfOurs,
@@ -65,15 +65,8 @@ it("reaches a node only a @cert-authority line vouches for through the user's Op
   expect(a.transport?.note).toMatch(
     /^ssh to node\d failed \(node\d: node\d is vouched for only by a @cert-authority line in known_hosts/
   );
-  const { session, channel } = await notebookOn(lab, a, 'ca');
-  try {
-    const { stdout } = await channel.execute(
-      'import socket; print(socket.gethostname())'
-    );
-    expect(stdout).toBe(`${a.node}\n`);
-  } finally {
-    channel.close();
-  }
+  const { session, hostname } = await hostnameOfKernel(lab, a, 'ca');
+  expect(hostname).toBe(a.node);
   // Each stream is one `ssh -W` (the kernel's websocket at least), a child of the companion.
   expect((await openSshStreams()).length).toBeGreaterThanOrEqual(1);
   const listed = await lab.harness.cli(['list']);

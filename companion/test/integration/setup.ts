@@ -59,3 +59,20 @@ export async function notebookOn(
   expect((await channel.execute('x = 1')).reply.status).toBe('ok');
   return { session, channel };
 }
+
+/** A notebook's kernel on `allocation` says where it runs; its session stays, its channel closes. */
+export async function hostnameOfKernel(
+  side: ILabSide,
+  allocation: Allocation,
+  name: string
+) {
+  const { session, channel } = await notebookOn(side, allocation, name);
+  try {
+    const { stdout } = await channel.execute(
+      'import socket; print(socket.gethostname())'
+    );
+    return { session, hostname: stdout.trim() };
+  } finally {
+    channel.close();
+  }
+}

@@ -33,6 +33,7 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
         '/etc/ssh/ssh_known_hosts',
         '/etc/ssh/ssh_known_hosts2'
       ],
+      publicKeys: true,
       knownAs: ['node1', '10.77.0.11'],
       unsupported: []
     });
@@ -61,6 +62,7 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
         '/home/alice/.ssh/cluster_known_hosts',
         '/var/lib/sss/pubconf/known_hosts'
       ],
+      publicKeys: true,
       knownAs: ['testbed-nodes'],
       unsupported: []
     });
@@ -95,6 +97,20 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
     expect(config.unsupported).toEqual([
       'hostbased authentication (ssh-keysign)',
       'the certificate /home/alice/.ssh/id_ed25519-cert.pub'
+    ]);
+  });
+
+  it('offers no keys where the config turns public keys off (a node that takes hostbased logins only)', async () => {
+    const config = await hostConfig(
+      'hb-3',
+      sources(
+        fixture('../openssh-9.2/ssh-G-pubkey-off.txt'),
+        jest.fn().mockResolvedValue(undefined)
+      )
+    );
+    expect(config.publicKeys).toBe(false);
+    expect(config.unsupported).toEqual([
+      'hostbased authentication (ssh-keysign)'
     ]);
   });
 });

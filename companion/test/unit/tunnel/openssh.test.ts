@@ -84,6 +84,7 @@ describe('OpenSSH forwards', () => {
         user: 'alice',
         identityFiles: [],
         knownHostsFiles: [],
+        publicKeys: true,
         knownAs: [host],
         unsupported: []
       })
