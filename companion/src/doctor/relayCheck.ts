@@ -7,6 +7,7 @@ import { CommandError, ICommandRunner } from '../slurm';
 import { fail, ICheckResult, ok, warn } from './report';
 import { stepArgv } from '../tunnel/srunRelay';
 import type { TransportMode } from '../tunnel/transport';
+import type { ISshCheck } from './sshCheck';
 
 /** Starts a step in `jobId` on `node` and reads its answer; rejects with why it could not. */
 export type RelayProbe = (jobId: string, node: string) => Promise<void>;
@@ -30,36 +31,73 @@ export function relayProbe(runner: ICommandRunner): RelayProbe {
   };
 }
 
+/** The checks of each way to a node, run only where the companion would use that way. */
+export interface INodeWayChecks {
+  ssh: () => Promise<ISshCheck>;
+  openSsh: () => Promise<ICheckResult>;
+  relay: RelayProbe;
+}
+
 /**
- * How the companion will reach a node, given the ssh check's result: ssh where it works (or is
- * forced), else the relay. A node ssh refuses is a warning where the relay carries it (`auto`).
+ * How the companion will reach a node, as its nodeTransport says: ssh where it works (or is
+ * forced); in auto, after a host-key or login refusal, the user's OpenSSH, and then the relay.
+ * A way that fails is a warning where a later way carries the node.
  */
 export async function checkReachingNode(
   node: string,
   jobId: string,
   mode: TransportMode,
-  sshResult: () => Promise<ICheckResult>,
-  probe: RelayProbe
+  checks: INodeWayChecks
 ): Promise<ICheckResult[]> {
-  const ssh = mode === 'srun' ? undefined : await sshResult();
-  if (ssh?.status === 'ok' || mode === 'ssh') {
-    return [ssh as ICheckResult];
+  switch (mode) {
+    case 'ssh':
+      return [(await checks.ssh()).result];
+    case 'openssh':
+      return [await checks.openSsh()];
+    case 'srun':
+      return [await checkRelay(node, jobId, checks.relay)];
   }
-  const relay = await checkRelay(node, jobId, probe);
-  if (!ssh) {
-    return [relay];
+  const ssh = await checks.ssh();
+  if (ssh.result.status === 'ok') {
+    return [ssh.result];
   }
+  const tried = [ssh.result];
+  if (ssh.openSshMayHelp) {
+    const openSsh = await checks.openSsh();
+    if (openSsh.status === 'ok') {
+      return [insteadBy(ssh.result, node, 'your OpenSSH (ssh -W)'), openSsh];
+    }
+    tried.push(openSsh);
+  }
+  const relay = await checkRelay(node, jobId, checks.relay);
   if (relay.status !== 'ok') {
-    return [ssh, relay];
+    return [...tried, relay];
   }
   return [
-    warn(
-      ssh.check,
-      `${ssh.detail}; the companion reaches ${node} through the srun relay instead (bulk output is slower through Slurm's step I/O)`,
-      ssh.fix ?? ''
+    ...tried.map(result =>
+      insteadBy(
+        result,
+        node,
+        'the srun relay',
+        " (bulk output is slower through Slurm's step I/O)"
+      )
     ),
     relay
   ];
+}
+
+/** A failed way, as a warning: the companion reaches the node another way. */
+function insteadBy(
+  result: ICheckResult,
+  node: string,
+  way: string,
+  aside = ''
+): ICheckResult {
+  return warn(
+    result.check,
+    `${result.detail}; the companion reaches ${node} through ${way} instead${aside}`,
+    result.fix ?? ''
+  );
 }
 
 async function checkRelay(

@@ -16,6 +16,7 @@ import {
   cancelJob,
   describePendingReason,
   listJobs,
+  LocalRunner,
   submitJob
 } from '../slurm';
 import { defaultStateDir, ensurePrivateDir } from '../state/files';
@@ -30,7 +31,13 @@ import {
 } from './probeScript';
 import { fail, ICheckResult } from './report';
 import { checkReachingNode, RelayProbe, relayProbe } from './relayCheck';
-import { checkSsh, TunnelProbe, tunnelProbe } from './sshCheck';
+import {
+  checkOpenSsh,
+  checkSsh,
+  openSshProbe,
+  TunnelProbe,
+  tunnelProbe
+} from './sshCheck';
 import { transportModeFrom } from '../tunnel/transport';
 
 export const DOCTOR_JOB_NAME = 'slurm-kernels-doctor';
@@ -45,6 +52,7 @@ export interface ITestJobOptions {
   waitMs?: number;
   pollMs?: number;
   tunnelProbe?: TunnelProbe;
+  openSshProbe?: TunnelProbe;
   relayProbe?: RelayProbe;
 }
 
@@ -112,6 +120,9 @@ export async function runTestJobs(
     results.push(
       ...(await checkReachingNodes(ctx, waited, {
         ssh: options.tunnelProbe ?? tunnelProbe(ctx.runner),
+        openSsh:
+          options.openSshProbe ??
+          openSshProbe(new LocalRunner(ctx.env), ctx.env),
         relay: options.relayProbe ?? relayProbe(ctx.runner)
       }))
     );
@@ -247,7 +258,7 @@ function judgeWaited(waited: IWaited): ICheckResult {
 async function checkReachingNodes(
   ctx: IDoctorContext,
   waited: IWaited[],
-  probes: { ssh: TunnelProbe; relay: RelayProbe }
+  probes: { ssh: TunnelProbe; openSsh: TunnelProbe; relay: RelayProbe }
 ): Promise<ICheckResult[]> {
   const site = await loadSiteConfig(ctx.siteConfigFile).catch(() => ({}));
   const mode = transportModeFrom(ctx.env, site);
@@ -262,13 +273,11 @@ async function checkReachingNodes(
   for (const [node, jobId] of jobOnNode) {
     ctx.progress(`checking how to reach ${node}`);
     results.push(
-      ...(await checkReachingNode(
-        node,
-        jobId,
-        mode,
-        () => checkSsh(node, ctx.user, probes.ssh),
-        probes.relay
-      ))
+      ...(await checkReachingNode(node, jobId, mode, {
+        ssh: () => checkSsh(node, ctx.user, probes.ssh),
+        openSsh: () => checkOpenSsh(node, probes.openSsh),
+        relay: probes.relay
+      }))
     );
   }
   return results;

@@ -1,6 +1,7 @@
 /**
  * `slurm-kernels doctor` on the real testbed, as the test user: the good cluster, presets whose
- * environment lacks what the gateway needs, a node missing from known_hosts, no Slurm on PATH.
+ * environment lacks what the gateway needs, a node missing from known_hosts, a node that takes
+ * hostbased logins only (the user's OpenSSH reaches it), no Slurm on PATH.
  * Nothing here stops a daemon or touches another test's jobs: only the doctor's own test jobs are
  * looked at (and cancelled, should one be left).
  */
@@ -260,6 +261,33 @@ it('warns of a node missing from known_hosts, naming the node and the fix, and p
     `add ${node}'s host key to ~/.ssh/known_hosts (or the UserKnownHostsFile your ssh config names; \`ssh ${node} true\` once, after checking its fingerprint with the admins), or ask the admins to list the nodes in /etc/ssh/ssh_known_hosts`
   );
   await expectNoJobLeft();
+});
+
+it("passes a node that only the user's OpenSSH logs in to (hostbased), and needs no relay there", async () => {
+  useSshConfig(
+    'Host node*\n    HostbasedAuthentication yes\n    PubkeyAuthentication no\n'
+  );
+  try {
+    const result = await doctor(SITE_PYTHON_ON_GPU);
+    expect(result.code).toBe(0);
+    const node = /on (node\d)$/.exec(
+      lineOf(result, 'test job site-python').line
+    )?.[1];
+    expect(lineOf(result, `ssh ${node}`).line).toMatch(
+      new RegExp(
+        `^WARN .*PubkeyAuthentication no; the ssh config also logs in with hostbased authentication \\(ssh-keysign\\).*; the companion reaches ${node} through your OpenSSH \\(ssh -W\\) instead$`
+      )
+    );
+    expect(lineOf(result, `openssh ${node}`).line).toMatch(
+      new RegExp(
+        `^OK .*your OpenSSH \\(ssh -W\\) verifies ${node}, logs in and forwards$`
+      )
+    );
+    expect(result.stdout).not.toMatch(/srun relay/);
+    await expectNoJobLeft();
+  } finally {
+    delete harness.env.SLURM_KERNELS_SSH_CONFIG;
+  }
 });
 
 it('warns of a node whose sshd does not answer, says whom to ask, and passes the relay to it', async () => {
