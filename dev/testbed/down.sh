@@ -56,6 +56,7 @@ remove_network() {
 
 cancel_all_jobs
 for h in $(tb_hosts); do stop_daemon "$TB_RUN/sshd-$h.pid" sshd; done
+stop_daemon "$TB_RUN/sshd-$TB_2FA_HOST-2fa.pid" sshd
 for n in $(tb_compute_nodes); do stop_daemon "$TB_RUN/slurmd-$n.pid" slurmd; done
 stop_daemon "$TB_RUN/slurmctld.pid" slurmctld
 stop_daemon "$TB_RUN/slurmdbd.pid" slurmdbd

@@ -26,6 +26,11 @@ TB_HOST_CERT=/etc/ssh/ssh_host_ed25519_key-cert.pub
 TB_KEYSIGN_CONFIG=/etc/ssh/ssh_config.d/slurm-testbed-keysign.conf
 TB_SHOSTS_EQUIV=/etc/ssh/shosts.equiv
 TB_HOSTS_MARK="# slurm-testbed"
+# The login node's door for laptops, as sites guard theirs: a key and a one-time code (TOTP through
+# PAM, google-authenticator's ~/.google_authenticator). Its own sshd on this port, with its own PAM
+# stack seen in its own mount namespace only (OpenSSH 9.2 has no PAMServiceName).
+TB_2FA_HOST=login
+TB_2FA_PORT=2222
 CTLD_HOST=$(hostname)
 TB_ACCT_DB=slurm_acct_db
 # MariaDB runs as mysql and writes its pid file itself, so it lives in its own run directory.
@@ -102,6 +107,21 @@ tb_start_sshd() {
     [ -f "$TB_HOST_CERT" ] && cert=(-o "HostCertificate=$TB_HOST_CERT")
     tb_on "$h" /usr/sbin/sshd -o "PidFile=$TB_RUN/sshd-$h.pid" -E "$TB_LOG/sshd-$h.log" "${cert[@]}" \
         -o HostbasedAuthentication=yes -o HostbasedUsesNameFromPacketOnly=yes "$@"
+}
+
+# tb_start_2fa_sshd: the login node's sshd that asks for a key and then a TOTP code.
+tb_start_2fa_sshd() {
+    local pam="$TB_RUN/pam-2fa-sshd"
+    sed 's/^@include common-auth$/auth required pam_google_authenticator.so/' /etc/pam.d/sshd >"$pam"
+    grep -q '^auth required pam_google_authenticator.so$' "$pam" ||
+        { echo "testbed: /etc/pam.d/sshd has no '@include common-auth' line to replace" >&2; return 1; }
+    local cert=()
+    [ -f "$TB_HOST_CERT" ] && cert=(-o "HostCertificate=$TB_HOST_CERT")
+    # shellcheck disable=SC2016 # $1 and $@ belong to the inner sh
+    tb_on "$TB_2FA_HOST" unshare -m --propagation private sh -c 'mount --bind "$1" /etc/pam.d/sshd && shift && exec "$@"' \
+        sh "$pam" /usr/sbin/sshd -p "$TB_2FA_PORT" -o "PidFile=$TB_RUN/sshd-$TB_2FA_HOST-2fa.pid" \
+        -E "$TB_LOG/sshd-$TB_2FA_HOST-2fa.log" "${cert[@]}" -o UsePAM=yes -o KbdInteractiveAuthentication=yes \
+        -o PasswordAuthentication=no -o AuthenticationMethods=publickey,keyboard-interactive
 }
 
 tb_log() {

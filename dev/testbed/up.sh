@@ -14,7 +14,8 @@ started=$(date +%s.%N)
 install_packages() {
     local missing=0 bin
     for bin in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/slurmdbd /usr/sbin/mariadbd /usr/sbin/munged \
-        /usr/sbin/sshd /usr/bin/ssh-keygen /usr/sbin/ip /usr/bin/nsenter /usr/share/lmod/lmod/libexec/lmod /usr/bin/sudo; do
+        /usr/sbin/sshd /usr/bin/ssh-keygen /usr/sbin/ip /usr/bin/nsenter /usr/share/lmod/lmod/libexec/lmod /usr/bin/sudo \
+        /usr/bin/oathtool /usr/bin/google-authenticator; do
         [ -x "$bin" ] || missing=1
     done
     python3_venv_ok || missing=1
@@ -26,7 +27,7 @@ install_packages() {
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         slurm-wlm slurmdbd mariadb-server munge openssh-server openssh-client iproute2 util-linux procps \
-        python3 python3-venv curl lmod sudo
+        python3 python3-venv curl lmod sudo libpam-google-authenticator oathtool
 }
 
 python3_venv_ok() {
@@ -81,6 +82,11 @@ make_users() {
         write_known_hosts >"$home/.ssh/known_hosts"
         chown "$u:$u" "$home/.ssh/known_hosts"
         chmod 600 "$home/.ssh/known_hosts"
+        # The TOTP secret the login node's 2FA door checks (tests compute codes with oathtool).
+        # Codes may be reused and are not rate limited (-D -u): tests log in often within 30 s.
+        [ -s "$home/.google_authenticator" ] ||
+            runuser -u "$u" -- google-authenticator -t -D -f -q -C -Q NONE -e 0 -w 3 -u \
+                -s "$home/.google_authenticator" >/dev/null
     done
 }
 
@@ -315,6 +321,7 @@ start_daemons() {
     for h in $(tb_hosts); do
         tb_live_pid "$TB_RUN/sshd-$h.pid" sshd >/dev/null || tb_start_sshd "$h"
     done
+    tb_live_pid "$TB_RUN/sshd-$TB_2FA_HOST-2fa.pid" sshd >/dev/null || tb_start_2fa_sshd
 }
 
 # A dead slurmctld makes every client call retry for ~10 s, so check it on each round and keep a deadline.
