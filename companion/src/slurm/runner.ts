@@ -111,9 +111,25 @@ const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
  * submit; and a lab that itself runs in a Slurm job (Open OnDemand) carries that job's `SLURM_*`,
  * which sbatch would take as settings for ours. `SLURM_CONF` says which cluster: it stays.
  */
-const SLURM_CLIENT_VARIABLE =
-  /^(SLURM_|SQUEUE_|SINFO_|SACCT_|SACCTMGR_|SBATCH_|SALLOC_|SRUN_|SCANCEL_|SCONTROL_|SPRIO_|SSHARE_|SSTAT_)/;
-const KEPT_SLURM_VARIABLES = new Set(['SLURM_CONF']);
+export const SLURM_CLIENT_PREFIXES = [
+  'SLURM_',
+  'SQUEUE_',
+  'SINFO_',
+  'SACCT_',
+  'SACCTMGR_',
+  'SBATCH_',
+  'SALLOC_',
+  'SRUN_',
+  'SCANCEL_',
+  'SCONTROL_',
+  'SPRIO_',
+  'SSHARE_',
+  'SSTAT_'
+];
+const SLURM_CLIENT_VARIABLE = new RegExp(
+  `^(${SLURM_CLIENT_PREFIXES.join('|')})`
+);
+export const KEPT_SLURM_VARIABLES = new Set(['SLURM_CONF']);
 
 /** The environment Slurm's commands run with: the user's own, less what would change their output. */
 export function slurmCommandEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

@@ -55,7 +55,7 @@ export function parseKnownHosts(text: string): IKnownHostEntry[] {
 }
 
 /** The names a host is known by in known_hosts: "host" on port 22, "[host]:port" otherwise. */
-function hostKey(host: string, port: number): string {
+export function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
@@ -96,6 +96,16 @@ function entryMatches(entry: IKnownHostEntry, names: string[]): boolean {
 }
 
 /**
+ * Why a host key was refused: no entry names the host (a first connection, where a person may
+ * accept it), the entries name another key (changed: never accepted), it is @revoked, or only a
+ * @cert-authority line names the host.
+ */
+export type HostKeyRefusal = 'unknown' | 'changed' | 'revoked' | 'ca-only';
+
+export type HostKeyVerdict =
+  { ok: true } | { ok: false; refusal: HostKeyRefusal; reason: string };
+
+/**
  * Decides whether `keyBlob` (the raw host key the server presented) is the known key of a host.
  */
 export class KnownHosts {
@@ -120,18 +130,15 @@ export class KnownHosts {
   /**
    * `names` are every name the host was reached by (the name asked for and its address).
    */
-  verify(
-    names: string[],
-    port: number,
-    keyBlob: Buffer
-  ): { ok: true } | { ok: false; reason: string } {
-    const keys = names.map(n => hostKey(n, port));
+  verify(names: string[], port: number, keyBlob: Buffer): HostKeyVerdict {
+    const keys = names.map(n => knownHostsName(n, port));
     const presented = keyBlob.toString('base64');
     const named = this._entries.filter(e => entryMatches(e, keys));
     const matching = named.filter(e => !e.certAuthority);
     if (matching.some(e => e.revoked && e.key === presented)) {
       return {
         ok: false,
+        refusal: 'revoked',
         reason: `the host key of ${names[0]} is marked @revoked`
       };
     }
@@ -141,17 +148,20 @@ export class KnownHosts {
     if (matching.length > 0) {
       return {
         ok: false,
+        refusal: 'changed',
         reason: `the host key of ${names[0]} does not match known_hosts: possible man-in-the-middle, or the host was reinstalled`
       };
     }
     if (named.length > 0) {
       return {
         ok: false,
+        refusal: 'ca-only',
         reason: `${names[0]} is vouched for only by a @cert-authority line in known_hosts (an OpenSSH host certificate), which the companion's ssh cannot check: its own host key must be listed too (sites put their nodes' keys in /etc/ssh/ssh_known_hosts), or the srun relay used`
       };
     }
     return {
       ok: false,
+      refusal: 'unknown',
       reason: `${names[0]} is not in known_hosts; connect once with ssh to verify and add its key`
     };
   }

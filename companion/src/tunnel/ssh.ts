@@ -2,7 +2,7 @@
  * One ssh2 connection per host, reused by every tunnel to it: no `ssh` processes, no local TCP
  * listener. Host keys are verified against known_hosts; keys come from ~/.ssh and the ssh-agent.
  * A connection that drops is opened again on next use; after failures, with backoff.
- * Only this module imports ssh2.
+ * Only this module and login/link.ts (a laptop's one connection to a login node) import ssh2.
  */
 import { promises as dns } from 'node:dns';
 import { promises as fs } from 'node:fs';

@@ -1,0 +1,539 @@
+/**
+ * The one ssh2 connection from the lab's machine (a laptop) to a cluster's login node: Slurm
+ * commands go over exec, files over one SFTP session, and streams to the compute nodes over
+ * direct-tcpip forwards, so the person is asked for a one-time code once per connection, never
+ * per command or kernel (ControlMaster's role, without an `ssh` process that outlives us).
+ *
+ * - Reached as the user's OpenSSH would (`ssh -G`: HostName, Port, User, IdentityFile, Include,
+ *   Match), keys from those files and the ssh-agent, then keyboard-interactive.
+ * - A host key no known_hosts file lists is shown to the person (SHA256 fingerprint) and saved to
+ *   their known_hosts once accepted; a changed or revoked key is refused, never asked about.
+ * - No timer runs while a person is asked (a code typed, a push approved on a phone): ssh2's
+ *   readyTimeout would cut them off, so the only deadline is for the server to answer at all.
+ * - sshd caps session channels per connection (MaxSessions, 10 by default), not forwards: execs
+ *   wait for a slot beyond `maxSessions`.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import {
+  AnyAuthMethod,
+  AuthenticationType,
+  Client,
+  ClientChannel,
+  NextAuthHandler,
+  SFTPWrapper,
+  utils
+} from 'ssh2';
+import type { ICommandResult, IRunOptions } from '../slurm/runner';
+import type { IHostConfig } from '../tunnel/hostConfig';
+import { KnownHosts, knownHostsName } from '../tunnel/knownHosts';
+import { Slots } from './slots';
+
+/** A host key to decide on: the user sees this and says whether it is the login node's. */
+export interface INewHostKey {
+  /** The name the user gave (a ~/.ssh/config alias, or user@host). */
+  cluster: string;
+  host: string;
+  port: number;
+  keyType: string;
+  /** As OpenSSH prints it: "SHA256:" and the unpadded base64 of the key's SHA-256. */
+  fingerprint: string;
+}
+
+/** One keyboard-interactive round, as the server sent it. */
+export interface IPromptRound {
+  cluster: string;
+  name: string;
+  instructions: string;
+  prompts: Array<{ prompt: string; echo: boolean }>;
+}
+
+/** The person behind the lab: asked only what a login needs, once per connection. */
+export interface ILoginPrompts {
+  /** Whether to trust, and save, a host key no known_hosts file lists. */
+  trustNewHostKey(key: INewHostKey): Promise<boolean>;
+  /** The answers to one round, in order; null when the person gives up. */
+  answer(round: IPromptRound): Promise<string[] | null>;
+}
+
+export type LinkState = 'down' | 'connecting' | 'asking' | 'up';
+
+export class LoginError extends Error {
+  constructor(
+    message: string,
+    readonly kind:
+      'host-key' | 'authentication' | 'connect' | 'cancelled' | 'down'
+  ) {
+    super(message);
+    this.name = 'LoginError';
+  }
+}
+
+export interface ILoginLinkOptions {
+  /** What the user named the cluster by: an ssh config alias, or [user@]host. */
+  cluster: string;
+  /** How OpenSSH would reach it (hostConfig(), with the user's ssh config). */
+  hostConfig: () => Promise<IHostConfig>;
+  prompts: ILoginPrompts;
+  /** Where an accepted host key is saved; default the first known_hosts file of the config. */
+  saveHostKeysTo?: string;
+  /** Until the server has said hello (TCP + key exchange); default 20 s. Never while asking. */
+  connectTimeoutMs?: number;
+  /** Session channels (exec, the SFTP session) at once; default 8, under sshd's MaxSessions 10. */
+  maxSessions?: number;
+  /** The ssh-agent's socket; default SSH_AUTH_SOCK. */
+  agent?: string;
+}
+
+export class LoginLink {
+  constructor(private readonly _o: ILoginLinkOptions) {
+    this._slots = new Slots(_o.maxSessions ?? 8);
+  }
+
+  get state(): LinkState {
+    return this._state;
+  }
+
+  /** Called on every change of state (the lab shows "cluster unreachable" while down). */
+  onState(listener: (state: LinkState) => void): void {
+    this._listeners.push(listener);
+  }
+
+  /** Connects, unless connected or connecting: one login, however many callers wait. */
+  connect(): Promise<Client> {
+    this._connecting ??= this._open().finally(() => {
+      this._connecting = undefined;
+    });
+    return this._connecting;
+  }
+
+  /**
+   * Runs `command` (a string the login shell parses: see remoteCommand) and collects its output;
+   * rejects only where it could not run or timed out, as LocalRunner does.
+   */
+  async exec(
+    command: string,
+    options: IRunOptions = {}
+  ): Promise<ICommandResult> {
+    const client = await this.connect();
+    return this._slots.run(() => Private.exec(client, command, options));
+  }
+
+  /** A stream to `host:port` as the login node sees it (a compute node's sshd, a gateway). */
+  async forward(host: string, port: number): Promise<Duplex> {
+    const client = await this.connect();
+    return new Promise((resolve, reject) =>
+      client.forwardOut('127.0.0.1', 0, host, port, (err, channel) =>
+        err
+          ? reject(
+              new LoginError(
+                `the login node cannot open a stream to ${host}:${port}: ${err.message}`,
+                'connect'
+              )
+            )
+          : resolve(channel)
+      )
+    );
+  }
+
+  /** The connection's one SFTP session (it holds a session slot while it lives). */
+  async sftp(): Promise<SFTPWrapper> {
+    const client = await this.connect();
+    this._sftp ??= this._slots.hold().then(
+      release =>
+        new Promise<SFTPWrapper>((resolve, reject) =>
+          client.sftp((err, sftp) => {
+            if (err) {
+              release();
+              this._sftp = undefined;
+              reject(
+                new LoginError(
+                  `no SFTP on the login node: ${err.message}`,
+                  'connect'
+                )
+              );
+              return;
+            }
+            sftp.once('close', () => {
+              release();
+              this._sftp = undefined;
+            });
+            resolve(sftp);
+          })
+        )
+    );
+    return this._sftp;
+  }
+
+  /** Ends the connection; the next use opens a new one (and asks again). */
+  close(): void {
+    this._client?.end();
+  }
+
+  private async _open(): Promise<Client> {
+    if (this._client && this._state === 'up') {
+      return this._client;
+    }
+    this._setState('connecting');
+    const config = await this._o.hostConfig();
+    const knownHosts = await KnownHosts.load(config.knownHostsFiles);
+    const client = new Client();
+    try {
+      await this._login(client, config, knownHosts);
+    } catch (err) {
+      client.end();
+      this._setState('down');
+      throw err;
+    }
+    client.setNoDelay(true);
+    this._client = client;
+    client.once('close', () => {
+      if (this._client === client) {
+        this._client = undefined;
+        this._sftp = undefined;
+        this._setState('down');
+      }
+    });
+    client.on('error', () => undefined); // a late error ends in 'close'
+    this._setState('up');
+    return client;
+  }
+
+  private _login(
+    client: Client,
+    config: IHostConfig,
+    knownHosts: KnownHosts
+  ): Promise<void> {
+    const cluster = this._o.cluster;
+    const names = config.knownAs;
+    return new Promise((resolve, reject) => {
+      let refused: LoginError | null = null;
+      const fail = (err: LoginError) => {
+        refused ??= err;
+        clearTimeout(timer);
+        reject(refused);
+      };
+      const timeoutMs = this._o.connectTimeoutMs ?? 20_000;
+      const timer = setTimeout(
+        () =>
+          fail(
+            new LoginError(
+              `${cluster}: ${config.hostname}:${config.port} did not answer within ${timeoutMs / 1000} s`,
+              'connect'
+            )
+          ),
+        timeoutMs
+      );
+      client.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      client.once('close', () =>
+        fail(
+          new LoginError(
+            `${cluster}: the login node closed the connection during the login`,
+            'connect'
+          )
+        )
+      );
+      client.once('error', (err: Error & { level?: string }) => {
+        if (refused) {
+          reject(refused);
+        } else if (err.level === 'client-authentication') {
+          fail(
+            new LoginError(
+              `${cluster}: the login node refused the login as ${config.user} (${err.message})`,
+              'authentication'
+            )
+          );
+        } else {
+          fail(
+            new LoginError(
+              `${cluster}: cannot connect to ${config.hostname}:${config.port}: ${err.message}`,
+              'connect'
+            )
+          );
+        }
+      });
+      client.connect({
+        host: config.hostname,
+        port: config.port,
+        username: config.user,
+        // Only our own timer, and not while a person is asked (see the module's comment).
+        readyTimeout: 0,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+        hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+          clearTimeout(timer); // the server answered: the rest may wait on a person
+          this._verifyHostKey(config, knownHosts, names, key).then(
+            () => verify(true),
+            (err: LoginError) => {
+              refused = err;
+              verify(false);
+            }
+          );
+        },
+        authHandler: this._authHandler(client, config, err => {
+          refused = err;
+        })
+      });
+    });
+  }
+
+  private async _verifyHostKey(
+    config: IHostConfig,
+    knownHosts: KnownHosts,
+    names: string[],
+    key: Buffer
+  ): Promise<void> {
+    const verdict = knownHosts.verify(names, config.port, key);
+    if (verdict.ok) {
+      return;
+    }
+    if (verdict.refusal !== 'unknown') {
+      throw new LoginError(
+        `${this._o.cluster}: REFUSED: ${verdict.reason}. Nothing was sent to it. If the admins announced a new key, remove the old line from known_hosts (ssh-keygen -R ${knownHostsName(names[0], config.port)}) and connect again.`,
+        'host-key'
+      );
+    }
+    const hostKey: INewHostKey = {
+      cluster: this._o.cluster,
+      host: names[0],
+      port: config.port,
+      keyType: Private.keyType(key),
+      fingerprint: hostKeyFingerprint(key)
+    };
+    this._setState('asking');
+    const trusted = await this._o.prompts.trustNewHostKey(hostKey);
+    this._setState('connecting');
+    if (!trusted) {
+      throw new LoginError(
+        `${this._o.cluster}: the host key ${hostKey.fingerprint} was not accepted`,
+        'cancelled'
+      );
+    }
+    // As OpenSSH saves it: under the HostKeyAlias, else the address connected to.
+    const savedAs = names.length === 1 ? names[0] : config.hostname;
+    await Private.saveHostKey(
+      this._o.saveHostKeysTo ?? config.knownHostsFiles[0],
+      knownHostsName(savedAs, config.port),
+      hostKey.keyType,
+      key
+    );
+  }
+
+  /**
+   * Keys (files, then the agent), then keyboard-interactive, each only where the server still
+   * takes it; a method fails once and is not tried again, so a wrong code is not asked for in a
+   * loop.
+   */
+  private _authHandler(
+    client: Client,
+    config: IHostConfig,
+    onCancel: (err: LoginError) => void
+  ) {
+    const username = config.user;
+    const codes: AnyAuthMethod = {
+      type: 'keyboard-interactive',
+      username,
+      prompt: (name, instructions, _lang, prompts, finish) => {
+        if (prompts.length === 0) {
+          finish([]); // an information round (PAM's messages): nothing to answer
+          return;
+        }
+        this._setState('asking');
+        void this._o.prompts
+          .answer({
+            cluster: this._o.cluster,
+            name,
+            instructions,
+            prompts: prompts.map(p => ({
+              prompt: p.prompt,
+              echo: p.echo ?? false
+            }))
+          })
+          .then(answers => {
+            this._setState('connecting');
+            if (answers) {
+              finish(answers);
+            } else {
+              onCancel(
+                new LoginError(
+                  `${this._o.cluster}: the login was cancelled`,
+                  'cancelled'
+                )
+              );
+              client.end();
+            }
+          });
+      }
+    };
+    const methods = Private.keyMethods(config, username, this._o.agent).then(
+      keys => [...keys, codes]
+    );
+    let next = 0;
+    return (
+      methodsLeft: AuthenticationType[] | null,
+      _partialSuccess: boolean | null,
+      callback: NextAuthHandler
+    ) => {
+      void methods.then(ordered => {
+        while (next < ordered.length) {
+          const method = ordered[next++];
+          const type = method.type === 'agent' ? 'publickey' : method.type;
+          if (!methodsLeft || methodsLeft.includes(type)) {
+            callback(method);
+            return;
+          }
+        }
+        // ssh2 takes false for "no method left" (its types do not say so).
+        callback(false as unknown as AuthenticationType);
+      });
+    };
+  }
+
+  private _setState(state: LinkState): void {
+    if (state !== this._state) {
+      this._state = state;
+      this._listeners.forEach(listener => listener(state));
+    }
+  }
+
+  private _state: LinkState = 'down';
+  private _listeners: Array<(state: LinkState) => void> = [];
+  private _client?: Client;
+  private _connecting?: Promise<Client>;
+  private _sftp?: Promise<SFTPWrapper>;
+  private readonly _slots: Slots;
+}
+
+/** OpenSSH's fingerprint of a host key blob: "SHA256:" + unpadded base64. */
+export function hostKeyFingerprint(key: Buffer): string {
+  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+namespace Private {
+  /** The key type named at the start of an SSH key blob (a length-prefixed string). */
+  export function keyType(key: Buffer): string {
+    const length = key.readUInt32BE(0);
+    return key.subarray(4, 4 + length).toString('latin1');
+  }
+
+  export async function saveHostKey(
+    file: string,
+    name: string,
+    keyType: string,
+    key: Buffer
+  ): Promise<void> {
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await fs.appendFile(
+      file,
+      `${name} ${keyType} ${key.toString('base64')}\n`,
+      {
+        mode: 0o600
+      }
+    );
+  }
+
+  export async function keyMethods(
+    config: IHostConfig,
+    username: string,
+    agent = process.env.SSH_AUTH_SOCK
+  ): Promise<AnyAuthMethod[]> {
+    if (!config.publicKeys) {
+      return [];
+    }
+    const methods: AnyAuthMethod[] = [];
+    for (const file of config.identityFiles) {
+      const text = await fs.readFile(file).catch(() => undefined);
+      // Keys with a passphrase belong in the agent.
+      if (text && !(utils.parseKey(text) instanceof Error)) {
+        methods.push({ type: 'publickey', username, key: text });
+      }
+    }
+    if (agent) {
+      methods.push({ type: 'agent', username, agent });
+    }
+    return methods;
+  }
+
+  export function exec(
+    client: Client,
+    command: string,
+    options: IRunOptions
+  ): Promise<ICommandResult> {
+    return new Promise((resolve, reject) => {
+      const started = (err: Error | undefined, channel: ClientChannel) => {
+        if (err) {
+          reject(
+            new LoginError(
+              `the login node refused a command: ${err.message}`,
+              'down'
+            )
+          );
+          return;
+        }
+        const stdout: Buffer[] = [];
+        const stderr: Buffer[] = [];
+        let size = 0;
+        const keep = (into: Buffer[]) => (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= MAX_OUTPUT_BYTES) {
+            into.push(chunk);
+          }
+        };
+        let code: number | null = null;
+        let signal: NodeJS.Signals | null = null;
+        let failure: Error | null = null;
+        const stop = (why: string) => {
+          failure ??= new LoginError(`the command ${why}`, 'down');
+          channel.close();
+        };
+        const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+        const timer = setTimeout(
+          () => stop(`timed out after ${timeoutMs} ms`),
+          timeoutMs
+        );
+        const onAbort = () => stop('was aborted');
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        channel.on('data', keep(stdout));
+        channel.stderr.on('data', keep(stderr));
+        channel.on('exit', (exitCode: number | null, exitSignal?: string) => {
+          code = exitCode ?? null;
+          signal = exitSignal ? (`SIG${exitSignal}` as NodeJS.Signals) : null;
+        });
+        channel.on('close', () => {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
+          if (failure) {
+            reject(failure);
+          } else {
+            resolve({
+              code,
+              signal,
+              stdout: Buffer.concat(stdout).toString('utf8'),
+              stderr: Buffer.concat(stderr).toString('utf8')
+            });
+          }
+        });
+        channel.end(options.input ?? '');
+      };
+      try {
+        client.exec(command, started);
+      } catch (err) {
+        // The connection ended between connect() and here.
+        reject(
+          new LoginError(
+            `the login node is not connected: ${(err as Error).message}`,
+            'down'
+          )
+        );
+      }
+    });
+  }
+}
