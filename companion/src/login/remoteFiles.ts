@@ -59,6 +59,14 @@ export class RemoteFiles {
     return call<Buffer>(cb => sftp.readFile(file, cb));
   }
 
+  /** The file as text, or undefined where it does not exist. */
+  async readTextIfExists(file: string): Promise<string | undefined> {
+    return this.readFile(file).then(
+      data => data.toString('utf8'),
+      err => (isMissing(err) ? undefined : Promise.reject(err))
+    );
+  }
+
   /** The file's mode bits (permissions and type), or undefined where it does not exist. */
   async mode(file: string): Promise<number | undefined> {
     const sftp = await this._link.sftp();

@@ -28,6 +28,17 @@ export function defaultKnownHostsFiles(home = os.homedir()): string[] {
   ];
 }
 
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
 export function parseKnownHosts(text: string): IKnownHostEntry[] {
   const entries: IKnownHostEntry[] = [];
   for (const raw of text.split('\n')) {
@@ -111,18 +122,17 @@ export type HostKeyVerdict =
 export class KnownHosts {
   constructor(private readonly _entries: IKnownHostEntry[]) {}
 
+  /**
+   * The entries of `files`, read with `read` (by default from this host; a laptop reads the
+   * cluster's files over SFTP); a file that does not exist is skipped.
+   */
   static async load(
-    files: string[] = defaultKnownHostsFiles()
+    files: string[] = defaultKnownHostsFiles(),
+    read: (file: string) => Promise<string | undefined> = readIfExists
   ): Promise<KnownHosts> {
     const entries: IKnownHostEntry[] = [];
     for (const file of files) {
-      try {
-        entries.push(...parseKnownHosts(await fs.readFile(file, 'utf8')));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-          throw err;
-        }
-      }
+      entries.push(...parseKnownHosts((await read(file)) ?? ''));
     }
     return new KnownHosts(entries);
   }

@@ -36,7 +36,8 @@ export interface ISshPoolOptions {
   port?: number;
   /** Private key files tried in order; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa. */
   keyFiles?: string[];
-  knownHosts?: () => Promise<KnownHosts>;
+  /** The known host keys, from the files the host's config names; default read from this host. */
+  knownHosts?: (files: string[]) => Promise<KnownHosts>;
   /** Milliseconds to wait for a connection; default 20 s. */
   readyTimeoutMs?: number;
   /**
@@ -48,6 +49,11 @@ export interface ISshPoolOptions {
   backoff?: IBackoffOptions;
   /** How to reach a host (ssh config, Slurm's NodeAddr); default: the name, port 22, ~/.ssh. */
   hostConfig?: (host: string) => Promise<IHostConfig>;
+  /**
+   * Where hosts are not reached directly: a stream to `address:port` through another connection
+   * (a laptop's one login to the cluster), over which this pool's ssh runs end to end.
+   */
+  via?: (address: string, port: number) => Promise<Duplex>;
 }
 
 interface IPooled {
@@ -179,9 +185,8 @@ export class SshPool {
       host
     );
     const knownHosts = await (
-      this._options.knownHosts ??
-      (() => KnownHosts.load(config.knownHostsFiles))
-    )();
+      this._options.knownHosts ?? (files => KnownHosts.load(files))
+    )(config.knownHostsFiles);
     const port = this._options.port ?? config.port;
     // With a HostKeyAlias, OpenSSH looks the key up under that name alone.
     const names =
@@ -196,6 +201,14 @@ export class SshPool {
         )
       : [];
     let hostKeyProblem: string | null = null;
+    const sock = await this._options
+      .via?.(config.hostname, port)
+      .catch((err: Error) => {
+        throw new TunnelError(
+          `${host} (${config.hostname}, port ${port}): cannot reach its sshd: ${err.message}`,
+          'connect'
+        );
+      });
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
       client.once('error', (err: Error & { level?: string }) => {
@@ -229,6 +242,7 @@ export class SshPool {
       client.connect({
         host: config.hostname,
         port,
+        sock,
         username,
         authHandler,
         readyTimeout: this._options.readyTimeoutMs ?? 20_000,

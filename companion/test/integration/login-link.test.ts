@@ -5,7 +5,8 @@
  * host key's fingerprint and saves it where OpenSSH then accepts it; the code is asked once for
  * a dozen commands at once (more than sshd's MaxSessions), SFTP and a stream to a compute node;
  * a broken connection asks once more; a changed key, a wrong code and a cancelled login each say
- * so and ask nothing more.
+ * so and ask nothing more. Compute nodes are reached through that login with the laptop's key,
+ * their host keys checked against the cluster's known_hosts (the laptop's lists no node).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -23,6 +24,7 @@ import {
   LoginError,
   LoginLink
 } from '../../src/login/link';
+import { nodesThroughLogin } from '../../src/login/nodes';
 import { RemoteFiles } from '../../src/login/remoteFiles';
 import { RemoteRunner } from '../../src/login/remoteRunner';
 import { LocalRunner } from '../../src/slurm';
@@ -94,13 +96,18 @@ function totp(round: IPromptRound): string[] {
   );
 }
 
+const loginConfig = () =>
+  hostConfig(ALIAS, { runner: new LocalRunner(), configFile: sshConfig });
+
 function linkFor(prompts: ReturnType<typeof person>['prompts']): LoginLink {
-  return new LoginLink({
-    cluster: ALIAS,
-    hostConfig: () =>
-      hostConfig(ALIAS, { runner: new LocalRunner(), configFile: sshConfig }),
-    prompts
-  });
+  return new LoginLink({ cluster: ALIAS, hostConfig: loginConfig, prompts });
+}
+
+/** The first bytes a stream brings (an sshd's greeting). */
+function firstData(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise(resolve =>
+    stream.once('data', (chunk: Buffer) => resolve(chunk.toString()))
+  );
 }
 
 it('asks for the host key and one code, then carries commands, files and streams on that one login', async () => {
@@ -165,9 +172,7 @@ it('asks for the host key and one code, then carries commands, files and streams
 
     // A stream to a compute node, as the login node sees it.
     const stream = await link.forward('node1', 22);
-    const greeting = await new Promise<string>(resolve =>
-      stream.once('data', (chunk: Buffer) => resolve(chunk.toString()))
-    );
+    const greeting = await firstData(stream);
     stream.destroy();
     expect(greeting).toMatch(/^SSH-2\.0-OpenSSH/);
 
@@ -195,6 +200,26 @@ it('asks for the host key and one code, then carries commands, files and streams
       'up'
     ]);
   } finally {
+    link.close();
+  }
+});
+
+it("logs in to compute nodes through the login with the laptop's key, checking them against the cluster's known_hosts", async () => {
+  const { asked, prompts } = person();
+  const link = linkFor(prompts);
+  const nodes = nodesThroughLogin({ link, login: loginConfig });
+  try {
+    // The laptop's known_hosts (the test's own file) lists no node: the cluster's does.
+    for (const node of ['node1', 'node2']) {
+      const stream = await nodes.forward(node, '127.0.0.1', 22);
+      expect(await firstData(stream)).toMatch(/^SSH-2\.0-OpenSSH/);
+      stream.destroy();
+    }
+    expect(readFileSync(knownHosts, 'utf8')).not.toMatch(/node/);
+    // One code for the login; the nodes ask for nothing.
+    expect(asked.rounds).toHaveLength(1);
+  } finally {
+    nodes.dispose();
     link.close();
   }
 });
