@@ -22,7 +22,11 @@ import {
   KernelspecWriter,
   METADATA_KEY
 } from '../kernelspecs/writer';
-import { readJsonIfExists } from '../state/files';
+import {
+  IStateFileSystem,
+  localFileSystem,
+  readJson
+} from '../state/fileSystem';
 import { Backoff } from '../tunnel/backoff';
 import { TunnelError } from '../tunnel/ssh';
 import {
@@ -129,6 +133,8 @@ export class KernelSession {
 export interface IGatewayOptions {
   transports: NodeTransports;
   kernelspecs: KernelspecWriter;
+  /** Where the jobs' files are (the cluster's file system, over SFTP from a laptop). */
+  files?: IStateFileSystem;
   log: {
     info: (o: object, m: string) => void;
     warn: (o: object, m: string) => void;
@@ -177,15 +183,22 @@ export class Gateway extends EventEmitter {
     limits: IStartupLimits,
     stillActive: () => boolean
   ): Promise<IGatewayReached> {
-    const watch = new StartupWatch(limits, path.join(files.dir, 'job.log'));
+    const jobFs = this._o.files ?? localFileSystem;
+    const jobLog = path.join(files.dir, 'job.log');
+    const watch = new StartupWatch(limits, () =>
+      jobFs.stat(jobLog).then(s => s?.size ?? -1)
+    );
     if (allocation.node) {
       // The ssh handshake overlaps with the gateway's start-up (~1.4 s of Python imports).
       this._o.transports.warm(allocation.node);
     }
     const rendezvous = await watch.until(stillActive, () =>
-      readRendezvous(files)
+      readRendezvous(files, jobFs)
     );
-    const token = (await fs.readFile(files.tokenFile, 'utf8')).trim();
+    const token = (await jobFs.readText(files.tokenFile))?.trim();
+    if (!token) {
+      throw new Error(`the gateway's token ${files.tokenFile} is gone`);
+    }
     // The job names its own host; the tunnel goes to the node Slurm placed the job on.
     const node = allocation.node ?? rendezvous.host;
     const { client, version, transport } = await this._reach(
@@ -599,11 +612,12 @@ export const DEFAULT_STARTUP_LIMITS: IStartupLimits = {
  * the directory first makes the client look again.
  */
 async function readRendezvous(
-  files: IJobFiles
+  files: IJobFiles,
+  jobFs: IStateFileSystem
 ): Promise<IRendezvous | undefined> {
   try {
-    await fs.readdir(path.dirname(files.rendezvousFile));
-    const found = (await readJsonIfExists(files.rendezvousFile)) as
+    await jobFs.list(path.dirname(files.rendezvousFile));
+    const found = (await readJson(jobFs, files.rendezvousFile)) as
       IRendezvous | undefined;
     return found && Number.isInteger(found.port) ? found : undefined;
   } catch {
@@ -616,10 +630,10 @@ class StartupTimeout extends Error {}
 
 /** Progress, not a fixed clock, decides when a starting job has failed. */
 class StartupWatch {
-  /** `jobLog`: the file whose growth is progress; null where only the clock counts. */
+  /** `jobLogSize`: the size whose growth is progress (-1: none yet); null where only the clock counts. */
   constructor(
     private readonly _limits: IStartupLimits,
-    private readonly _jobLog: string | null
+    private readonly _jobLogSize: (() => Promise<number>) | null
   ) {
     this._started = this._lastProgress = Date.now();
   }
@@ -654,26 +668,23 @@ class StartupWatch {
 
   private async _checkProgress(): Promise<void> {
     const now = Date.now();
-    if (this._jobLog && now - this._lastLook >= 1000) {
+    if (this._jobLogSize && now - this._lastLook >= 1000) {
       this._lastLook = now;
-      const size = await fs
-        .stat(this._jobLog as string)
-        .then(s => s.size)
-        .catch(() => -1);
+      const size = await this._jobLogSize().catch(() => -1);
       if (size !== this._logSize) {
         this._logSize = size;
         this._lastProgress = now;
       }
     }
     const why = this._lastError ? ` (last error: ${this._lastError})` : '';
-    if (this._jobLog && now - this._lastProgress > this._limits.silenceMs) {
+    if (this._jobLogSize && now - this._lastProgress > this._limits.silenceMs) {
       throw new StartupTimeout(
         `the job showed no progress for ${Math.round(this._limits.silenceMs / 1000)} s${why}; see the job log`
       );
     }
     if (now - this._started > this._limits.totalMs) {
       throw new StartupTimeout(
-        `${this._jobLog ? 'the gateway was not up' : 'the gateway did not answer'} after ${Math.round(this._limits.totalMs / 1000)} s${why}; see the job log`
+        `${this._jobLogSize ? 'the gateway was not up' : 'the gateway did not answer'} after ${Math.round(this._limits.totalMs / 1000)} s${why}; see the job log`
       );
     }
   }

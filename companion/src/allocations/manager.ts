@@ -11,7 +11,6 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { z } from 'zod';
@@ -56,12 +55,12 @@ import {
   submitJob,
   surelyNotSubmitted
 } from '../slurm';
+import { newSecret } from '../state/files';
 import {
-  ensurePrivateDir,
-  newSecret,
-  readJsonIfExists,
-  writePrivateFile
-} from '../state/files';
+  IStateFileSystem,
+  localFileSystem,
+  readJson
+} from '../state/fileSystem';
 import {
   autoCancelDue,
   autoCancelReason,
@@ -132,6 +131,13 @@ export interface IManagerOptions {
    * declared failed, and how long it may take in all.
    */
   gatewayStartup?: IStartupLimits;
+  /**
+   * Where `stateDir` is: this host's file system, or the cluster's over SFTP (a lab on a
+   * laptop). Jobs read their files there.
+   */
+  files?: IStateFileSystem;
+  /** The user's home where jobs run (their working directory); by default this host's. */
+  home?: string;
 }
 
 interface IRecord {
@@ -207,6 +213,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       .slice(0, 8);
   }
 
+  private get _fs(): IStateFileSystem {
+    return this._o.files ?? localFileSystem;
+  }
+
   private get _dir(): string {
     return path.join(this._o.stateDir, 'allocations');
   }
@@ -222,7 +232,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   /** Loads persisted allocations, re-adopts live jobs, sweeps leftovers. */
   async init(): Promise<void> {
-    await ensurePrivateDir(this._dir);
+    await this._fs.ensurePrivateDir(this._dir);
     await this._loadCancelPolicy();
     await this.refresh();
     const live = new Set(
@@ -288,13 +298,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   /** Touches the alive file of every live job (the job's dead-man's switch reads its age). */
   private async _touchJobs(): Promise<void> {
-    const now = new Date();
     for (const { allocation, files } of this._records.values()) {
       if (isActive(allocation) && allocation.jobId) {
-        await fs
-          .utimes(files.aliveFile, now, now)
-          .catch(() => writePrivateFile(files.aliveFile, ''))
-          .catch(() => undefined);
+        await this._fs.touch(files.aliveFile).catch(() => undefined);
       }
     }
   }
@@ -332,11 +338,19 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     }
   }
 
+  /** The job log's size and time, '' while it does not exist. */
+  private async _logStamp(files: IJobFiles): Promise<string> {
+    const s = await this._fs
+      .stat(path.join(files.dir, 'job.log'))
+      .catch(() => undefined);
+    return s ? `${s.size}:${s.mtimeMs}` : '';
+  }
+
   /** Whether another companion has just made this allocation's dir (its sbatch may be running). */
   private async _isBeingSubmitted(id: string): Promise<boolean> {
-    return fs
+    return this._fs
       .stat(path.join(this._dir, id))
-      .then(() => true)
+      .then(found => found !== undefined)
       .catch(() => false);
   }
 
@@ -348,7 +362,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   async refresh(): Promise<void> {
     let names: string[];
     try {
-      names = await fs.readdir(this._dir);
+      names = await this._fs.list(this._dir);
     } catch {
       return;
     }
@@ -372,7 +386,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         isStale(record.allocation)
       ) {
         // Ended weeks ago: its job log and token go; the list keeps what is recent.
-        await fs.rm(record.files.dir, { recursive: true, force: true });
+        await this._fs.remove(record.files.dir);
         continue;
       }
       if (record.allocation.state === 'ready') {
@@ -442,7 +456,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private async _load(name: string): Promise<IRecord | undefined> {
     const file = path.join(this._dir, name, 'record.json');
     try {
-      const saved = (await readJsonIfExists(file)) as IRecord | undefined;
+      const saved = (await readJson(this._fs, file)) as IRecord | undefined;
       if (saved?.allocation?.id && saved.files?.dir) {
         const record: IRecord = {
           allocation: saved.allocation,
@@ -621,14 +635,14 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   async request(input: AllocationRequestInput): Promise<Allocation> {
     const request = await this._checked(input, { fresh: true });
     const id = `${Date.now().toString(36)}-${newSecret(4)}`;
-    const dir = await ensurePrivateDir(path.join(this._dir, id));
+    const dir = await this._fs.ensurePrivateDir(path.join(this._dir, id));
     const files = jobFiles(dir);
-    await writePrivateFile(files.tokenFile, newSecret());
-    await writePrivateFile(files.gatewayConfig, GATEWAY_CONFIG);
+    await this._fs.writePrivateFile(files.tokenFile, newSecret());
+    await this._fs.writePrivateFile(files.gatewayConfig, GATEWAY_CONFIG);
     // The same files for every job: read once.
     this._gatewayModules ??= readGatewayModules();
     for (const [name, source] of await this._gatewayModules) {
-      await writePrivateFile(path.join(dir, `${name}.py`), source);
+      await this._fs.writePrivateFile(path.join(dir, `${name}.py`), source);
     }
     const allocation = newAllocation(id, request);
     const record: IRecord = { allocation, files, submitting: true };
@@ -643,7 +657,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     } catch (err) {
       if (surelyNotSubmitted(err)) {
         this._records.delete(id);
-        await fs.rm(dir, { recursive: true, force: true });
+        await this._fs.remove(dir);
         throw new HttpError(
           502,
           'slurm_refused',
@@ -679,7 +693,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       output: path.join(record.files.dir, 'job.log'),
       // The job hears of its time limit 5 minutes ahead and says so in its log.
       signal: 'B:USR1@300',
-      workdir: os.homedir()
+      workdir: this._o.home ?? os.homedir()
     };
   }
 
@@ -806,7 +820,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /** Sets the user's own cancel policy (the lab sends its settings); kept across restarts. */
   async setCancelPolicy(input: unknown): Promise<CancelPolicy> {
     this._userPolicy = parsedOr400(cancelPolicySchema, input, 'invalid_policy');
-    await writePrivateFile(this._policyFile, JSON.stringify(this._userPolicy));
+    await this._fs.writePrivateFile(
+      this._policyFile,
+      JSON.stringify(this._userPolicy)
+    );
     this._schedulePolicy();
     void this._applyPolicy();
     return this.cancelPolicy;
@@ -825,7 +842,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   /** The tail of the job's output file (stdout and stderr). */
   async log(ref: string, maxBytes = 64 * 1024): Promise<string> {
     const record = this._record(ref);
-    return tailFile(path.join(record.files.dir, 'job.log'), maxBytes);
+    return this._fs.tail(path.join(record.files.dir, 'job.log'), maxBytes);
   }
 
   /**
@@ -858,7 +875,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
 
   private async _loadCancelPolicy(): Promise<void> {
     try {
-      const saved = await readJsonIfExists(this._policyFile);
+      const saved = await readJson(this._fs, this._policyFile);
       if (saved !== undefined) {
         this._userPolicy = cancelPolicySchema.parse(saved);
       }
@@ -1140,7 +1157,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       if (r.allocation.state !== 'pending') {
         continue;
       }
-      if ((await logStamp(r.files)) !== r.logStamp) {
+      if ((await this._logStamp(r.files)) !== r.logStamp) {
         return true;
       }
     }
@@ -1154,7 +1171,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       }
       const withJob = watched.filter(r => r.allocation.jobId);
       for (const r of withJob) {
-        r.logStamp = await logStamp(r.files);
+        r.logStamp = await this._logStamp(r.files);
       }
       if (withJob.length > 0) {
         const jobs = await listJobs(this._o.runner, {
@@ -1358,7 +1375,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       a,
       'Slurm requeued the job; its kernels are gone, new ones are offered when it runs again'
     );
-    await fs.rm(record.files.rendezvousFile, { force: true });
+    await this._fs.remove(record.files.rendezvousFile);
     record.use = undefined; // the next run's kernels are counted afresh
     this._update(record, {
       state: 'pending',
@@ -1486,9 +1503,9 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     message: string
   ): Promise<string> {
     const tail = (
-      await tailFile(path.join(record.files.dir, 'job.log'), 4096).catch(
-        () => ''
-      )
+      await this._fs
+        .tail(path.join(record.files.dir, 'job.log'), 4096)
+        .catch(() => '')
     )
       .trimEnd()
       .split('\n')
@@ -1558,7 +1575,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       this._saving.get(record.allocation.id) ?? Promise.resolve();
     const next = previous.then(async () => {
       try {
-        await writePrivateFile(
+        await this._fs.writePrivateFile(
           path.join(record.files.dir, 'record.json'),
           JSON.stringify(
             {
@@ -1621,16 +1638,6 @@ function lostDuringSubmission(a: Allocation): boolean {
     !a.jobId &&
     Date.now() - new Date(a.updatedAt).getTime() > SUBMIT_SETTLE_MS
   );
-}
-
-/** The job log's size and time, '' while it does not exist. */
-async function logStamp(files: IJobFiles): Promise<string> {
-  try {
-    const s = await fs.stat(path.join(files.dir, 'job.log'));
-    return `${s.size}:${s.mtimeMs}`;
-  } catch {
-    return '';
-  }
 }
 
 /** Where an allocation's files live in its directory. */
@@ -1740,25 +1747,4 @@ function endMessage(
       : '';
   const why = reason && reason !== 'None' ? ` Slurm's reason: ${reason}.` : '';
   return `${base}${code}${why}`;
-}
-
-async function tailFile(file: string, maxBytes: number): Promise<string> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return '';
-    }
-    throw err;
-  }
-  try {
-    const { size } = await handle.stat();
-    const length = Math.min(size, maxBytes);
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, size - length);
-    return buffer.toString('utf8');
-  } finally {
-    await handle.close();
-  }
 }

@@ -8,9 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path/posix';
 import type { SFTPWrapper } from 'ssh2';
+import type { IFileStats, IStateFileSystem } from '../state/fileSystem';
 import type { LoginLink } from './link';
 
-export class RemoteFiles {
+export class RemoteFiles implements IStateFileSystem {
   constructor(private readonly _link: LoginLink) {}
 
   /** The user's home directory on the cluster (where SFTP starts). */
@@ -31,6 +32,88 @@ export class RemoteFiles {
     }
     for (const each of missing) {
       await call(cb => sftp.mkdir(each, { mode }, cb));
+    }
+  }
+
+  async ensurePrivateDir(dir: string): Promise<string> {
+    await this.makeDirectory(dir, 0o700);
+    const sftp = await this._link.sftp();
+    await call(cb => sftp.chmod(dir, 0o700, cb));
+    return dir;
+  }
+
+  async writePrivateFile(file: string, content: string): Promise<void> {
+    await this.ensurePrivateDir(path.dirname(file));
+    await this.writeFile(file, content, 0o600);
+  }
+
+  readText(file: string): Promise<string | undefined> {
+    return this.readTextIfExists(file);
+  }
+
+  async list(dir: string): Promise<string[]> {
+    const sftp = await this._link.sftp();
+    const entries = await call<Array<{ filename: string }>>(cb =>
+      sftp.readdir(dir, cb)
+    );
+    return entries.map(e => e.filename);
+  }
+
+  async stat(file: string): Promise<IFileStats | undefined> {
+    const sftp = await this._link.sftp();
+    return call<{ size: number; mtime: number }>(cb =>
+      sftp.stat(file, cb)
+    ).then(
+      s => ({ size: s.size, mtimeMs: s.mtime * 1000 }),
+      err => (isMissing(err) ? undefined : Promise.reject(err))
+    );
+  }
+
+  async touch(file: string): Promise<void> {
+    const sftp = await this._link.sftp();
+    const now = Date.now() / 1000;
+    await call(cb => sftp.utimes(file, now, now, cb)).catch(err =>
+      isMissing(err) ? this.writePrivateFile(file, '') : Promise.reject(err)
+    );
+  }
+
+  async tail(file: string, maxBytes: number): Promise<string> {
+    const sftp = await this._link.sftp();
+    let handle: Buffer;
+    try {
+      handle = await call<Buffer>(cb => sftp.open(file, 'r', cb));
+    } catch (err) {
+      if (isMissing(err)) {
+        return '';
+      }
+      throw err;
+    }
+    try {
+      const { size } = await call<{ size: number }>(cb =>
+        sftp.fstat(handle, cb)
+      );
+      const length = Math.min(size, maxBytes);
+      const buffer = Buffer.alloc(length);
+      let read = 0;
+      while (read < length) {
+        const n = await call<number>(cb =>
+          sftp.read(
+            handle,
+            buffer,
+            read,
+            length - read,
+            size - length + read,
+            cb
+          )
+        );
+        if (n === 0) {
+          break;
+        }
+        read += n;
+      }
+      return buffer.subarray(0, read).toString('utf8');
+    } finally {
+      await call(cb => sftp.close(handle, cb)).catch(() => undefined);
     }
   }
 
@@ -76,11 +159,25 @@ export class RemoteFiles {
     );
   }
 
-  async remove(file: string): Promise<void> {
+  /** Removes a file, or a directory and all in it; nothing where it does not exist. */
+  async remove(target: string): Promise<void> {
     const sftp = await this._link.sftp();
-    await call(cb => sftp.unlink(file, cb)).catch(err =>
-      isMissing(err) ? undefined : Promise.reject(err)
-    );
+    const stats = await call<{ isDirectory(): boolean }>(cb =>
+      sftp.lstat(target, cb)
+    ).catch(err => (isMissing(err) ? undefined : Promise.reject(err)));
+    if (!stats) {
+      return;
+    }
+    if (stats.isDirectory()) {
+      for (const name of await this.list(target)) {
+        await this.remove(path.join(target, name));
+      }
+      await call(cb => sftp.rmdir(target, cb));
+    } else {
+      await call(cb => sftp.unlink(target, cb)).catch(err =>
+        isMissing(err) ? undefined : Promise.reject(err)
+      );
+    }
   }
 }
 

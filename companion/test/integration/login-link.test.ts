@@ -29,6 +29,7 @@ import { RemoteFiles } from '../../src/login/remoteFiles';
 import { RemoteRunner } from '../../src/login/remoteRunner';
 import { LocalRunner } from '../../src/slurm';
 import { hostConfig } from '../../src/tunnel/hostConfig';
+import { behavesAsStateFileSystem } from '../contracts/stateFileSystem';
 import { dropSshConnections, requireTestUser, waitFor } from './testbed';
 
 jest.setTimeout(60_000);
@@ -264,4 +265,13 @@ it('ends the login when the person cancels the code', async () => {
     'testbed-2fa: the login was cancelled'
   );
   expect(asked.rounds).toHaveLength(1);
+});
+
+describe("the cluster's file system over SFTP as the companion's state", () => {
+  let link: LoginLink | undefined;
+  afterEach(() => link?.close());
+  behavesAsStateFileSystem(async () => {
+    link = linkFor(person().prompts);
+    return { files: new RemoteFiles(link), dir };
+  });
 });
