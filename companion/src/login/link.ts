@@ -121,6 +121,42 @@ export class LoginLink {
     return this._slots.run(() => Private.exec(client, command, options));
   }
 
+  /**
+   * Starts `command` with its stdio as a stream (an srun relay step): the channel, once sshd
+   * opened it, and a session slot held until it closes.
+   */
+  async execStream(command: string): Promise<ClientChannel> {
+    const client = await this.connect();
+    const release = await this._slots.hold();
+    return new Promise((resolve, reject) => {
+      const started = (err: Error | undefined, channel: ClientChannel) => {
+        if (err) {
+          release();
+          reject(
+            new LoginError(
+              `the login node refused a command: ${err.message}`,
+              'down'
+            )
+          );
+          return;
+        }
+        channel.once('close', release);
+        resolve(channel);
+      };
+      try {
+        client.exec(command, started);
+      } catch (err) {
+        release();
+        reject(
+          new LoginError(
+            `the login node is not connected: ${(err as Error).message}`,
+            'down'
+          )
+        );
+      }
+    });
+  }
+
   /** A stream to `host:port` as the login node sees it (a compute node's sshd, a gateway). */
   async forward(host: string, port: number): Promise<Duplex> {
     const client = await this.connect();

@@ -30,17 +30,20 @@ import { RemoteRunner } from '../../src/login/remoteRunner';
 import { LocalRunner } from '../../src/slurm';
 import { hostConfig } from '../../src/tunnel/hostConfig';
 import { behavesAsStateFileSystem } from '../contracts/stateFileSystem';
-import { dropSshConnections, requireTestUser, waitFor } from './testbed';
+import {
+  dropSshConnections,
+  LOGIN_DOOR,
+  requireTestUser,
+  totpCode,
+  waitFor,
+  writeLoginDoorConfig
+} from './testbed';
 
 jest.setTimeout(60_000);
 requireTestUser();
 
-const ALIAS = 'testbed-2fa';
-const LOGIN = '10.77.0.10';
-const SECRET = readFileSync(
-  path.join(os.homedir(), '.google_authenticator'),
-  'utf8'
-).split('\n')[0];
+const ALIAS = LOGIN_DOOR.alias;
+const LOGIN = LOGIN_DOOR.address;
 /** The login node's ed25519 host key, as OpenSSH prints its fingerprint. */
 const FINGERPRINT = execFileSync('ssh-keygen', [
   '-l',
@@ -57,18 +60,7 @@ let sshConfig: string;
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'login-link-'));
   knownHosts = path.join(dir, 'known_hosts');
-  sshConfig = path.join(dir, 'ssh_config');
-  writeFileSync(
-    sshConfig,
-    [
-      `Host ${ALIAS}`,
-      `    HostName ${LOGIN}`,
-      '    Port 2222',
-      `    UserKnownHostsFile ${knownHosts}`,
-      '    GlobalKnownHostsFile /dev/null',
-      ''
-    ].join('\n')
-  );
+  sshConfig = writeLoginDoorConfig(dir, knownHosts);
 });
 
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,9 +84,7 @@ function person(answer: (round: IPromptRound) => string[] | null = totp) {
 }
 
 function totp(round: IPromptRound): string[] {
-  return round.prompts.map(() =>
-    execFileSync('oathtool', ['--totp', '-b', SECRET]).toString().trim()
-  );
+  return round.prompts.map(() => totpCode());
 }
 
 const loginConfig = () =>

@@ -1,8 +1,15 @@
 /**
  * Helpers for tests on the real testbed (dev/testbed/up.sh). They run as an ordinary user.
  */
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import {
+  ChildProcess,
+  execFile,
+  execFileSync,
+  spawn
+} from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { isOurJobComment } from '../../src/allocations/manager';
 import { shellQuote } from '../../src/gateway/jobScript';
@@ -166,4 +173,40 @@ export async function injectFault(...args: string[]): Promise<void> {
     ['-n', '/usr/local/sbin/slurm-kernels-testbed-fault', ...args],
     { timeout: 60_000 }
   );
+}
+
+/** The login node's door for laptops (dev/testbed/lib.sh): a key, then a TOTP code. */
+export const LOGIN_DOOR = {
+  alias: 'testbed-2fa',
+  address: '10.77.0.10',
+  port: 2222
+};
+
+/**
+ * An ssh config in `dir` that names the door by its alias, with a known_hosts file of the test's
+ * own (none system-wide): the laptop's ~/.ssh/config, as a test may have it. Returns its path.
+ */
+export function writeLoginDoorConfig(dir: string, knownHosts: string): string {
+  const config = path.join(dir, 'ssh_config');
+  writeFileSync(
+    config,
+    [
+      `Host ${LOGIN_DOOR.alias}`,
+      `    HostName ${LOGIN_DOOR.address}`,
+      `    Port ${LOGIN_DOOR.port}`,
+      `    UserKnownHostsFile ${knownHosts}`,
+      '    GlobalKnownHostsFile /dev/null',
+      ''
+    ].join('\n')
+  );
+  return config;
+}
+
+/** The test user's current TOTP code, as their phone would show it. */
+export function totpCode(): string {
+  const secret = readFileSync(
+    path.join(os.homedir(), '.google_authenticator'),
+    'utf8'
+  ).split('\n')[0];
+  return execFileSync('oathtool', ['--totp', '-b', secret]).toString().trim();
 }
