@@ -13,6 +13,8 @@ import type { AllocationManager } from '../allocations/manager';
 import { allocationsRouter } from '../routes/allocations';
 import { clusterRouter, IClusterSource } from '../routes/cluster';
 import { kernelsRouter } from '../routes/kernels';
+import { loginsRouter } from '../routes/logins';
+import { LoginQuestions } from '../login/questions';
 import { presetsRouter } from '../routes/presets';
 import { errorHandler, notFound } from './errors';
 
@@ -21,6 +23,8 @@ export interface IAppOptions {
   /** Absent in tests that only exercise cluster discovery. */
   allocations?: AllocationManager;
   gateway?: Gateway;
+  /** What logins to a cluster ask the person (laptop mode); none are asked on a login node. */
+  logins?: LoginQuestions;
   log: Logger;
   version: string;
 }
@@ -41,9 +45,11 @@ export function createApp(options: IAppOptions): express.Express {
     res.json({ version: options.version, pid: process.pid });
   });
   app.use(clusterRouter(options.cluster));
+  const logins = options.logins ?? new LoginQuestions();
+  app.use(loginsRouter(logins));
   if (options.allocations) {
     app.use(presetsRouter());
-    app.use(allocationsRouter(options.allocations));
+    app.use(allocationsRouter(options.allocations, logins));
     if (options.gateway) {
       app.use(kernelsRouter(options.gateway, options.allocations));
     }

@@ -50,12 +50,15 @@ export interface IPromptRound {
   prompts: Array<{ prompt: string; echo: boolean }>;
 }
 
-/** The person behind the lab: asked only what a login needs, once per connection. */
+/**
+ * The person behind the lab: asked only what a login needs, once per connection. `signal` is
+ * aborted when the login ended meanwhile (the server gave up waiting): the question is moot.
+ */
 export interface ILoginPrompts {
   /** Whether to trust, and save, a host key no known_hosts file lists. */
-  trustNewHostKey(key: INewHostKey): Promise<boolean>;
+  trustNewHostKey(key: INewHostKey, signal?: AbortSignal): Promise<boolean>;
   /** The answers to one round, in order; null when the person gives up. */
-  answer(round: IPromptRound): Promise<string[] | null>;
+  answer(round: IPromptRound, signal?: AbortSignal): Promise<string[] | null>;
 }
 
 export type LinkState = 'down' | 'connecting' | 'asking' | 'up';
@@ -244,7 +247,9 @@ export class LoginLink {
   ): Promise<void> {
     const cluster = this._o.cluster;
     const names = config.knownAs;
-    return new Promise((resolve, reject) => {
+    // Questions still open when the login ends (either way) are withdrawn.
+    const asking = new AbortController();
+    return new Promise<void>((resolve, reject) => {
       let refused: LoginError | null = null;
       const fail = (err: LoginError) => {
         refused ??= err;
@@ -303,7 +308,13 @@ export class LoginLink {
         keepaliveCountMax: 4,
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           clearTimeout(timer); // the server answered: the rest may wait on a person
-          this._verifyHostKey(config, knownHosts, names, key).then(
+          this._verifyHostKey(
+            config,
+            knownHosts,
+            names,
+            key,
+            asking.signal
+          ).then(
             () => verify(true),
             (err: LoginError) => {
               refused = err;
@@ -311,18 +322,24 @@ export class LoginLink {
             }
           );
         },
-        authHandler: this._authHandler(client, config, err => {
-          refused = err;
-        })
+        authHandler: this._authHandler(
+          client,
+          config,
+          err => {
+            refused = err;
+          },
+          asking.signal
+        )
       });
-    });
+    }).finally(() => asking.abort());
   }
 
   private async _verifyHostKey(
     config: IHostConfig,
     knownHosts: KnownHosts,
     names: string[],
-    key: Buffer
+    key: Buffer,
+    signal: AbortSignal
   ): Promise<void> {
     const verdict = knownHosts.verify(names, config.port, key);
     if (verdict.ok) {
@@ -342,7 +359,7 @@ export class LoginLink {
       fingerprint: hostKeyFingerprint(key)
     };
     this._setState('asking');
-    const trusted = await this._o.prompts.trustNewHostKey(hostKey);
+    const trusted = await this._o.prompts.trustNewHostKey(hostKey, signal);
     this._setState('connecting');
     if (!trusted) {
       throw new LoginError(
@@ -368,7 +385,8 @@ export class LoginLink {
   private _authHandler(
     client: Client,
     config: IHostConfig,
-    onCancel: (err: LoginError) => void
+    onCancel: (err: LoginError) => void,
+    signal: AbortSignal
   ) {
     const username = config.user;
     const codes: AnyAuthMethod = {
@@ -381,15 +399,18 @@ export class LoginLink {
         }
         this._setState('asking');
         void this._o.prompts
-          .answer({
-            cluster: this._o.cluster,
-            name,
-            instructions,
-            prompts: prompts.map(p => ({
-              prompt: p.prompt,
-              echo: p.echo ?? false
-            }))
-          })
+          .answer(
+            {
+              cluster: this._o.cluster,
+              name,
+              instructions,
+              prompts: prompts.map(p => ({
+                prompt: p.prompt,
+                echo: p.echo ?? false
+              }))
+            },
+            signal
+          )
           .then(answers => {
             this._setState('connecting');
             if (answers) {

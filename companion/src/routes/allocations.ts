@@ -1,11 +1,15 @@
 /**
  * Allocations API: list, request, read, cancel, keep, job log, the cancel policy, and server-sent
- * events of every change.
+ * events of every change (and of the questions a login to the cluster waits on).
  */
 import { Router } from 'express';
 import type { AllocationManager } from '../allocations/manager';
+import type { LoginQuestions } from '../login/questions';
 
-export function allocationsRouter(manager: AllocationManager): Router {
+export function allocationsRouter(
+  manager: AllocationManager,
+  logins?: LoginQuestions
+): Router {
   const router = Router();
   router.get('/api/allocations', async (_req, res) => {
     await manager.refresh();
@@ -55,14 +59,23 @@ export function allocationsRouter(manager: AllocationManager): Router {
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     const onChanged = (allocation: unknown) => send('allocation', allocation);
     const onProgress = (progress: unknown) => send('progress', progress);
+    const onQuestion = (question: unknown) => send('login-question', question);
+    const onSettled = (settled: unknown) => send('login-settled', settled);
     manager.on('changed', onChanged);
     manager.on('progress', onProgress);
+    logins?.on('question', onQuestion);
+    logins?.on('settled', onSettled);
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), 25_000);
-    send('hello', { allocations: manager.list() });
+    send('hello', {
+      allocations: manager.list(),
+      logins: logins?.pending ?? []
+    });
     res.on('close', () => {
       clearInterval(keepalive);
       manager.off('changed', onChanged);
       manager.off('progress', onProgress);
+      logins?.off('question', onQuestion);
+      logins?.off('settled', onSettled);
     });
   });
   return router;
