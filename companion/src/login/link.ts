@@ -121,7 +121,9 @@ export class LoginLink {
     options: IRunOptions = {}
   ): Promise<ICommandResult> {
     const client = await this.connect();
-    return this._slots.run(() => Private.exec(client, command, options));
+    return this._slots.run(() =>
+      Private.sessionRetried(() => Private.exec(client, command, options))
+    );
   }
 
   /**
@@ -130,6 +132,13 @@ export class LoginLink {
    */
   async execStream(command: string): Promise<ClientChannel> {
     const client = await this.connect();
+    return Private.sessionRetried(() => this._execStream(client, command));
+  }
+
+  private async _execStream(
+    client: Client,
+    command: string
+  ): Promise<ClientChannel> {
     const release = await this._slots.hold();
     return new Promise((resolve, reject) => {
       const started = (err: Error | undefined, channel: ClientChannel) => {
@@ -315,10 +324,13 @@ export class LoginLink {
             key,
             asking.signal
           ).then(
-            () => verify(true),
+            () => asking.signal.aborted || verify(true),
             (err: LoginError) => {
               refused = err;
-              verify(false);
+              // A login that ended while the person was asked has nothing to answer any more.
+              if (!asking.signal.aborted) {
+                verify(false);
+              }
             }
           );
         },
@@ -412,6 +424,9 @@ export class LoginLink {
             signal
           )
           .then(answers => {
+            if (signal.aborted) {
+              return; // the login ended meanwhile (the server's LoginGraceTime)
+            }
             this._setState('connecting');
             if (answers) {
               finish(answers);
@@ -475,6 +490,29 @@ const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 namespace Private {
+  /**
+   * Runs `open` again while sshd refuses the session channel: a channel this side saw close may
+   * still count against MaxSessions there for a moment, so a burst of short commands meets a
+   * refusal now and then. A few tries, each a little later; then the refusal stands.
+   */
+  export async function sessionRetried<T>(open: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await open();
+      } catch (err) {
+        if (
+          attempt >= 8 ||
+          !/Channel open failure/.test((err as Error).message)
+        ) {
+          throw err;
+        }
+        await new Promise(resolve =>
+          setTimeout(resolve, Math.min(500, 25 * 2 ** attempt))
+        );
+      }
+    }
+  }
+
   /** The key type named at the start of an SSH key blob (a length-prefixed string). */
   export function keyType(key: Buffer): string {
     const length = key.readUInt32BE(0);
