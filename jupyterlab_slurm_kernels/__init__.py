@@ -105,7 +105,10 @@ def _companion_command() -> list[str]:
         logging.getLogger("ServerApp").error("%s", err)
         said = str(err).replace("{", "{{").replace("}", "}}")  # the argv is a template
         return [sys.executable, "-m", f"{__name__}._unavailable", "{unix_socket}", said]
-    return [node.path, script, "serve", "--socket", "{unix_socket}"]
+    # A lab on a laptop drives a cluster over one login: an alias of the user's ssh config.
+    cluster = os.environ.get("SLURM_KERNELS_CLUSTER")
+    at_cluster = ["--cluster", cluster.replace("{", "{{").replace("}", "}}")] if cluster else []
+    return [node.path, script, "serve", "--socket", "{unix_socket}", *at_cluster]
 
 
 def setup_companion():

@@ -2,7 +2,7 @@
 /**
  * `slurm-kernels`: the companion and its command line.
  *
- *   slurm-kernels serve [--socket PATH] [--unless-served]
+ *   slurm-kernels serve [--socket PATH] [--unless-served] [--cluster ALIAS]
  *   slurm-kernels request -p PART --gres GRES -t TIME [--cpus N] [--mem SIZE] [--account A] [--qos Q]
  *                         [--constraint C] [--job-name N] [--env PRESET] [--wait] [--json]
  *   slurm-kernels list [--json] | cancel ID | keep ID | log ID   (ID: an allocation id or job id)
@@ -15,10 +15,12 @@ import { CliError, CompanionClient } from './cli/client';
 import { cancel, keep, list, log, request } from './cli/commands';
 import { doctor } from './doctor';
 import { ownVersion } from './paths';
+import { serveCluster } from './login/serveCluster';
 import { serve } from './serve';
 import { defaultSocketPath } from './state/files';
 
-const USAGE = `usage: slurm-kernels serve [--socket PATH] [--unless-served]
+const USAGE = `usage: slurm-kernels serve [--socket PATH] [--unless-served] [--cluster ALIAS]
+                             (--cluster: a lab on a laptop drives ALIAS, an ssh config alias or user@host)
        slurm-kernels request -p PARTITION -t TIME [--gres GRES] [--cpus N] [--mem SIZE] [--account A]
                              [--qos Q] [--constraint C] [--job-name NAME] [--env PRESET] [--wait] [--json]
        slurm-kernels list [--json]
@@ -40,11 +42,22 @@ async function main(argv: string[]): Promise<void> {
   }
   const client = new CompanionClient(socket);
   switch (command) {
-    case 'serve':
+    case 'serve': {
+      const clusterAt = rest.indexOf('--cluster');
+      if (clusterAt >= 0) {
+        const alias = rest.splice(clusterAt, 2)[1];
+        if (!alias || alias.startsWith('-')) {
+          throw new CliError(
+            '--cluster needs an ssh config alias or user@host'
+          );
+        }
+        return serveCluster(socket, ownVersion(), alias);
+      }
       // --unless-served: exit when another companion serves, rather than stand by (on-demand starts).
       return serve(socket, ownVersion(), {
         unlessServed: rest.includes('--unless-served')
       });
+    }
     case 'request':
       return request(client, rest);
     case 'list':

@@ -140,7 +140,7 @@ const ON_DEMAND_IDLE_MS = 10_000;
  * starts its own through jupyter-server-proxy), this one waits, and takes over when that one stops.
  * Requests meanwhile reach the one that serves, through the same socket.
  */
-async function waitForSocket(
+export async function waitForSocket(
   socketPath: string,
   log: ReturnType<typeof createLogger>
 ): Promise<void> {
@@ -202,7 +202,10 @@ function seconds(
  * SLURM_KERNELS_DEAD_MAN_S, else the site's `deadManMinutes`, else 30 minutes. The GPU sampler's
  * interval: SLURM_KERNELS_GPU_SAMPLE_S, else the site's `gpuSampleSeconds`, else 5 s.
  */
-function jobPolicy(env: NodeJS.ProcessEnv, site: SiteConfig): IJobPolicy {
+export function jobPolicy(
+  env: NodeJS.ProcessEnv,
+  site: SiteConfig
+): IJobPolicy {
   return {
     deadManSeconds: seconds(
       'SLURM_KERNELS_DEAD_MAN_S',
@@ -244,7 +247,7 @@ function pollIntervals(env: NodeJS.ProcessEnv): {
  * The argv that kernelspecs run. On the default socket the shim finds its host's own companion the
  * same way, so a kernelspec written to a shared home by one login node starts on any other.
  */
-function shimArgv(socketPath: string): string[] {
+export function shimArgv(socketPath: string): string[] {
   const argv = [process.execPath, SHIM_SCRIPT];
   return path.resolve(socketPath) === path.resolve(defaultSocketPath())
     ? argv

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { LoginQuestion, LoginReply } from '../../../src/api/login';
 import { HttpError } from '../http/errors';
+import type { IEventStream } from '../http/events';
 import type { ILoginPrompts, INewHostKey, IPromptRound } from './link';
 
 /** A question before it has an id. */
@@ -123,4 +124,20 @@ export class LoginQuestions extends EventEmitter implements ILoginPrompts {
   }
 
   private _pending = new Map<string, IPending>();
+}
+
+/** Sends a login's questions and their settling on `events`; returns how to stop. */
+export function followLogins(
+  questions: LoginQuestions,
+  events: IEventStream
+): () => void {
+  const onQuestion = (question: unknown) =>
+    events.send('login-question', question);
+  const onSettled = (settled: unknown) => events.send('login-settled', settled);
+  questions.on('question', onQuestion);
+  questions.on('settled', onSettled);
+  return () => {
+    questions.off('question', onQuestion);
+    questions.off('settled', onSettled);
+  };
 }

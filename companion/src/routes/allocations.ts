@@ -4,7 +4,8 @@
  */
 import { Router } from 'express';
 import type { AllocationManager } from '../allocations/manager';
-import type { LoginQuestions } from '../login/questions';
+import { openEventStream } from '../http/events';
+import { followLogins, type LoginQuestions } from '../login/questions';
 
 export function allocationsRouter(
   manager: AllocationManager,
@@ -48,34 +49,22 @@ export function allocationsRouter(
     await manager.refresh();
     res.json({ log: await manager.log(req.params.id) });
   });
-  router.get('/api/events', (req, res) => {
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-cache',
-      // jupyter-server-proxy and other proxies must pass events through as they come.
-      'X-Accel-Buffering': 'no'
-    });
-    const send = (event: string, data: unknown) =>
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    const onChanged = (allocation: unknown) => send('allocation', allocation);
-    const onProgress = (progress: unknown) => send('progress', progress);
-    const onQuestion = (question: unknown) => send('login-question', question);
-    const onSettled = (settled: unknown) => send('login-settled', settled);
+  router.get('/api/events', (_req, res) => {
+    const events = openEventStream(res);
+    const onChanged = (allocation: unknown) =>
+      events.send('allocation', allocation);
+    const onProgress = (progress: unknown) => events.send('progress', progress);
     manager.on('changed', onChanged);
     manager.on('progress', onProgress);
-    logins?.on('question', onQuestion);
-    logins?.on('settled', onSettled);
-    const keepalive = setInterval(() => res.write(': keepalive\n\n'), 25_000);
-    send('hello', {
+    const stopLogins = logins ? followLogins(logins, events) : () => undefined;
+    events.send('hello', {
       allocations: manager.list(),
       logins: logins?.pending ?? []
     });
-    res.on('close', () => {
-      clearInterval(keepalive);
+    events.onClose(() => {
       manager.off('changed', onChanged);
       manager.off('progress', onProgress);
-      logins?.off('question', onQuestion);
-      logins?.off('settled', onSettled);
+      stopLogins();
     });
   });
   return router;

@@ -20,12 +20,11 @@ export class CachedCluster implements IClusterSource {
     private readonly _runner: ICommandRunner,
     private readonly _ttlMs = 5_000,
     private readonly _clock: () => number = Date.now,
-    private readonly _site: SiteConfig = {}
+    private readonly _site: SiteConfig = {},
+    /** Whose accounts and QOS to read: the cluster's user (a laptop's user may differ). */
+    user = os.userInfo().username
   ) {
-    this._associations = new AssociationsReader(
-      _runner,
-      os.userInfo().username
-    );
+    this._associations = new AssociationsReader(_runner, user);
   }
 
   get(options: { fresh?: boolean } = {}): Promise<Cluster> {

@@ -113,14 +113,15 @@ export class Harness {
       : [];
   }
 
-  async startCompanion(): Promise<void> {
+  /** Starts `slurm-kernels serve` on the harness's socket; `args` add to it (--cluster ALIAS). */
+  async startCompanion(args: string[] = []): Promise<void> {
     if (!CLI && !existsSync(MAIN)) {
       throw new Error(
         `build the companion first (npm run build in companion/): ${MAIN} is missing`
       );
     }
     this._companion = spawn(
-      ...slurmKernels(['serve', '--socket', this.socket]),
+      ...slurmKernels(['serve', '--socket', this.socket, ...args]),
       {
         env: this.env,
         stdio: ['ignore', 'ignore', 'pipe']
@@ -174,6 +175,11 @@ export class Harness {
   }
 
   /** GPUs (one) for some minutes (20), waited for until its kernels are published. */
+  /** A CPU allocation of `minutes` on the cpu partition, waited for until its kernels are ready. */
+  requestCpu(minutes = 5): Promise<Allocation> {
+    return this.request(['-p', 'cpu', '-t', String(minutes), '--wait']);
+  }
+
   requestGpu(
     o: { gpus?: number; minutes?: number; preset?: string } = {}
   ): Promise<Allocation> {

@@ -30,13 +30,7 @@ const lab = useLabSide(harness => {
 });
 
 it("reaches a node that takes hostbased logins only through the user's OpenSSH, and says why", async () => {
-  const a: Allocation = await lab.harness.request([
-    '-p',
-    'cpu',
-    '-t',
-    '5',
-    '--wait'
-  ]);
+  const a: Allocation = await lab.harness.requestCpu();
   expect(a.transport?.kind).toBe('openssh');
   expect(a.transport?.note).toMatch(
     /^ssh to node\d failed \(node\d: ssh authentication failed \(no keys: the ssh config sets PubkeyAuthentication no; the ssh config also logs in with hostbased authentication \(ssh-keysign\), which the companion's ssh cannot use\)\)/

@@ -51,8 +51,7 @@ function trustCa(key: string): void {
   writeFileSync(knownHosts, `@cert-authority node*,10.77.0.* ${key}\n`);
 }
 
-const requestCpu = () =>
-  lab.harness.request(['-p', 'cpu', '-t', '5', '--wait']);
+const requestCpu = () => lab.harness.requestCpu();
 
 /** OpenSSH clients (`ssh -W`) the companion runs now. */
 async function openSshStreams(): Promise<number[]> {

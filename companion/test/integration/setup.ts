@@ -14,11 +14,14 @@ export interface ILabSide {
 }
 
 /** Registers the hooks; `prepare` runs before the companion starts (e.g. to write user presets). */
-export function useLabSide(prepare?: (harness: Harness) => void): ILabSide {
+export function useLabSide(
+  prepare?: (harness: Harness) => void,
+  companionArgs: string[] = []
+): ILabSide {
   const side = { harness: new Harness() } as ILabSide;
   beforeAll(async () => {
     prepare?.(side.harness);
-    await side.harness.startCompanion();
+    await side.harness.startCompanion(companionArgs);
     const notebooks = path.join(side.harness.dir, 'notebooks');
     mkdirSync(notebooks);
     side.server = await JupyterServer.start(side.harness.env, notebooks);
