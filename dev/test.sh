@@ -69,6 +69,11 @@ step "Galata tests in Debian Chromium against jupyter lab as $TEST_USER"
 (cd ui-tests && CI=1 PLAYWRIGHT_JSON_OUTPUT_NAME="$results/galata.json" npx playwright test)
 record_report "ui (Galata, Chromium)" playwright "$results/galata.json" $?
 
+step "Galata against a lab as on a laptop: the login node's key + TOTP door, asked once in the lab"
+(cd ui-tests && CI=1 PLAYWRIGHT_JSON_OUTPUT_NAME="$results/laptop.json" npx playwright test -c playwright.laptop.config.js)
+record_report "ui as on a laptop (Galata)" playwright "$results/laptop.json" $?
+as_test_user rm -rf "$(user_home "$TEST_USER")/.sk-laptop"
+
 step "the wheel (dev/test-wheel.sh): built, installed in a fresh venv, end to end with and without node on PATH"
 bash dev/test-wheel.sh "$results/wheel"
 read -r ok bad <"$results/wheel/checks" 2>/dev/null || { ok=0; bad=1; }

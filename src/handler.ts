@@ -14,6 +14,7 @@ import {
   environmentSchema
 } from './api/allocation';
 import { Cluster, clusterSchema, errorSchema } from './api/cluster';
+import type { LoginReply } from './api/login';
 import { COMPANION_PATH } from './tokens';
 
 /**
@@ -187,6 +188,20 @@ export async function fetchJobLog(
       settings
     )
   ).log;
+}
+
+/** The person's reply to a login's question (laptop mode): see api/login.ts. */
+export async function replyToLogin(
+  id: string,
+  reply: LoginReply,
+  settings: ServerConnection.ISettings
+): Promise<void> {
+  await requestAPI(
+    `api/logins/${encodeURIComponent(id)}`,
+    z.unknown(),
+    settings,
+    jsonBody('POST', reply)
+  );
 }
 
 export function fetchPresets(

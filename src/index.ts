@@ -105,6 +105,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         showLog
       })
     );
+    // Laptop mode: what a login to the cluster needs from the person, as a dialog.
+    const prompter = import('./login').then(
+      ({ LoginPrompter }) =>
+        new LoginPrompter({ serverSettings: services.serverSettings, trans })
+    );
+    model.loginAsked.connect(async (_, question) =>
+      (await prompter).ask(question)
+    );
+    model.loginSettled.connect(async (_, id) => (await prompter).settled(id));
     model.autoCancelling.connect(async (_, a) =>
       (await notifications()).notifyAutoCancel(a, trans, id => model.keep(id))
     );

@@ -15,6 +15,7 @@ import {
   type AllocationState
 } from './api/allocation';
 import type { Cluster } from './api/cluster';
+import { loginQuestionSchema, type LoginQuestion } from './api/login';
 import type { PresetMap } from './formModel';
 import {
   cancelAllocation,
@@ -121,6 +122,16 @@ export class SlurmKernelsModel implements IDisposable {
   }
 
   /** A ready allocation whose GPUs have all been idle for the idle window, once per idle stretch. */
+  /** A login to the cluster waits on the person (laptop mode): a host key, a code. */
+  get loginAsked(): ISignal<this, LoginQuestion> {
+    return this._loginAsked;
+  }
+
+  /** A login question was answered (maybe in another tab), cancelled or withdrawn: its id. */
+  get loginSettled(): ISignal<this, string> {
+    return this._loginSettled;
+  }
+
   get gpusIdle(): ISignal<this, Allocation> {
     return this._gpusIdle;
   }
@@ -285,6 +296,29 @@ export class SlurmKernelsModel implements IDisposable {
     this._events.addEventListener('allocation', event =>
       this._fromEvent((event as MessageEvent<string>).data)
     );
+    // What a login waits on: listed when the stream opens, then announced as asked.
+    this._events.addEventListener('hello', event => {
+      const { logins } = (Private.eventData(event) ?? {}) as {
+        logins?: unknown;
+      };
+      (Array.isArray(logins) ? logins : []).forEach(q => this._asked(q));
+    });
+    this._events.addEventListener('login-question', event =>
+      this._asked(Private.eventData(event))
+    );
+    this._events.addEventListener('login-settled', event => {
+      const { id } = (Private.eventData(event) ?? {}) as { id?: unknown };
+      if (typeof id === 'string') {
+        this._loginSettled.emit(id);
+      }
+    });
+  }
+
+  private _asked(data: unknown): void {
+    const question = loginQuestionSchema.safeParse(data);
+    if (question.success) {
+      this._loginAsked.emit(question.data);
+    }
   }
 
   /**
@@ -434,6 +468,8 @@ export class SlurmKernelsModel implements IDisposable {
   private _autoCancelling = new Signal<this, Allocation>(this);
   private _gpuProblem = new Signal<this, Allocation>(this);
   private _gpusIdle = new Signal<this, Allocation>(this);
+  private _loginAsked = new Signal<this, LoginQuestion>(this);
+  private _loginSettled = new Signal<this, string>(this);
   private _relaunched = new Signal<this, IRelaunch>(this);
   /** Relaunched allocation id → the job id it replaces. */
   private _replaces = new Map<string, string>();
@@ -446,5 +482,16 @@ export namespace SlurmKernelsModel {
     serverSettings: ServerConnection.ISettings;
     /** Refreshed when kernels appear or go, so the picker follows at once. */
     kernelspecs?: KernelSpec.IManager;
+  }
+}
+
+namespace Private {
+  /** An event's JSON data; undefined where it is none. */
+  export function eventData(event: Event): unknown {
+    try {
+      return JSON.parse((event as MessageEvent<string>).data);
+    } catch {
+      return undefined;
+    }
   }
 }

@@ -6,8 +6,8 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 module.exports = {
   ...baseConfig,
-  // Under JupyterHub: playwright.hub.config.js.
-  testIgnore: 'hub.spec.ts',
+  // Under JupyterHub: playwright.hub.config.js; as on a laptop: playwright.laptop.config.js.
+  testIgnore: ['hub.spec.ts', 'laptop.spec.ts'],
   workers: 1,
   retries: 0,
   reporter: [

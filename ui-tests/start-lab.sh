@@ -7,9 +7,14 @@ env_dir=${SLURM_KERNELS_LAB_ENV:-/opt/slurm-kernels/lab-env}
 # dev/test-wheel.sh runs the lab from the wheel's venv, once with no node on PATH.
 path=${SLURM_KERNELS_TEST_PATH:-$env_dir/bin:/usr/bin:/bin}
 home=$(getent passwd "$user" | cut -d: -f6)
+# A lab on a laptop (start-laptop-lab.sh) names its cluster and ssh config; nothing else passes.
+laptop=()
+for name in SLURM_KERNELS_CLUSTER SLURM_KERNELS_SSH_CONFIG SLURM_KERNELS_CLUSTER_STATE_DIR XDG_STATE_HOME; do
+    [ -n "${!name:-}" ] && laptop+=("$name=${!name}")
+done
 if [ "$(id -u)" = 0 ]; then
     cd "$home"
     exec runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" PATH="$path" \
-        LANG=C.UTF-8 "$env_dir/bin/jupyter" lab --config "$here/jupyter_server_test_config.py"
+        LANG=C.UTF-8 "${laptop[@]}" "$env_dir/bin/jupyter" lab --config "$here/jupyter_server_test_config.py"
 fi
 exec "$env_dir/bin/jupyter" lab --config "$here/jupyter_server_test_config.py"

@@ -1,0 +1,126 @@
+/**
+ * A lab as on a laptop (playwright.laptop.config.js): its companion logs in to the testbed
+ * through the login node's key + TOTP door. The lab shows the host key never seen (trusted
+ * here), then asks for the code once; then the whole path runs through that one login: the
+ * form fed by the cluster, a kernel on the node, a cell, cancel.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { expect, test } from '@jupyterlab/galata';
+import { API, cancelAll, cancelFromList, openPanel } from './steps';
+
+const USER_HOME = execFileSync('getent', [
+  'passwd',
+  process.env.TEST_USER || 'alice'
+])
+  .toString()
+  .split(':')[5];
+
+/** The code the test user's phone shows now. */
+function totpCode(): string {
+  const secret = readFileSync(
+    `${USER_HOME}/.google_authenticator`,
+    'utf8'
+  ).split('\n')[0];
+  return execFileSync('oathtool', ['--totp', '-b', secret]).toString().trim();
+}
+
+// The login dialog comes up while the lab starts, in front of everything: the lab is ready
+// once its splash is gone (Galata would wait for the launcher behind the dialog).
+test.use({
+  // Playwright reads a fixture's dependencies from its first parameter's pattern: none here.
+  // eslint-disable-next-line no-empty-pattern
+  waitForApplication: async ({}, use) => {
+    await use(async page => {
+      await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
+    });
+  }
+});
+
+test.afterEach(async ({ request }) => {
+  await cancelAll(request);
+});
+
+test('logs in once through the lab, then a kernel on the node through that login', async ({
+  page
+}) => {
+  test.setTimeout(240_000);
+  const hostKey = page.locator('.jp-Dialog', {
+    hasText: 'Trust the host key of testbed-2fa?'
+  });
+  await expect(hostKey).toBeVisible({ timeout: 60_000 });
+  await expect(hostKey.locator('.jp-SlurmKernels-fingerprint')).toHaveText(
+    /^SHA256:[A-Za-z0-9+/]{43}$/
+  );
+  await hostKey.getByRole('button', { name: 'Trust and connect' }).click();
+
+  const login = page.locator('.jp-Dialog', {
+    hasText: 'Log in to testbed-2fa'
+  });
+  await expect(login).toBeVisible({ timeout: 30_000 });
+  const code = login.getByLabel('Verification code:');
+  await expect(code).toHaveAttribute('type', 'password');
+  await code.fill(totpCode());
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await expect(login).toBeHidden();
+  // From now on, any other login dialog is counted: the code must not be asked again.
+  await page.evaluate(() => {
+    const w = window as unknown as { loginDialogsAgain: number };
+    w.loginDialogsAgain = 0;
+    new MutationObserver(records => {
+      for (const r of records) {
+        r.addedNodes.forEach(n => {
+          if (
+            n instanceof HTMLElement &&
+            /Log in to/.test(n.textContent ?? '')
+          ) {
+            w.loginDialogsAgain += 1;
+          }
+        });
+      }
+    }).observe(document.body, { childList: true, subtree: true });
+  });
+  const trusted = readFileSync(`${USER_HOME}/.sk-laptop/known_hosts`, 'utf8');
+  expect(trusted).toMatch(/^\[10\.77\.0\.10\]:2222 ssh-ed25519 /);
+
+  // The form, fed by the cluster through the login.
+  const panel = await openPanel(page);
+  await panel.getByRole('combobox', { name: 'Partition' }).selectOption('cpu');
+  await panel.getByLabel('Time limit', { exact: true }).fill('0:10:00');
+  await panel.getByRole('button', { name: 'Submit' }).click();
+  const card = panel.locator('.jp-SlurmKernels-allocation').first();
+  await expect(card).toHaveAttribute('data-state', 'ready', {
+    timeout: 90_000
+  });
+
+  const { allocations } = await (
+    await page.request.get(`${API}/allocations`)
+  ).json();
+  const ready = allocations.find((a: { state: string }) => a.state === 'ready');
+  await card.getByRole('button', { name: /Open notebook/ }).click();
+  const kernelStatus = page
+    .locator('#jp-main-statusbar')
+    .getByRole('button', { name: /\| (Idle|Busy|Starting)/ });
+  await expect(kernelStatus).toContainText(ready.kernelspecs[0].displayName, {
+    timeout: 30_000
+  });
+  await page.sidebar.close('left');
+  await page.notebook.setCell(
+    0,
+    'code',
+    'import os, socket; print(socket.gethostname(), os.environ["SLURM_JOB_ID"])'
+  );
+  await page.notebook.runCell(0);
+  await expect(page.locator('.jp-OutputArea-output').first()).toHaveText(
+    `${ready.node} ${ready.jobId}`,
+    { timeout: 30_000 }
+  );
+  await cancelFromList(page, card);
+  // The code was asked once: no other login dialog came.
+  expect(
+    await page.evaluate(
+      () =>
+        (window as unknown as { loginDialogsAgain: number }).loginDialogsAgain
+    )
+  ).toBe(0);
+});
