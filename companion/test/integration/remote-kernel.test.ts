@@ -67,6 +67,8 @@ function bytesSentPerConnection(ssOutput: string): number[] {
 
 /** Within the local server's IOPub rate limit. */
 const HEARD_ONCE_SIZE = 2_000_000;
+/** An output that shows whether a watcher still hears everything. */
+const PROBE_SIZE = 100_000;
 
 /**
  * Bytes sent on each IOPub connection, smallest first: on the node, the kernel's (to the gateway's
@@ -234,15 +236,38 @@ describe('a GPU kernel on the testbed', () => {
     for (const round of ['started', 'restarted']) {
       const channel = await server.connect(kernelId);
       try {
-        await channel.execute('pass'); // both watchers have seen a status message and narrowed
+        // Each watcher narrows once it has seen a status message, and its narrowed subscription
+        // reaches the publisher a moment later (ZMQ applies SUBSCRIBE/UNSUBSCRIBE asynchronously):
+        // small outputs go out until neither watcher hears them any more.
+        await waitFor(
+          `both watchers narrowed (${round})`,
+          async () => {
+            const before = await iopubBytesSent(channel, kernelId);
+            await channel.execute(`print('y' * ${PROBE_SIZE})`);
+            const after = await iopubBytesSent(channel, kernelId);
+            return [
+              [before.remote, after.remote],
+              [before.local, after.local]
+            ].every(
+              ([b, a]) =>
+                a.length === 2 && b.length === 2 && a[0] - b[0] < PROBE_SIZE / 2
+            );
+          },
+          20_000,
+          100
+        );
+        const before = await iopubBytesSent(channel, kernelId);
         await channel.execute(`print('x' * ${HEARD_ONCE_SIZE})`, {
           timeoutMs: 60_000
         });
         const sent = await iopubBytesSent(channel, kernelId);
-        for (const side of [sent.remote, sent.local]) {
-          expect({ round, side: side.length }).toEqual({ round, side: 2 });
-          expect(side[1]).toBeGreaterThan(HEARD_ONCE_SIZE);
-          expect(side[0]).toBeLessThan(HEARD_ONCE_SIZE / 10);
+        for (const [b, a] of [
+          [before.remote, sent.remote],
+          [before.local, sent.local]
+        ]) {
+          expect({ round, side: a.length }).toEqual({ round, side: 2 });
+          expect(a[1] - b[1]).toBeGreaterThan(HEARD_ONCE_SIZE);
+          expect(a[0] - b[0]).toBeLessThan(HEARD_ONCE_SIZE / 10);
         }
         // The local server still follows the kernel's state from its status messages.
         const sleeping = channel.execute('import time; time.sleep(2)');
