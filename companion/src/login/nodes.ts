@@ -42,8 +42,7 @@ export function nodesThroughLogin(o: INodesThroughLogin): SshPool {
         publicKeys: login.publicKeys
       };
     },
-    knownHosts: known =>
-      KnownHosts.load(known, file => files.readTextIfExists(file)),
+    knownHosts: known => KnownHosts.load(known, file => files.readText(file)),
     via: (address, port) => o.link.forward(address, port)
   });
 }

@@ -47,10 +47,6 @@ export class RemoteFiles implements IStateFileSystem {
     await this.writeFile(file, content, 0o600);
   }
 
-  readText(file: string): Promise<string | undefined> {
-    return this.readTextIfExists(file);
-  }
-
   async list(dir: string): Promise<string[]> {
     const sftp = await this._link.sftp();
     const entries = await call<Array<{ filename: string }>>(cb =>
@@ -143,7 +139,7 @@ export class RemoteFiles implements IStateFileSystem {
   }
 
   /** The file as text, or undefined where it does not exist. */
-  async readTextIfExists(file: string): Promise<string | undefined> {
+  async readText(file: string): Promise<string | undefined> {
     return this.readFile(file).then(
       data => data.toString('utf8'),
       err => (isMissing(err) ? undefined : Promise.reject(err))

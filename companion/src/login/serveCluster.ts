@@ -70,37 +70,48 @@ export async function serveCluster(
   let ready: Promise<express.Express> | undefined;
   /** The whole API, once logged in. */
   let full: express.Express | undefined;
-  const loggedIn = (): Promise<express.Express> => {
-    ready ??= (async () => {
-      const home = await files.home();
-      manager = new AllocationManager({
-        runner,
-        cluster,
-        stateDir:
-          env.SLURM_KERNELS_CLUSTER_STATE_DIR ||
-          path.posix.join(home, '.local', 'state', 'slurm-kernels'),
-        gateway,
-        log,
-        files,
-        home,
-        user,
-        jobPolicy: jobPolicy(env, {})
-      });
-      await manager.init();
-      full = createApp({
-        cluster,
-        allocations: manager,
-        gateway,
-        logins: questions,
-        log,
-        version
-      });
-      return full;
-    })();
-    ready.catch(err => {
-      log.warn({ cluster: alias, err: (err as Error).message }, 'login failed');
-      ready = undefined;
+  /** Logs in and builds the whole API on that login. */
+  const logIn = async (): Promise<express.Express> => {
+    const home = await files.home();
+    manager = new AllocationManager({
+      runner,
+      cluster,
+      stateDir:
+        env.SLURM_KERNELS_CLUSTER_STATE_DIR ||
+        path.posix.join(home, '.local', 'state', 'slurm-kernels'),
+      gateway,
+      log,
+      files,
+      home,
+      user,
+      jobPolicy: jobPolicy(env, {})
     });
+    await manager.init();
+    full = createApp({
+      cluster,
+      allocations: manager,
+      gateway,
+      logins: questions,
+      log,
+      version
+    });
+    return full;
+  };
+  // One attempt at a time; a failed one is forgotten (once), so the next request tries again.
+  const loggedIn = (): Promise<express.Express> => {
+    if (!ready) {
+      const attempt = logIn();
+      ready = attempt;
+      attempt.catch(err => {
+        log.warn(
+          { cluster: alias, err: (err as Error).message },
+          'login failed'
+        );
+        if (ready === attempt) {
+          ready = undefined;
+        }
+      });
+    }
     return ready;
   };
 
