@@ -28,7 +28,7 @@ stop_daemon() {
 # Anything still inside a node namespace (a job that double-forked, an ssh session) is ours: stop it by pid.
 kill_namespace_leftovers() {
     local h pid
-    for h in $(tb_hosts); do
+    for h in $(tb_hosts) laptop; do
         [ -e "/run/netns/tb-$h" ] || continue
         for pid in $(ip netns pids "tb-$h" 2>/dev/null); do
             tb_log "stopping leftover pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) in tb-$h"

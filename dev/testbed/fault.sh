@@ -5,6 +5,7 @@
 #
 #   ctld stop | ctld start          slurmctld stopped by its pid, started again (waits until it answers)
 #   link NODE down | link NODE up   the node's network link, inside its namespace
+#   laptop down | laptop up         the laptop's network link (a laptop asleep, or off the network)
 #   node NODE down | node NODE resume   the node as Slurm sees it (scontrol update; resume
 #                                       does nothing to a node already back in service)
 #   sshd NODE stop | sshd NODE start    the node's sshd (sessions already open stay)
@@ -14,7 +15,7 @@
 set -euo pipefail
 . /usr/local/lib/slurm-kernels-testbed/lib.sh
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "fault: must run as root (sudo)" >&2; exit 1; }
 
 # Not `tb_compute_nodes | grep -q`: with pipefail, grep leaving at node1 can kill the echo of node2
@@ -44,6 +45,9 @@ case "${1:-} ${2:-} ${3:-}" in
     "link "*" down" | "link "*" up")
         is_node "$2" || usage
         tb_on "$2" ip link set dev eth0 "$3"
+        ;;
+    "laptop down " | "laptop up ")
+        tb_laptop_link "$2"
         ;;
     "node "*" down")
         is_node "$2" || usage

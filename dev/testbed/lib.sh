@@ -31,6 +31,10 @@ TB_HOSTS_MARK="# slurm-testbed"
 # stack seen in its own mount namespace only (OpenSSH 9.2 has no PAMServiceName).
 TB_2FA_HOST=login
 TB_2FA_PORT=2222
+# The testbed's laptop (laptop.sh): its own namespaces, linked to the login node only, which does not
+# forward: the laptop reaches the login node's sshd, nothing else of the cluster.
+TB_LAPTOP_NET=10.78.0
+TB_LAPTOP_LINK=tbv-laptop
 CTLD_HOST=$(hostname)
 TB_ACCT_DB=slurm_acct_db
 # MariaDB runs as mysql and writes its pid file itself, so it lives in its own run directory.
@@ -122,6 +126,14 @@ tb_start_2fa_sshd() {
         sh "$pam" /usr/sbin/sshd -p "$TB_2FA_PORT" -o "PidFile=$TB_RUN/sshd-$TB_2FA_HOST-2fa.pid" \
         -E "$TB_LOG/sshd-$TB_2FA_HOST-2fa.log" "${cert[@]}" -o UsePAM=yes -o KbdInteractiveAuthentication=yes \
         -o PasswordAuthentication=no -o AuthenticationMethods=publickey,keyboard-interactive
+}
+
+# tb_laptop_link up|down: the laptop's network link (its route to the login node comes and goes with it).
+tb_laptop_link() {
+    ip -n tb-laptop link set eth0 "$1"
+    if [ "$1" = up ]; then
+        ip -n tb-laptop route replace "$(tb_ip login)/32" via "$TB_LAPTOP_NET.1" dev eth0
+    fi
 }
 
 tb_log() {

@@ -187,6 +187,33 @@ make_network() {
     done
 }
 
+# The laptop: a network namespace whose one link ends in the login node's namespace (a /30 of its
+# own; the login node forwards nothing), so it reaches the login node's sshd and nothing else; and a
+# home of its own per user with their key, mounted over their home by laptop.sh.
+make_laptop() {
+    if ! mountpoint -q /run/netns/tb-laptop 2>/dev/null; then
+        ip netns add tb-laptop
+        ip -n tb-login link add "$TB_LAPTOP_LINK" type veth peer name eth0 netns tb-laptop
+        ip -n tb-login addr add "$TB_LAPTOP_NET.1/30" dev "$TB_LAPTOP_LINK"
+        ip -n tb-login link set "$TB_LAPTOP_LINK" up
+        ip -n tb-laptop addr add "$TB_LAPTOP_NET.2/30" dev eth0
+        ip -n tb-laptop link set lo up
+        tb_laptop_link up
+    fi
+    [ "$(ip netns exec tb-login sysctl -n net.ipv4.ip_forward)" = 0 ] ||
+        { echo "testbed up: the login namespace forwards packets; the laptop would reach the nodes" >&2; exit 1; }
+    if ! mountpoint -q "$TB_RUN/ns/laptop.uts" 2>/dev/null; then
+        touch "$TB_RUN/ns/laptop.uts"
+        unshare --uts="$TB_RUN/ns/laptop.uts" hostname laptop
+    fi
+    local u home
+    for u in $TB_USERS; do
+        home=$(getent passwd "$u" | cut -d: -f6)
+        install -d -m 700 -o "$u" -g "$u" "$TB_STATE/laptop/$u" "$TB_STATE/laptop/$u/.ssh"
+        install -m 600 -o "$u" -g "$u" "$home/.ssh/id_ed25519" "$home/.ssh/id_ed25519.pub" "$TB_STATE/laptop/$u/.ssh/"
+    done
+}
+
 write_hosts_file() {
     local tmp h
     tmp=$(mktemp)
@@ -344,7 +371,8 @@ install_fault_injection() {
     install -d -m 755 /usr/local/lib/slurm-kernels-testbed
     install -m 644 "$here/lib.sh" /usr/local/lib/slurm-kernels-testbed/lib.sh
     install -m 755 "$here/fault.sh" /usr/local/sbin/slurm-kernels-testbed-fault
-    printf 'alice ALL=(root) NOPASSWD: /usr/local/sbin/slurm-kernels-testbed-fault\n' \
+    install -m 755 "$here/laptop.sh" /usr/local/sbin/slurm-kernels-testbed-laptop
+    printf 'alice ALL=(root) NOPASSWD: /usr/local/sbin/slurm-kernels-testbed-fault, /usr/local/sbin/slurm-kernels-testbed-laptop\n' \
         >/etc/sudoers.d/slurm-kernels-testbed
     chmod 440 /etc/sudoers.d/slurm-kernels-testbed
 }
@@ -358,6 +386,7 @@ write_site_presets
 write_site_module
 install_gpu_stand_in
 make_network
+make_laptop
 write_hosts_file
 write_slurm_conf
 write_slurmdbd_conf
