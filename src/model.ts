@@ -121,7 +121,6 @@ export class SlurmKernelsModel implements IDisposable {
     return this._gpuProblem;
   }
 
-  /** A ready allocation whose GPUs have all been idle for the idle window, once per idle stretch. */
   /** A login to the cluster waits on the person (laptop mode): a host key, a code. */
   get loginAsked(): ISignal<this, LoginQuestion> {
     return this._loginAsked;
@@ -132,6 +131,7 @@ export class SlurmKernelsModel implements IDisposable {
     return this._loginSettled;
   }
 
+  /** A ready allocation whose GPUs have all been idle for the idle window, once per idle stretch. */
   get gpusIdle(): ISignal<this, Allocation> {
     return this._gpusIdle;
   }

@@ -1,5 +1,6 @@
 import { Notification, ReactWidget } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
+import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 import React from 'react';
 import type { Allocation, AllocationGpus } from '../api/allocation';
@@ -7,7 +8,7 @@ import { gpuEvidenceText } from '../format';
 import { SlurmKernelsModel } from '../model';
 import { notifyGpuProblem, notifyGpusIdle } from '../notifications';
 import { GpuPanel } from '../widgets/GpuPanel';
-import { gpuSummary, sessionGpuHours } from '../widgets/StatusItem';
+import { gpuSummary, sessionGpuHours, StatusItem } from '../widgets/StatusItem';
 import { trans } from './fixtures';
 
 const H100 = 'NVIDIA H100 80GB HBM3';
@@ -313,5 +314,42 @@ describe("the companion's events", () => {
     } finally {
       model.dispose();
     }
+  });
+});
+
+describe('the status bar item', () => {
+  async function statusOf(allocations: Allocation[]): Promise<HTMLElement> {
+    const model = {
+      changed: new Signal<unknown, void>({}),
+      allocations,
+      sessionStart: Date.now()
+    } as unknown as SlurmKernelsModel;
+    const widget = new StatusItem(model, trans, () => undefined);
+    Widget.attach(widget, document.body);
+    for (let i = 0; i < 100 && !widget.node.textContent; i++) {
+      await new Promise(resolve => setTimeout(resolve, 10));
+    }
+    const button = widget.node.querySelector('button') as HTMLElement;
+    widget.dispose();
+    return button;
+  }
+
+  it('says when the cluster is out of reach, why in its tooltip, and otherwise counts allocations', async () => {
+    const lost = {
+      ...allocation(null),
+      problem: {
+        kind: 'cluster_unreachable' as const,
+        message: 'mycluster: the connection to the login node was lost',
+        since: '2026-12-02T10:00:00.000Z'
+      }
+    };
+    const warned = await statusOf([lost, allocation(null, 'a2')]);
+    expect(warned.textContent).toBe('Slurm: cluster unreachable');
+    expect(warned.classList.contains('jp-mod-warning')).toBe(true);
+    expect(warned.title.split('\n')[0]).toBe(lost.problem.message);
+
+    const fine = await statusOf([allocation(null), allocation(null, 'a2')]);
+    expect(fine.textContent).toMatch(/^Slurm: 2 allocations/);
+    expect(fine.classList.contains('jp-mod-warning')).toBe(false);
   });
 });

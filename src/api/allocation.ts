@@ -272,6 +272,8 @@ export const kernelspecRefSchema = z.object({
 export const allocationProblemKinds = [
   'slurm_unreachable',
   'node_unreachable',
+  /** A lab on a laptop: its one login to the cluster was lost and is being rebuilt. */
+  'cluster_unreachable',
   'submission_unconfirmed',
   'cancel_pending'
 ] as const;

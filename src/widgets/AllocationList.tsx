@@ -252,6 +252,8 @@ function problemLabel(
       return trans.__('Slurm unreachable.');
     case 'node_unreachable':
       return trans.__('Node unreachable.');
+    case 'cluster_unreachable':
+      return trans.__('Cluster unreachable.');
     case 'submission_unconfirmed':
       return trans.__('Submission unconfirmed.');
     case 'cancel_pending':

@@ -1,6 +1,7 @@
 /**
- * Status bar item: how many allocations are active and the shortest time left; its tooltip sums up
- * each one's GPUs (use now, warnings, idle); a click opens the allocation list.
+ * Status bar item: how many allocations are active and the shortest time left, or that the cluster
+ * is out of reach (a laptop's login to it lost); its tooltip sums up each one's GPUs (use now,
+ * warnings, idle); a click opens the allocation list.
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
@@ -49,8 +50,10 @@ function StatusText(props: {
       (a, b) =>
         Date.parse(a.endTime as string) - Date.parse(b.endTime as string)
     )[0];
-  const text =
-    active.length === 0
+  const unreachable = clusterUnreachable(active);
+  const text = unreachable
+    ? trans.__('Slurm: cluster unreachable')
+    : active.length === 0
       ? trans.__('Slurm: no allocation')
       : soonest
         ? trans._n(
@@ -66,9 +69,14 @@ function StatusText(props: {
           );
   return (
     <button
-      className="jp-SlurmKernels-statusButton"
+      className={
+        unreachable
+          ? 'jp-SlurmKernels-statusButton jp-mod-warning'
+          : 'jp-SlurmKernels-statusButton'
+      }
       onClick={onClick}
       title={[
+        unreachable?.message ?? '',
         ...active.map(a => gpuSummary(a, trans)).filter(Boolean),
         sessionGpuHours(model, trans),
         trans.__('Show my allocations')
@@ -79,6 +87,13 @@ function StatusText(props: {
       {text}
     </button>
   );
+}
+
+/** The problem of an allocation whose cluster is out of reach, if one is: they all share it. */
+export function clusterUnreachable(
+  active: Allocation[]
+): Allocation['problem'] | undefined {
+  return active.find(a => a.problem?.kind === 'cluster_unreachable')?.problem;
 }
 
 /** "Job 12 on node1: 2× NVIDIA H100 80GB HBM3, 79.6 GiB each — 35 %, 0 %"; '' without GPUs. */

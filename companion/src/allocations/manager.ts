@@ -138,6 +138,11 @@ export interface IManagerOptions {
   files?: IStateFileSystem;
   /** The user's home where jobs run (their working directory); by default this host's. */
   home?: string;
+  /**
+   * Why the cluster itself cannot be reached now, else null: a laptop's login to it is being
+   * rebuilt. Slurm's silence and the nodes' then say "cluster unreachable", not theirs.
+   */
+  clusterUnreachable?: () => string | null;
 }
 
 interface IRecord {
@@ -182,6 +187,13 @@ const WAITING_STATES = new Set([
   'RESV_DEL_HOLD'
 ]);
 
+/** What may give way to "cluster unreachable", and back. */
+const UNREACHABLE: ReadonlyArray<AllocationProblem['kind']> = [
+  'node_unreachable',
+  'cluster_unreachable',
+  'slurm_unreachable'
+];
+
 /** After a kernel lost its gateway, Slurm is asked at once and again this much later. */
 const LOOK_AGAIN_MS = 3_000;
 
@@ -203,7 +215,11 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     );
     _o.gateway.on('node-reachable', (id: string) => {
       const record = this._records.get(id);
-      if (record?.allocation.problem?.kind === 'node_unreachable') {
+      const kind = record?.allocation.problem?.kind;
+      if (
+        record &&
+        (kind === 'node_unreachable' || kind === 'cluster_unreachable')
+      ) {
         this._update(record, { problem: null });
       }
     });
@@ -532,7 +548,8 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       const watch = new GpuWatch({
         // Nothing asked of a node out of reach: its kernels' reconnect has the link to itself.
         fetch: since =>
-          a.problem?.kind === 'node_unreachable'
+          a.problem?.kind === 'node_unreachable' ||
+          a.problem?.kind === 'cluster_unreachable'
             ? Promise.reject(new Error('the node does not answer'))
             : this._o.gateway.gpuReport(a.id, since),
         requested: gpusAsked(a.request),
@@ -796,7 +813,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
         await cancelJob(this._o.runner, a.jobId);
         this._o.gateway.retireKernels(a, 'The job was cancelled.');
       } catch (err) {
-        if (!isSlurmUnreachable(err)) {
+        if (!isSlurmUnreachable(err) && !this._o.clusterUnreachable?.()) {
           throw err;
         }
         record.cancelOwed = true;
@@ -1132,7 +1149,10 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       return Math.min(this._o.pendingPollMs ?? 90_000, Math.max(fast, age / 4));
     }
     record.pendingSince = undefined;
-    if (a.problem?.kind === 'node_unreachable') {
+    if (
+      a.problem?.kind === 'node_unreachable' ||
+      a.problem?.kind === 'cluster_unreachable'
+    ) {
       // Its kernels cannot reach the gateway: Slurm says whether the job (or its node) ended.
       return this._o.retryPollMs ?? 10_000;
     }
@@ -1190,7 +1210,7 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       }
       this._unreachableSince = null;
     } catch (err) {
-      if (!isSlurmUnreachable(err)) {
+      if (!isSlurmUnreachable(err) && !this._o.clusterUnreachable?.()) {
         this._o.log.warn(
           { err: (err as Error).message },
           'poll failed; retrying'
@@ -1204,11 +1224,13 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
   private _nodeUnreachable(id: string, why: string): void {
     const record = this._records.get(id);
     const a = record?.allocation;
+    if (!record || !a || !isActive(a) || this._clusterUnreachable(record)) {
+      return;
+    }
     if (
-      !record ||
-      !a ||
-      !isActive(a) ||
-      (a.problem && a.problem.kind !== 'node_unreachable')
+      a.problem &&
+      a.problem.kind !== 'node_unreachable' &&
+      a.problem.kind !== 'cluster_unreachable'
     ) {
       return;
     }
@@ -1229,7 +1251,11 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
       );
     }
     for (const record of records) {
-      if (isActive(record.allocation) && !record.unconfirmed) {
+      if (
+        isActive(record.allocation) &&
+        !record.unconfirmed &&
+        !this._clusterUnreachable(record)
+      ) {
         this._setProblem(
           record,
           'slurm_unreachable',
@@ -1239,13 +1265,37 @@ export class AllocationManager extends EventEmitter<IAllocationEvents> {
     }
   }
 
+  /**
+   * Says so where the cluster itself is out of reach (see IManagerOptions.clusterUnreachable):
+   * what cannot reach Slurm or a node then is no fault of theirs.
+   */
+  private _clusterUnreachable(record: IRecord): boolean {
+    const why = this._o.clusterUnreachable?.();
+    if (!why) {
+      return false;
+    }
+    const kind = record.allocation.problem?.kind;
+    if (kind && !UNREACHABLE.includes(kind)) {
+      return true; // what stands in its way still does (a cancel owed, an unconfirmed submission)
+    }
+    this._setProblem(
+      record,
+      'cluster_unreachable',
+      `${why}; the kernels keep running on the nodes and reconnect once it is back`
+    );
+    return true;
+  }
+
   /** Applies what squeue said of one job (nothing when it did not list the job). */
   private async _apply(
     record: IRecord,
     job: IJobInfo | undefined
   ): Promise<void> {
     const a = record.allocation;
-    if (a.problem?.kind === 'slurm_unreachable') {
+    if (
+      a.problem?.kind === 'slurm_unreachable' ||
+      a.problem?.kind === 'cluster_unreachable'
+    ) {
       this._update(record, { problem: null });
     }
     if (!job) {

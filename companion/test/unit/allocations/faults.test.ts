@@ -157,6 +157,36 @@ describe('the lifecycle under faults', () => {
     expect(only().state).toBe('pending');
   });
 
+  it("says the cluster is unreachable, not Slurm, while a laptop's login to it is lost, and clears it once back", async () => {
+    let lost: string | null = null;
+    manager = start({ clusterUnreachable: () => lost });
+    await manager.init();
+    await ask();
+    await until('pending', () => only().state === 'pending');
+    lost = 'mycluster: the connection to the login node was lost';
+    slurm.down = true;
+    await until(
+      'cluster unreachable',
+      () => only().problem?.kind === 'cluster_unreachable'
+    );
+    expect(only().problem?.message).toContain(lost);
+    await new Promise(resolve => setTimeout(resolve, 100)); // many failed polls
+    expect(only()).toMatchObject({
+      state: 'pending',
+      problem: { kind: 'cluster_unreachable' }
+    });
+    expect(slurm.calls('scancel')).toEqual([]);
+    // The login is back but Slurm still does not answer: that is Slurm's silence now.
+    lost = null;
+    await until(
+      'Slurm unreachable',
+      () => only().problem?.kind === 'slurm_unreachable'
+    );
+    slurm.down = false;
+    await until('the problem cleared', () => only().problem === null);
+    expect(only().state).toBe('pending');
+  });
+
   it.each(['REQUEUE_HOLD', 'SPECIAL_EXIT', 'RESV_DEL_HOLD'])(
     'shows a job held in %s as pending with its reason, never as ended',
     async state => {
