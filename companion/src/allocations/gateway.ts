@@ -135,6 +135,11 @@ export interface IGatewayOptions {
   kernelspecs: KernelspecWriter;
   /** Where the jobs' files are (the cluster's file system, over SFTP from a laptop). */
   files?: IStateFileSystem;
+  /**
+   * The user's home on the cluster, where it is not this host's (a laptop): a notebook under the
+   * laptop's home runs in the same place under the cluster's.
+   */
+  clusterHome?: () => Promise<string>;
   log: {
     info: (o: object, m: string) => void;
     warn: (o: object, m: string) => void;
@@ -334,8 +339,8 @@ export class Gateway extends EventEmitter {
    * `attach`, bridges to the remote kernel the shim had before this companion (re)started.
    *
    * #### Notes
-   * `cwd` is the notebook's directory on this host; under the shared home it becomes the kernel's
-   * working directory on the node.
+   * `cwd` is the notebook's directory on this host; under the shared home (or, from a laptop,
+   * the same place under the cluster's home) it becomes the kernel's working directory on the node.
    */
   async startKernel(
     allocationId: string,
@@ -358,7 +363,11 @@ export class Gateway extends EventEmitter {
       ? await this._stillRunning(connected.client, attach.remoteKernelId)
       : await connected.client.startKernel(
           remoteName,
-          kernelDirectory(cwd).replace(/^\/+/, '')
+          kernelDirectory(
+            cwd,
+            os.homedir(),
+            await this._o.clusterHome?.()
+          ).replace(/^\/+/, '')
         );
     let bridge: KernelBridge | undefined;
     try {
@@ -521,9 +530,15 @@ function isPublishedByUs(spec: { metadata?: Record<string, unknown> }) {
  * The kernel's directory as the node should name it. The shim reports its working directory with
  * symlinks resolved (getcwd): under a home that is a link (/home → /gpfs/home) it is named from
  * $HOME again, as the node's own mounts may differ; anywhere else (/scratch) it stays absolute.
- * The gateway takes it from / and falls back to $HOME where the node lacks the directory.
+ * `there` is the home on the cluster where it differs (a laptop's /Users/alice, the cluster's
+ * /home/alice). The gateway takes it from / and falls back to $HOME where the node lacks the
+ * directory.
  */
-export function kernelDirectory(cwd: string, home = os.homedir()): string {
+export function kernelDirectory(
+  cwd: string,
+  home = os.homedir(),
+  there = home
+): string {
   let homes = [home];
   try {
     homes = [...new Set([home, realpathSync(home)])];
@@ -533,7 +548,7 @@ export function kernelDirectory(cwd: string, home = os.homedir()): string {
   for (const base of homes) {
     const rel = path.relative(base, cwd);
     if (!rel.startsWith('..') && !path.isAbsolute(rel)) {
-      return path.join(home, rel);
+      return path.posix.join(there, rel);
     }
   }
   return cwd;

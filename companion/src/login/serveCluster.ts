@@ -62,7 +62,8 @@ export async function serveCluster(
     transports,
     kernelspecs: new KernelspecWriter({ shimArgv: shimArgv(socketPath) }),
     log,
-    files
+    files,
+    clusterHome: () => files.home()
   });
   const cluster = new CachedCluster(runner, undefined, undefined, {}, user);
 

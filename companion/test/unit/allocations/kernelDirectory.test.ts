@@ -40,4 +40,17 @@ describe("the kernel's directory on the node", () => {
     // A sibling whose name starts like home's is not inside it.
     expect(kernelDirectory(`${gpfsHome}2/x`, gpfsHome)).toBe(`${gpfsHome}2/x`);
   });
+
+  it("names a laptop's directory under its home by the same place under the cluster's home", () => {
+    expect(
+      kernelDirectory('/Users/alice/thesis/ch2', '/Users/alice', '/home/alice')
+    ).toBe('/home/alice/thesis/ch2');
+    expect(kernelDirectory('/Users/alice', '/Users/alice', '/home/alice')).toBe(
+      '/home/alice'
+    );
+    // Outside the laptop's home nothing maps: the gateway falls back to the cluster's home.
+    expect(kernelDirectory('/tmp/notes', '/Users/alice', '/home/alice')).toBe(
+      '/tmp/notes'
+    );
+  });
 });
