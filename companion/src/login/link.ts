@@ -5,13 +5,19 @@
  * per command or kernel (ControlMaster's role, without an `ssh` process that outlives us).
  *
  * - Reached as the user's OpenSSH would (`ssh -G`: HostName, Port, User, IdentityFile, Include,
- *   Match), keys from those files and the ssh-agent, then keyboard-interactive.
+ *   Match, ProxyJump), keys from those files and the ssh-agent, then keyboard-interactive. Each
+ *   ProxyJump hop is a login of its own (its host key checked, its questions asked), and the next
+ *   one runs over a stream the hop opens: no `ssh` process, as OpenSSH's `-J` does it.
  * - A host key no known_hosts file lists is shown to the person (SHA256 fingerprint) and saved to
  *   their known_hosts once accepted; a changed or revoked key is refused, never asked about.
  * - No timer runs while a person is asked (a code typed, a push approved on a phone): ssh2's
  *   readyTimeout would cut them off, so the only deadline is for the server to answer at all.
  * - sshd caps session channels per connection (MaxSessions, 10 by default), not forwards: execs
  *   wait for a slot beyond `maxSessions`.
+ * - A connection that was up and dropped (a laptop asleep, a network change) is rebuilt by itself,
+ *   with backoff, asking the person again once where the login needs them. Meanwhile every use
+ *   fails at once with why the cluster is unreachable, rather than queueing behind a login that
+ *   may wait hours for its code: the callers (Slurm's polls, the kernels' reconnects) retry.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -28,6 +34,7 @@ import {
 } from 'ssh2';
 import type { ICommandResult, IRunOptions } from '../slurm/runner';
 import type { IHostConfig } from '../tunnel/hostConfig';
+import { Backoff, IBackoffOptions } from '../tunnel/backoff';
 import { KnownHosts, knownHostsName } from '../tunnel/knownHosts';
 import { Slots } from './slots';
 
@@ -79,6 +86,8 @@ export interface ILoginLinkOptions {
   cluster: string;
   /** How OpenSSH would reach it (hostConfig(), with the user's ssh config). */
   hostConfig: () => Promise<IHostConfig>;
+  /** How OpenSSH would reach a ProxyJump hop of that config (jumpHostConfig()). */
+  jumpHostConfig?: (hop: string) => Promise<IHostConfig>;
   prompts: ILoginPrompts;
   /** Where an accepted host key is saved; default the first known_hosts file of the config. */
   saveHostKeysTo?: string;
@@ -88,11 +97,16 @@ export interface ILoginLinkOptions {
   maxSessions?: number;
   /** The ssh-agent's socket; default SSH_AUTH_SOCK. */
   agent?: string;
+  /** Delays between attempts to rebuild a dropped connection; default 1 s doubling up to 30 s. */
+  reconnect?: IBackoffOptions;
+  /** Keepalive probes (ms apart, unanswered before the link counts as lost); default 10 s, 3. */
+  keepalive?: { intervalMs: number; countMax: number };
 }
 
 export class LoginLink {
   constructor(private readonly _o: ILoginLinkOptions) {
     this._slots = new Slots(_o.maxSessions ?? 8);
+    this._backoff = new Backoff({ initialMs: 1000, ..._o.reconnect });
   }
 
   get state(): LinkState {
@@ -102,6 +116,16 @@ export class LoginLink {
   /** Called on every change of state (the lab shows "cluster unreachable" while down). */
   onState(listener: (state: LinkState) => void): void {
     this._listeners.push(listener);
+  }
+
+  /** Why the cluster cannot be reached now (a dropped link being rebuilt), else null. */
+  get unreachable(): string | null {
+    if (this._state === 'up' || !this._rebuilding) {
+      return null;
+    }
+    return this._state === 'asking'
+      ? `${this._o.cluster}: the connection was lost; logging in again waits on you (the login dialog in the lab)`
+      : `${this._o.cluster}: the connection to the login node was lost (${this._lastFailure}); connecting again`;
   }
 
   /** Connects, unless connected or connecting: one login, however many callers wait. */
@@ -120,7 +144,7 @@ export class LoginLink {
     command: string,
     options: IRunOptions = {}
   ): Promise<ICommandResult> {
-    const client = await this.connect();
+    const client = await this._usable();
     return this._slots.run(() =>
       Private.sessionRetried(() => Private.exec(client, command, options))
     );
@@ -131,7 +155,7 @@ export class LoginLink {
    * opened it, and a session slot held until it closes.
    */
   async execStream(command: string): Promise<ClientChannel> {
-    const client = await this.connect();
+    const client = await this._usable();
     return Private.sessionRetried(() => this._execStream(client, command));
   }
 
@@ -171,7 +195,7 @@ export class LoginLink {
 
   /** A stream to `host:port` as the login node sees it (a compute node's sshd, a gateway). */
   async forward(host: string, port: number): Promise<Duplex> {
-    const client = await this.connect();
+    const client = await this._usable();
     return new Promise((resolve, reject) =>
       client.forwardOut('127.0.0.1', 0, host, port, (err, channel) =>
         err
@@ -188,7 +212,7 @@ export class LoginLink {
 
   /** The connection's one SFTP session (it holds a session slot while it lives). */
   async sftp(): Promise<SFTPWrapper> {
-    const client = await this.connect();
+    const client = await this._usable();
     this._sftp ??= this._slots.hold().then(
       release =>
         new Promise<SFTPWrapper>((resolve, reject) =>
@@ -215,44 +239,145 @@ export class LoginLink {
     return this._sftp;
   }
 
-  /** Ends the connection; the next use opens a new one (and asks again). */
+  /** Ends the connection for good: not rebuilt; the next use opens a new one (and asks again). */
   close(): void {
+    this._closed = true;
+    clearTimeout(this._rebuildTimer);
+    this._rebuilding = false;
     this._client?.end();
+    this._jumps.forEach(jump => jump.end());
+  }
+
+  /** The connection for a use: at once while it is rebuilt after a drop, the reason it is not. */
+  private _usable(): Promise<Client> {
+    const why = this.unreachable;
+    if (why) {
+      return Promise.reject(new LoginError(why, 'down'));
+    }
+    return this.connect();
+  }
+
+  /**
+   * Rebuilds a dropped connection: again and again, waiting longer each time, while the login
+   * node cannot be reached; it stops where the login itself failed (refused, cancelled, a changed
+   * host key): the next use tries again, as after any failed login.
+   */
+  private _rebuild(): void {
+    if (this._closed) {
+      return;
+    }
+    this._rebuilding = true;
+    const delay = this._backoff.fail();
+    this._rebuildTimer = setTimeout(() => {
+      this.connect().then(
+        () => {
+          this._rebuilding = false;
+          this._backoff.succeed();
+        },
+        (err: Error) => {
+          this._lastFailure = err.message;
+          if (err instanceof LoginError && err.kind === 'connect') {
+            this._rebuild();
+          } else {
+            this._rebuilding = false;
+            this._backoff.succeed();
+          }
+        }
+      );
+    }, delay);
+    this._rebuildTimer.unref?.();
   }
 
   private async _open(): Promise<Client> {
     if (this._client && this._state === 'up') {
       return this._client;
     }
+    this._closed = false;
     this._setState('connecting');
-    const config = await this._o.hostConfig();
-    const knownHosts = await KnownHosts.load(config.knownHostsFiles);
-    const client = new Client();
+    let client: Client;
+    let jumps: Client[];
     try {
-      await this._login(client, config, knownHosts);
+      [client, ...jumps] = (await this._loginThroughHops()).reverse();
     } catch (err) {
-      client.end();
       this._setState('down');
       throw err;
     }
     client.setNoDelay(true);
     this._client = client;
+    this._jumps = jumps;
+    // A hop that drops takes the login with it.
+    jumps.forEach(jump => {
+      jump.on('error', () => undefined);
+      jump.once('close', () => client.end());
+    });
     client.once('close', () => {
+      jumps.forEach(jump => jump.end());
       if (this._client === client) {
         this._client = undefined;
+        this._jumps = [];
         this._sftp = undefined;
+        this._lastFailure ??= 'the login node closed it';
         this._setState('down');
+        this._rebuild();
       }
     });
-    client.on('error', () => undefined); // a late error ends in 'close'
+    // A late error (a keepalive unanswered) ends in 'close'.
+    client.on('error', (err: Error) => {
+      this._lastFailure = err.message;
+    });
+    this._lastFailure = undefined;
     this._setState('up');
     return client;
   }
 
+  /**
+   * Logs in to each ProxyJump hop in order, then to the login node through the last; returns
+   * the logged-in clients in that order (the login node's last). Ends them all where one fails.
+   */
+  private async _loginThroughHops(): Promise<Client[]> {
+    const config = await this._o.hostConfig();
+    const hops = await Promise.all(
+      config.proxyJump.map(hop => {
+        if (!this._o.jumpHostConfig) {
+          throw new LoginError(
+            `${this._o.cluster}: ProxyJump ${hop} is not supported here`,
+            'connect'
+          );
+        }
+        return this._o.jumpHostConfig(hop);
+      })
+    );
+    const chain = [...hops, config];
+    const clients: Client[] = [];
+    try {
+      let through: Duplex | undefined;
+      for (const [i, step] of chain.entries()) {
+        const client = new Client();
+        clients.push(client);
+        await this._login(
+          client,
+          step,
+          await KnownHosts.load(step.knownHostsFiles),
+          through
+        );
+        const next = chain[i + 1];
+        if (next) {
+          through = await Private.forwardOut(client, next, this._o.cluster);
+        }
+      }
+      return clients;
+    } catch (err) {
+      clients.reverse().forEach(client => client.end());
+      throw err;
+    }
+  }
+
+  /** One login: to `config`'s host, or over `through` (a stream a ProxyJump hop opened to it). */
   private _login(
     client: Client,
     config: IHostConfig,
-    knownHosts: KnownHosts
+    knownHosts: KnownHosts,
+    through?: Duplex
   ): Promise<void> {
     const cluster = this._o.cluster;
     const names = config.knownAs;
@@ -310,11 +435,12 @@ export class LoginLink {
       client.connect({
         host: config.hostname,
         port: config.port,
+        sock: through,
         username: config.user,
         // Only our own timer, and not while a person is asked (see the module's comment).
         readyTimeout: 0,
-        keepaliveInterval: 15_000,
-        keepaliveCountMax: 4,
+        keepaliveInterval: this._o.keepalive?.intervalMs ?? 10_000,
+        keepaliveCountMax: this._o.keepalive?.countMax ?? 3,
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           clearTimeout(timer); // the server answered: the rest may wait on a person
           this._verifyHostKey(
@@ -476,9 +602,18 @@ export class LoginLink {
   private _state: LinkState = 'down';
   private _listeners: Array<(state: LinkState) => void> = [];
   private _client?: Client;
+  /** The ProxyJump hops' logins the connection runs through, in order. */
+  private _jumps: Client[] = [];
   private _connecting?: Promise<Client>;
   private _sftp?: Promise<SFTPWrapper>;
   private readonly _slots: Slots;
+  private readonly _backoff: Backoff;
+  /** A dropped connection is being rebuilt (see _rebuild). */
+  private _rebuilding = false;
+  private _rebuildTimer?: NodeJS.Timeout;
+  /** close() was called: a drop is not rebuilt. */
+  private _closed = false;
+  private _lastFailure?: string;
 }
 
 /** OpenSSH's fingerprint of a host key blob: "SHA256:" + unpadded base64. */
@@ -511,6 +646,31 @@ namespace Private {
         );
       }
     }
+  }
+
+  /** A stream from a logged-in hop to the next host of a ProxyJump chain. */
+  export function forwardOut(
+    hop: Client,
+    next: IHostConfig,
+    cluster: string
+  ): Promise<Duplex> {
+    return new Promise((resolve, reject) =>
+      hop.forwardOut(
+        '127.0.0.1',
+        0,
+        next.hostname,
+        next.port,
+        (err, channel) =>
+          err
+            ? reject(
+                new LoginError(
+                  `${cluster}: the jump host cannot reach ${next.hostname}:${next.port}: ${err.message}`,
+                  'connect'
+                )
+              )
+            : resolve(channel)
+      )
+    );
   }
 
   /** The key type named at the start of an SSH key blob (a length-prefixed string). */

@@ -20,7 +20,7 @@ import { CachedCluster } from '../routes/cluster';
 import { loginsRouter } from '../routes/logins';
 import { jobPolicy, shimArgv, waitForSocket } from '../serve';
 import { LocalRunner } from '../slurm';
-import { hostConfig } from '../tunnel/hostConfig';
+import { hostConfig, jumpHostConfig } from '../tunnel/hostConfig';
 import { SrunRelay } from '../tunnel/srunRelay';
 import { NodeTransports, transportModeFrom } from '../tunnel/transport';
 import { LoginLink } from './link';
@@ -38,16 +38,17 @@ export async function serveCluster(
   const log = createLogger();
   await waitForSocket(socketPath, log);
   // The laptop's own ssh config (SLURM_KERNELS_SSH_CONFIG replaces ~/.ssh/config, as ssh -F).
-  const login = () =>
-    hostConfig(alias, {
-      runner: new LocalRunner(env),
-      configFile: env.SLURM_KERNELS_SSH_CONFIG
-    });
+  const sshConfig = {
+    runner: new LocalRunner(env),
+    configFile: env.SLURM_KERNELS_SSH_CONFIG
+  };
+  const login = () => hostConfig(alias, sshConfig);
   const { user } = await login();
   const questions = new LoginQuestions();
   const link = new LoginLink({
     cluster: alias,
     hostConfig: login,
+    jumpHostConfig: hop => jumpHostConfig(hop, sshConfig),
     prompts: questions
   });
   link.onState(state => log.info({ cluster: alias, state }, 'login'));
@@ -85,7 +86,8 @@ export async function serveCluster(
       files,
       home,
       user,
-      jobPolicy: jobPolicy(env, {})
+      jobPolicy: jobPolicy(env, {}),
+      clusterUnreachable: () => link.unreachable
     });
     await manager.init();
     full = createApp({

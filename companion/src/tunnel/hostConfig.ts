@@ -34,6 +34,31 @@ export interface IHostConfig {
    * certificates): named when authentication fails, so the user learns why their own ssh works.
    */
   unsupported: string[];
+  /**
+   * ProxyJump's hops, in order, as the config gives them ([user@]host[:port], each reached
+   * through the one before; the host itself through the last); empty where there are none.
+   */
+  proxyJump: string[];
+}
+
+/** One ProxyJump hop: `[ssh://][user@]host[:port]`. */
+export function parseJumpHop(hop: string): {
+  host: string;
+  user?: string;
+  port?: number;
+} {
+  const match =
+    /^(?:ssh:\/\/)?(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(
+      hop.trim()
+    );
+  if (!match) {
+    throw new Error(`cannot read the ProxyJump hop "${hop}"`);
+  }
+  return {
+    host: match[2].replace(/^\[|\]$/g, ''),
+    user: match[1],
+    port: match[3] ? Number(match[3]) : undefined
+  };
 }
 
 /** Fields of `ssh -G` output ("key value", keys lower case; identityfile repeats). */
@@ -104,7 +129,29 @@ export async function hostConfig(
         ? knownHostsFiles
         : defaultKnownHostsFiles(home),
     knownAs: alias ? [alias] : [...new Set([host, hostname])],
-    unsupported: unsupportedLogins(evaluated, home)
+    unsupported: unsupportedLogins(evaluated, home),
+    proxyJump:
+      (one('proxyjump') ?? 'none') === 'none'
+        ? []
+        : (one('proxyjump') as string).split(',')
+  };
+}
+
+/**
+ * A ProxyJump hop's settings: its own config (`ssh -G HOST`), the user and port the hop names
+ * winning. A hop's own ProxyJump is not followed (the chain is the one the host's config gives).
+ */
+export async function jumpHostConfig(
+  hop: string,
+  sources: IHostConfigSources
+): Promise<IHostConfig> {
+  const { host, user, port } = parseJumpHop(hop);
+  const config = await hostConfig(host, sources);
+  return {
+    ...config,
+    user: user ?? config.user,
+    port: port ?? config.port,
+    proxyJump: []
   };
 }
 
@@ -115,6 +162,9 @@ function unsupportedLogins(
   const unsupported: string[] = [];
   if (evaluated.get('hostbasedauthentication')?.[0] === 'yes') {
     unsupported.push('hostbased authentication (ssh-keysign)');
+  }
+  if (evaluated.has('proxycommand')) {
+    unsupported.push(`ProxyCommand ${evaluated.get('proxycommand')?.[0]}`);
   }
   for (const file of evaluated.get('certificatefile') ?? []) {
     unsupported.push(`the certificate ${expandHome(file, home)}`);

@@ -344,6 +344,7 @@ namespace Private {
       publicKeys: true,
       knownHostsFiles: defaultKnownHostsFiles(),
       knownAs: [host],
+      proxyJump: [],
       unsupported: []
     };
   }

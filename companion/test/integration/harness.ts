@@ -2,7 +2,7 @@
  * Runs the built companion and its CLI as the test user, in an isolated set of directories under the
  * shared home (state, Jupyter data/config/runtime, IPython), so tests never touch the user's own.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, StdioOptions } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -20,7 +20,7 @@ import { GatewayClient } from '../../src/gateway/client';
 import { defaultSocketPath } from '../../src/state/files';
 import type { SshPool } from '../../src/tunnel/ssh';
 import { LAB_ENV } from './jupyter';
-import { cancelLeftoverJobs, waitFor } from './testbed';
+import { cancelLeftoverJobs, LAPTOP, waitFor } from './testbed';
 
 export const MAIN =
   process.env.SLURM_KERNELS_MAIN ??
@@ -34,6 +34,16 @@ function slurmKernels(args: string[]): [string, string[]] {
   return CLI ? [CLI, args] : [process.execPath, [MAIN, ...args]];
 }
 
+export interface IHarnessOptions {
+  /**
+   * The companion runs on the testbed's laptop (its network reaches the login node's sshd only,
+   * its home is its own): the harness's files (state, kernelspecs, socket) are in /tmp, which
+   * the laptop shares, and `clusterDir` is a directory of the test's own in the cluster's home,
+   * where the laptop sees nothing.
+   */
+  laptop?: boolean;
+}
+
 export interface ICliResult {
   code: number | null;
   stdout: string;
@@ -41,26 +51,51 @@ export interface ICliResult {
 }
 
 export class Harness {
-  readonly dir = mkdtempSync(path.join(os.homedir(), '.sk-itest-'));
-  readonly env: NodeJS.ProcessEnv = {
-    HOME: os.homedir(),
-    USER: os.userInfo().username,
-    LANG: 'C.UTF-8',
-    PATH: process.env.SLURM_KERNELS_TEST_PATH ?? `${LAB_ENV}/bin:/usr/bin:/bin`,
-    XDG_STATE_HOME: path.join(this.dir, 'state'),
-    XDG_CONFIG_HOME: path.join(this.dir, 'config'),
-    JUPYTER_DATA_DIR: path.join(this.dir, 'jupyter-data'),
-    JUPYTER_CONFIG_DIR: path.join(this.dir, 'jupyter-config'),
-    JUPYTER_RUNTIME_DIR: path.join(this.dir, 'jupyter-runtime'),
-    IPYTHONDIR: path.join(this.dir, 'ipython'),
-    XDG_CACHE_HOME: path.join(this.dir, 'cache'),
-    // The transport a suite runs under (remote-kernel-srun: the srun relay).
-    ...(process.env.SLURM_KERNELS_NODE_TRANSPORT
-      ? {
-          SLURM_KERNELS_NODE_TRANSPORT: process.env.SLURM_KERNELS_NODE_TRANSPORT
-        }
-      : {})
-  };
+  constructor(readonly options: IHarnessOptions = {}) {
+    this.dir = mkdtempSync(
+      options.laptop
+        ? path.join(os.tmpdir(), 'sk-laptop-')
+        : path.join(os.homedir(), '.sk-itest-')
+    );
+    this.env = Harness._environment(this.dir);
+    if (options.laptop) {
+      this.clusterDir = mkdtempSync(path.join(os.homedir(), '.sk-itest-'));
+      this.env.SLURM_KERNELS_CLUSTER_STATE_DIR = path.join(
+        this.clusterDir,
+        'state'
+      );
+    }
+  }
+
+  readonly dir: string;
+  /** With `laptop`: the test's own directory on the cluster (the state the companion keeps there). */
+  readonly clusterDir?: string;
+  readonly env: NodeJS.ProcessEnv;
+
+  private static _environment(dir: string): NodeJS.ProcessEnv {
+    return {
+      HOME: os.homedir(),
+      USER: os.userInfo().username,
+      LANG: 'C.UTF-8',
+      PATH:
+        process.env.SLURM_KERNELS_TEST_PATH ?? `${LAB_ENV}/bin:/usr/bin:/bin`,
+      XDG_STATE_HOME: path.join(dir, 'state'),
+      XDG_CONFIG_HOME: path.join(dir, 'config'),
+      JUPYTER_DATA_DIR: path.join(dir, 'jupyter-data'),
+      JUPYTER_CONFIG_DIR: path.join(dir, 'jupyter-config'),
+      JUPYTER_RUNTIME_DIR: path.join(dir, 'jupyter-runtime'),
+      IPYTHONDIR: path.join(dir, 'ipython'),
+      XDG_CACHE_HOME: path.join(dir, 'cache'),
+      // The transport a suite runs under (remote-kernel-srun: the srun relay).
+      ...(process.env.SLURM_KERNELS_NODE_TRANSPORT
+        ? {
+            SLURM_KERNELS_NODE_TRANSPORT:
+              process.env.SLURM_KERNELS_NODE_TRANSPORT
+          }
+        : {})
+    };
+  }
+
   /** The companion's default socket for this env: per host, so its kernelspecs carry no --socket. */
   get socket(): string {
     return defaultSocketPath(this.env);
@@ -80,8 +115,8 @@ export class Harness {
   /** The state directory of one allocation (job script, token, rendezvous, job log). */
   allocationDir(id: string): string {
     return path.join(
-      this.env.XDG_STATE_HOME as string,
-      'slurm-kernels',
+      this.env.SLURM_KERNELS_CLUSTER_STATE_DIR ??
+        path.join(this.env.XDG_STATE_HOME as string, 'slurm-kernels'),
       'allocations',
       id
     );
@@ -120,13 +155,18 @@ export class Harness {
         `build the companion first (npm run build in companion/): ${MAIN} is missing`
       );
     }
-    this._companion = spawn(
-      ...slurmKernels(['serve', '--socket', this.socket, ...args]),
-      {
-        env: this.env,
-        stdio: ['ignore', 'ignore', 'pipe']
-      }
-    );
+    const [command, argv] = slurmKernels([
+      'serve',
+      '--socket',
+      this.socket,
+      ...args
+    ]);
+    this._companion = this.options.laptop
+      ? onLaptop([command, ...argv], this.env, ['ignore', 'ignore', 'pipe'])
+      : spawn(command, argv, {
+          env: this.env,
+          stdio: ['ignore', 'ignore', 'pipe']
+        });
     this._companion.stderr?.on(
       'data',
       (c: Buffer) => (this.companionLog += c.toString('utf8'))
@@ -272,7 +312,25 @@ export class Harness {
       );
     }
     rmSync(this.dir, { recursive: true, force: true });
+    if (this.clusterDir) {
+      rmSync(this.clusterDir, { recursive: true, force: true });
+    }
   }
+}
+
+/**
+ * Runs argv on the testbed's laptop with exactly `env` (as VAR=VALUE words to its wrapper; its
+ * HOME is the laptop's).
+ */
+export function onLaptop(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  stdio: StdioOptions = ['ignore', 'pipe', 'pipe']
+): ChildProcess {
+  const assignments = Object.entries(env)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => `${name}=${value}`);
+  return spawn('sudo', ['-n', LAPTOP, ...assignments, ...argv], { stdio });
 }
 
 /** Whether a process runs (a zombie does not: pid 1 here reaps orphans late). */

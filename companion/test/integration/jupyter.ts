@@ -4,6 +4,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { decodeWsV1, encodeWsV1, IMessageParts } from '../../src/bridge/codec';
@@ -30,6 +31,16 @@ export type ILauncher = (
   env: NodeJS.ProcessEnv
 ) => ChildProcess;
 
+/**
+ * Where the server runs: its address and how it is started; with `socket`, it listens on that
+ * unix socket instead (the testbed's laptop, whose network this host cannot reach).
+ */
+export interface IServerPlace {
+  host: string;
+  launch: ILauncher;
+  socket?: string;
+}
+
 export class JupyterServer {
   output = '';
 
@@ -37,7 +48,8 @@ export class JupyterServer {
     readonly port: number,
     readonly token: string,
     private readonly _child: ChildProcess,
-    readonly host = '127.0.0.1'
+    readonly host = '127.0.0.1',
+    readonly socket?: string
   ) {
     const keep = (chunk: Buffer) => {
       this.output += chunk.toString('utf8');
@@ -54,7 +66,7 @@ export class JupyterServer {
     env: NodeJS.ProcessEnv,
     rootDir: string,
     extraArgs: string[] = [],
-    where: { host: string; launch: ILauncher } = {
+    where: IServerPlace = {
       host: '127.0.0.1',
       launch: (argv, launchEnv) =>
         spawn(argv[0], argv.slice(1), {
@@ -70,8 +82,9 @@ export class JupyterServer {
         `${LAB_ENV}/bin/jupyter`,
         'server',
         '--no-browser',
-        `--ip=${where.host}`,
-        `--port=${port}`,
+        ...(where.socket
+          ? [`--ServerApp.sock=${where.socket}`]
+          : [`--ip=${where.host}`, `--port=${port}`]),
         '--ServerApp.port_retries=0',
         `--ServerApp.root_dir=${rootDir}`,
         ...extraArgs
@@ -79,7 +92,13 @@ export class JupyterServer {
       // The token goes in the environment, never argv.
       { ...env, JUPYTER_TOKEN: token }
     );
-    const server = new JupyterServer(port, token, child, where.host);
+    const server = new JupyterServer(
+      port,
+      token,
+      child,
+      where.host,
+      where.socket
+    );
     child.once(
       'exit',
       code => (server.output += `\n[jupyter server exited: ${code}]\n`)
@@ -106,6 +125,9 @@ export class JupyterServer {
     path: string,
     body?: unknown
   ): Promise<{ status: number; body: any }> {
+    if (this.socket) {
+      return this._requestOverSocket(method, path, body);
+    }
     const res = await fetch(`http://${this.host}:${this.port}${path}`, {
       method,
       headers: {
@@ -116,6 +138,38 @@ export class JupyterServer {
     });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  private _requestOverSocket(
+    method: string,
+    urlPath: string,
+    body?: unknown
+  ): Promise<{ status: number; body: any }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socket,
+          path: urlPath,
+          method,
+          headers: {
+            Authorization: `token ${this.token}`,
+            'Content-Type': 'application/json'
+          }
+        },
+        res => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: text ? JSON.parse(text) : undefined
+            })
+          );
+        }
+      );
+      req.once('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
   }
 
   async json(method: string, path: string, body?: unknown): Promise<any> {
@@ -131,8 +185,11 @@ export class JupyterServer {
   /** A kernel websocket as JupyterLab opens one: its session id is also its messages' session. */
   async connect(kernelId: string): Promise<KernelChannel> {
     const session = randomUUID();
+    const channels = `/api/kernels/${kernelId}/channels?session_id=${session}`;
     const ws = new WebSocket(
-      `ws://${this.host}:${this.port}/api/kernels/${kernelId}/channels?session_id=${session}`,
+      this.socket
+        ? `ws+unix://${this.socket}:${channels}`
+        : `ws://${this.host}:${this.port}${channels}`,
       [KERNEL_WS_PROTOCOL],
       { headers: { Authorization: `token ${this.token}` }, maxPayload: 0 }
     );

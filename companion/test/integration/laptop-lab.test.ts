@@ -1,45 +1,23 @@
 /**
- * A lab on a laptop: the companion runs `serve --cluster testbed-2fa` beside the lab's Jupyter
- * Server and drives the testbed through the login node's key + TOTP door. It answers at once and
+ * A lab on the testbed's laptop (dev/testbed/laptop.sh: a network that reaches the login node's
+ * sshd only, a home of its own): the companion runs `serve --cluster testbed-2fa` beside the lab's
+ * Jupyter Server and drives the testbed through the login node's key + TOTP door. It answers at once and
  * holds the login's questions (the host key it has never seen, then the code) until they are
  * answered through its API, as the lab's dialog will; then a request, a kernel started by the
  * lab's own Jupyter Server and a cell on the node all go through that one login, and the code
  * was asked once. The laptop's files name no node: the cluster vouches for them.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Allocation } from '../../../src/api/allocation';
 import type { LoginQuestion } from '../../../src/api/login';
 import { requestJson } from '../unit/http/request';
-import { hostnameOfKernel, useLabSide } from './setup';
-import {
-  LOGIN_DOOR,
-  requireTestUser,
-  totpCode,
-  waitFor,
-  writeLoginDoorConfig
-} from './testbed';
+import { hostnameOfKernel, laptopKnownHosts, useLaptopLab } from './setup';
+import { LOGIN_DOOR, requireTestUser, totpCode, waitFor } from './testbed';
 
 jest.setTimeout(180_000);
 requireTestUser();
 
-let knownHosts: string;
-const lab = useLabSide(
-  harness => {
-    knownHosts = path.join(harness.dir, 'laptop_known_hosts');
-    writeFileSync(knownHosts, '');
-    harness.env.SLURM_KERNELS_SSH_CONFIG = writeLoginDoorConfig(
-      harness.dir,
-      knownHosts
-    );
-    // The cluster-side state of the test's own (by default the cluster's ~/.local/state).
-    harness.env.SLURM_KERNELS_CLUSTER_STATE_DIR = path.join(
-      harness.dir,
-      'cluster-state'
-    );
-  },
-  ['--cluster', LOGIN_DOOR.alias]
-);
+const lab = useLaptopLab();
 
 /** The questions the companion's login waits on, once there is one. */
 async function nextQuestion(): Promise<LoginQuestion> {
@@ -90,7 +68,7 @@ it('logs in once through the questions it holds, then runs a kernel on the node 
       })
     ).status
   ).toBe(204);
-  expect(readFileSync(knownHosts, 'utf8')).toMatch(
+  expect(readFileSync(laptopKnownHosts(lab.harness), 'utf8')).toMatch(
     /^\[10\.77\.0\.10\]:2222 ssh-ed25519 /
   );
 
@@ -105,5 +83,7 @@ it('logs in once through the questions it holds, then runs a kernel on the node 
   expect(
     (await requestJson(lab.harness.socket, 'GET', '/api/logins')).body
   ).toEqual({ questions: [] });
-  expect(readFileSync(knownHosts, 'utf8')).not.toMatch(/node/);
+  expect(readFileSync(laptopKnownHosts(lab.harness), 'utf8')).not.toMatch(
+    /node/
+  );
 });

@@ -2,11 +2,12 @@
  * The lab side of a test file: a companion and a Jupyter Server of its own, started before its
  * tests and stopped after them, with every allocation cancelled.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Allocation } from '../../../src/api/allocation';
-import { Harness } from './harness';
+import { Harness, IHarnessOptions, onLaptop } from './harness';
 import { JupyterServer } from './jupyter';
+import { LOGIN_DOOR, writeLoginDoorConfig } from './testbed';
 
 export interface ILabSide {
   harness: Harness;
@@ -16,15 +17,27 @@ export interface ILabSide {
 /** Registers the hooks; `prepare` runs before the companion starts (e.g. to write user presets). */
 export function useLabSide(
   prepare?: (harness: Harness) => void,
-  companionArgs: string[] = []
+  companionArgs: string[] = [],
+  options: IHarnessOptions = {}
 ): ILabSide {
-  const side = { harness: new Harness() } as ILabSide;
+  const side = { harness: new Harness(options) } as ILabSide;
   beforeAll(async () => {
     prepare?.(side.harness);
     await side.harness.startCompanion(companionArgs);
     const notebooks = path.join(side.harness.dir, 'notebooks');
     mkdirSync(notebooks);
-    side.server = await JupyterServer.start(side.harness.env, notebooks);
+    side.server = await JupyterServer.start(
+      side.harness.env,
+      notebooks,
+      [],
+      options.laptop
+        ? {
+            host: '127.0.0.1',
+            socket: path.join(side.harness.dir, 'jupyter.sock'),
+            launch: onLaptop
+          }
+        : undefined
+    );
   });
   afterAll(async () => {
     await side.server?.stop();
@@ -32,6 +45,42 @@ export function useLabSide(
     await side.harness.stop();
   });
   return side;
+}
+
+/**
+ * The laptop's ssh config for a harness: the login node's TOTP door by its alias, with an empty
+ * known_hosts of the test's own. Returns that known_hosts file.
+ */
+export function prepareLaptopLogin(harness: Harness): string {
+  const knownHosts = laptopKnownHosts(harness);
+  writeFileSync(knownHosts, '');
+  harness.env.SLURM_KERNELS_SSH_CONFIG = writeLoginDoorConfig(
+    harness.dir,
+    knownHosts
+  );
+  return knownHosts;
+}
+
+/** The laptop's known_hosts file of a harness prepared by prepareLaptopLogin. */
+export const laptopKnownHosts = (harness: Harness) =>
+  path.join(harness.dir, 'laptop_known_hosts');
+
+/**
+ * A lab and its companion on the testbed's laptop (dev/testbed/laptop.sh: a network that reaches
+ * the login node's sshd only, a home of its own), driving the cluster through the TOTP door.
+ */
+export function useLaptopLab(
+  prepare?: (harness: Harness) => void,
+  cluster = LOGIN_DOOR.alias
+): ILabSide {
+  return useLabSide(
+    harness => {
+      prepareLaptopLogin(harness);
+      prepare?.(harness);
+    },
+    ['--cluster', cluster],
+    { laptop: true }
+  );
 }
 
 /** The allocation as the companion lists it now. */

@@ -14,6 +14,8 @@ import { promisify } from 'node:util';
 import { isOurJobComment } from '../../src/allocations/manager';
 import { shellQuote } from '../../src/gateway/jobScript';
 import { cancelJob, listJobs, LocalRunner } from '../../src/slurm';
+import type { LoginQuestion } from '../../../src/api/login';
+import { requestJson } from '../unit/http/request';
 
 export async function waitFor<T>(
   what: string,
@@ -102,10 +104,6 @@ export async function dropNodeConnections(
   return dropSshConnections();
 }
 
-/**
- * Should a companion under test have failed to, leaves no job of ours in Slurm: cancels the test
- * user's tagged jobs that still pend or run (the test user runs only tests).
- */
 /** The test user's live (pending or running) jobs of ours in Slurm, by id, sorted. */
 export async function liveJobsOfOurs(): Promise<string[]> {
   const jobs = await listJobs(new LocalRunner(), {
@@ -119,6 +117,10 @@ export async function liveJobsOfOurs(): Promise<string[]> {
     .sort();
 }
 
+/**
+ * Should a companion under test have failed to, leaves no job of ours in Slurm: cancels the test
+ * user's tagged jobs that still pend or run (the test user runs only tests).
+ */
 export async function cancelLeftoverJobs(): Promise<void> {
   const runner = new LocalRunner();
   for (const id of await liveJobsOfOurs()) {
@@ -183,8 +185,19 @@ export const LOGIN_DOOR = {
 };
 
 /**
- * An ssh config in `dir` that names the door by its alias, with a known_hosts file of the test's
- * own (none system-wide): the laptop's ~/.ssh/config, as a test may have it. Returns its path.
+ * The second login node reached through the door as a jump host (ProxyJump): the testbed's
+ * laptop has no route to it but through the first.
+ */
+export const BEHIND_THE_DOOR = {
+  alias: 'testbed-behind',
+  address: '10.77.0.9',
+  host: 'login2'
+};
+
+/**
+ * An ssh config in `dir` that names the door by its alias, and the login node behind it, with a
+ * known_hosts file of the test's own (none system-wide): the laptop's ~/.ssh/config, as a test
+ * may have it. Returns its path.
  */
 export function writeLoginDoorConfig(dir: string, knownHosts: string): string {
   const config = path.join(dir, 'ssh_config');
@@ -194,6 +207,11 @@ export function writeLoginDoorConfig(dir: string, knownHosts: string): string {
       `Host ${LOGIN_DOOR.alias}`,
       `    HostName ${LOGIN_DOOR.address}`,
       `    Port ${LOGIN_DOOR.port}`,
+      `    UserKnownHostsFile ${knownHosts}`,
+      '    GlobalKnownHostsFile /dev/null',
+      `Host ${BEHIND_THE_DOOR.alias}`,
+      `    HostName ${BEHIND_THE_DOOR.address}`,
+      `    ProxyJump ${LOGIN_DOOR.alias}`,
       `    UserKnownHostsFile ${knownHosts}`,
       '    GlobalKnownHostsFile /dev/null',
       ''
@@ -209,4 +227,81 @@ export function totpCode(): string {
     'utf8'
   ).split('\n')[0];
   return execFileSync('oathtool', ['--totp', '-b', secret]).toString().trim();
+}
+
+/**
+ * The person at a laptop's lab, as the login dialog has them: whenever the companion's login
+ * asks (GET /api/logins), they trust the login node's key and type the current code. `asked` is
+ * every question they saw, in order.
+ */
+export class LaptopPerson {
+  readonly asked: LoginQuestion[] = [];
+
+  constructor(private readonly _socket: string) {}
+
+  start(): void {
+    this._timer = setInterval(() => void this._answer(), 200);
+  }
+
+  stop(): void {
+    clearInterval(this._timer);
+  }
+
+  private async _answer(): Promise<void> {
+    if (this._answering) {
+      return;
+    }
+    this._answering = true;
+    try {
+      const { body } = await requestJson(this._socket, 'GET', '/api/logins');
+      for (const question of (body?.questions ?? []) as LoginQuestion[]) {
+        if (!this.asked.some(q => q.id === question.id)) {
+          this.asked.push(question);
+          await requestJson(
+            this._socket,
+            'POST',
+            `/api/logins/${question.id}`,
+            question.kind === 'host-key'
+              ? { trust: true }
+              : { answers: [totpCode()] }
+          );
+        }
+      }
+    } catch {
+      // No companion listening (not yet, or no more): nothing to answer.
+    } finally {
+      this._answering = false;
+    }
+  }
+
+  private _timer?: NodeJS.Timeout;
+  private _answering = false;
+}
+
+/** Runs a command on the testbed's laptop (dev/testbed/laptop.sh), as the test user. */
+export const LAPTOP = '/usr/local/sbin/slurm-kernels-testbed-laptop';
+
+/** A TCP connection from the testbed's laptop to host:port: whether it opened within 3 s. */
+export async function laptopReaches(
+  host: string,
+  port: number
+): Promise<boolean> {
+  try {
+    await promisify(execFile)(
+      'sudo',
+      [
+        '-n',
+        LAPTOP,
+        'timeout',
+        '3',
+        'bash',
+        '-c',
+        `exec 3<>/dev/tcp/${host}/${port}`
+      ],
+      { timeout: 10_000 }
+    );
+    return true;
+  } catch {
+    return false;
+  }
 }

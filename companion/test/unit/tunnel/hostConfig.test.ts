@@ -1,4 +1,4 @@
-import { hostConfig } from '../../../src/tunnel/hostConfig';
+import { hostConfig, parseJumpHop } from '../../../src/tunnel/hostConfig';
 import { fixture } from '../fixtures';
 import { FakeRunner } from '../slurm/fake-runner';
 
@@ -35,7 +35,8 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
       ],
       publicKeys: true,
       knownAs: ['node1', '10.77.0.11'],
-      unsupported: []
+      unsupported: [],
+      proxyJump: []
     });
   });
 
@@ -64,7 +65,8 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
       ],
       publicKeys: true,
       knownAs: ['testbed-nodes'],
-      unsupported: []
+      unsupported: [],
+      proxyJump: []
     });
     // The config's HostName wins: Slurm is not asked.
     expect(nodeAddress).not.toHaveBeenCalled();
@@ -112,5 +114,49 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
     expect(config.unsupported).toEqual([
       'hostbased authentication (ssh-keysign)'
     ]);
+  });
+
+  it('lists ProxyJump hops in order, and none where the config has none', async () => {
+    const behind = await hostConfig(
+      'behind',
+      sources(fixture('../openssh-9.2/ssh-G-proxyjump.txt'))
+    );
+    expect(behind.hostname).toBe('10.77.0.9');
+    expect(behind.proxyJump).toEqual([
+      'alice@bastion.example.org:2222',
+      'gate'
+    ]);
+    expect(behind.unsupported).toEqual([]);
+    const plain = await hostConfig(
+      'node1',
+      sources(
+        fixture('../openssh-9.2/ssh-G-default.txt'),
+        jest.fn().mockResolvedValue(undefined)
+      )
+    );
+    expect(plain.proxyJump).toEqual([]);
+  });
+});
+
+describe('a ProxyJump hop', () => {
+  it('reads [ssh://][user@]host[:port], IPv6 in brackets, and refuses what is none of these', () => {
+    expect(parseJumpHop('alice@bastion.example.org:2222')).toEqual({
+      host: 'bastion.example.org',
+      user: 'alice',
+      port: 2222
+    });
+    expect(parseJumpHop('gate')).toEqual({
+      host: 'gate',
+      user: undefined,
+      port: undefined
+    });
+    expect(parseJumpHop('ssh://bob@[2001:db8::1]:22')).toEqual({
+      host: '2001:db8::1',
+      user: 'bob',
+      port: 22
+    });
+    expect(() => parseJumpHop('a:b:c')).toThrow(
+      /cannot read the ProxyJump hop/
+    );
   });
 });

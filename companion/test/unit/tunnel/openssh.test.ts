@@ -86,7 +86,8 @@ describe('OpenSSH forwards', () => {
         knownHostsFiles: [],
         publicKeys: true,
         knownAs: [host],
-        unsupported: []
+        unsupported: [],
+        proxyJump: []
       })
     });
     expect(await forwards.open('node1', '127.0.0.1', 1)).toBe(stream);
