@@ -3,6 +3,7 @@
 #   bench/run.sh [remote-kernel]   the remote kernel against ssh, the srun relay and the manual path
 #                                  (BENCH_N, BENCH_WARMUP, BENCH_BULK_REPS, BENCH_STARTUP_REPS)
 #   bench/run.sh gpu-sampler       what the jobs' GPU sampler costs (BENCH_WINDOW_S, BENCH_INTERVALS_S)
+#   bench/run.sh laptop            a lab on the testbed's laptop against ssh -J -L from there (BENCH_N, …)
 # As root, after dev/setup.sh (or dev/start.sh). Takes a few minutes; leaves no job, process or
 # kernelspec behind.
 set -euo pipefail
@@ -10,8 +11,8 @@ set -euo pipefail
 require_root
 bench=${1:-remote-kernel}
 case "$bench" in
-    remote-kernel | gpu-sampler) ;;
-    *) echo "usage: bench/run.sh [remote-kernel|gpu-sampler]" >&2; exit 2 ;;
+    remote-kernel | gpu-sampler | laptop) ;;
+    *) echo "usage: bench/run.sh [remote-kernel|gpu-sampler|laptop]" >&2; exit 2 ;;
 esac
 cd "$REPO/companion"
 npx tsc -p tsconfig.bench.json
