@@ -351,17 +351,34 @@ start_daemons() {
     tb_live_pid "$TB_RUN/sshd-$TB_2FA_HOST-2fa.pid" sshd >/dev/null || tb_start_2fa_sshd
 }
 
-# A dead slurmctld makes every client call retry for ~10 s, so check it on each round and keep a deadline.
+# A dead slurmctld makes every client call retry for ~10 s, so check it on each round and keep a
+# deadline. A slurmd that died before it registered (a fresh machine under load: CI once saw a node
+# "mixed*" after 30 s) is started again; a node that never answers gets its state, its reason and the
+# daemons' logs printed, so the failure says why.
 wait_for_idle_nodes() {
-    local deadline states
-    deadline=$(($(date +%s) + 30))
+    local deadline states n
+    deadline=$(($(date +%s) + ${TB_IDLE_WAIT_S:-120}))
     while [ "$(date +%s)" -lt "$deadline" ]; do
         tb_ctld_alive || { echo "testbed up: slurmctld died; see $TB_LOG/slurmctld.log" >&2; exit 1; }
         states=$(sinfo -h -N -p cpu -o %T 2>/dev/null | sort -u | tr '\n' ' ')
         [ "$states" = "idle " ] && return 0
-        sleep 0.2
+        for n in $(tb_compute_nodes); do
+            tb_live_pid "$TB_RUN/slurmd-$n.pid" slurmd >/dev/null || {
+                echo "testbed up: slurmd on $n is not running; starting it again" >&2
+                tb_on "$n" /usr/sbin/slurmd || true
+            }
+        done
+        sleep 0.5
     done
-    echo "testbed up: nodes not idle after 30 s (states: $states); see $TB_LOG" >&2
+    echo "testbed up: nodes not idle after ${TB_IDLE_WAIT_S:-120} s (states: $states); see $TB_LOG" >&2
+    sinfo -N -p cpu -o '%N %T %E' >&2 || true
+    squeue -a -o '%i %u %T %N %R' >&2 || true
+    for n in $(tb_compute_nodes); do
+        echo "--- $TB_LOG/slurmd-$n.log (last 15 lines)" >&2
+        tail -n 15 "$TB_LOG/slurmd-$n.log" >&2 2>/dev/null || true
+    done
+    echo "--- $TB_LOG/slurmctld.log (last 30 lines)" >&2
+    tail -n 30 "$TB_LOG/slurmctld.log" >&2 2>/dev/null || true
     exit 1
 }
 
