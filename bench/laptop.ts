@@ -96,7 +96,7 @@ async function ourPath(
   const session = await server.json('POST', '/api/sessions', {
     path: 'bench.ipynb',
     type: 'notebook',
-    kernel: { name: `slurm-${allocation.jobId}-python3` }
+    kernel: { name: allocation.kernelspecs[0].name }
   });
   const channel = await server.connect(session.kernel.id);
   await channel.execute('print(1)');

@@ -15,7 +15,6 @@ import { CliError, CompanionClient } from './cli/client';
 import { cancel, keep, list, log, request } from './cli/commands';
 import { doctor } from './doctor';
 import { ownVersion } from './paths';
-import { serveCluster } from './login/serveCluster';
 import { serve } from './serve';
 import { defaultSocketPath } from './state/files';
 
@@ -51,7 +50,7 @@ async function main(argv: string[]): Promise<void> {
             '--cluster needs an ssh config alias or user@host'
           );
         }
-        return serveCluster(socket, ownVersion(), alias);
+        return serve(socket, ownVersion(), { cluster: alias });
       }
       // --unless-served: exit when another companion serves, rather than stand by (on-demand starts).
       return serve(socket, ownVersion(), {

@@ -16,8 +16,17 @@ import {
   listenOnSocket,
   socketAnswers
 } from './http/app';
-import { KernelspecWriter } from './kernelspecs/writer';
+import { KernelspecWriter, readOurKernelspec } from './kernelspecs/writer';
 import type { SiteConfig } from '../../src/api/site';
+import {
+  ClusterEntry,
+  clusterNameFor,
+  LOCAL_CLUSTER
+} from '../../src/api/clusters';
+import { checkAlias } from './clusters/aliasCheck';
+import { ClusterHub, IClusterService } from './clusters/hub';
+import { ClusterRegistry } from './clusters/registry';
+import { laptopSshConfig, openRemoteCluster } from './login/remoteCluster';
 import { createLogger } from './log';
 import { SHIM_SCRIPT } from './paths';
 import { CachedCluster } from './routes/cluster';
@@ -31,10 +40,17 @@ import { SrunRelay } from './tunnel/srunRelay';
 import { SshPool } from './tunnel/ssh';
 import { NodeTransports, transportModeFrom } from './tunnel/transport';
 
+export interface IServeOptions {
+  /** Exit when another companion serves, rather than stand by (on-demand starts). */
+  unlessServed?: boolean;
+  /** A lab on a laptop: drive this cluster (an ssh config alias, or user@host) as the default. */
+  cluster?: string;
+}
+
 export async function serve(
   socketPath: string,
   version: string,
-  { unlessServed = false }: { unlessServed?: boolean } = {}
+  { unlessServed = false, cluster }: IServeOptions = {}
 ): Promise<void> {
   const log = createLogger();
   if (unlessServed && (await socketAnswers(socketPath))) {
@@ -42,7 +58,92 @@ export async function serve(
     return;
   }
   await waitForSocket(socketPath, log);
-  // A broken site configuration stops the companion with the file and the field at fault.
+  const argv = shimArgv(socketPath);
+  const kernelsDir = new KernelspecWriter({ shimArgv: argv }).kernelsDir;
+  const open = (entry: ClusterEntry) =>
+    openRemoteCluster({ entry, shimArgv: argv, version, log });
+  const hub = new ClusterHub({
+    version,
+    log,
+    registry: new ClusterRegistry(),
+    open,
+    checkAlias: alias => checkAlias(alias, laptopSshConfig()),
+    clusterOfKernelspec: async spec =>
+      (await readOurKernelspec(kernelsDir, spec))?.cluster
+  });
+  if (cluster) {
+    hub.serve(open({ name: clusterNameFor(cluster), alias: cluster }));
+  } else if (await hasLocalSlurm()) {
+    // A broken site configuration stops the companion with the file and the field at fault.
+    hub.serve(await localCluster(argv, log, version));
+  }
+  // The clusters added from earlier labs; a broken list is said in the log, and the rest serves.
+  await hub
+    .openSaved()
+    .catch(err =>
+      log.error({ err: (err as Error).message }, 'saved clusters not opened')
+    );
+  // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.
+  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+  const listening = await listenOnSocket(hub.app(), socketPath);
+  log.info(
+    {
+      socket: socketPath,
+      version,
+      node: process.execPath,
+      clusters: hub.services.map(s => s.name)
+    },
+    'companion listening'
+  );
+  const stop = (signal: string) => {
+    log.info({ signal }, 'companion stopping');
+    void Promise.all([hub.dispose(), listening.close()]).then(() =>
+      process.exit(0)
+    );
+  };
+  if (unlessServed) {
+    stopWhenIdle(listening, hub, () => stop('idle'));
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * Whether this host has a Slurm of its own to serve as the `local` cluster: Slurm's commands on
+ * PATH and a configuration they read (SLURM_CONF, /etc/slurm, or the copy a configless login
+ * node keeps in /run/slurm/conf). SLURM_KERNELS_LOCAL_SLURM=yes|no decides instead (a laptop
+ * with Slurm's client installed for another cluster).
+ */
+async function hasLocalSlurm(env = process.env): Promise<boolean> {
+  const said = env.SLURM_KERNELS_LOCAL_SLURM;
+  if (said === 'yes' || said === 'no') {
+    return said === 'yes';
+  }
+  const exists = (file: string) =>
+    fs.access(file).then(
+      () => true,
+      () => false
+    );
+  const onPath = await Promise.all(
+    (env.PATH ?? '').split(':').map(dir => exists(path.join(dir, 'sinfo')))
+  );
+  if (!onPath.some(Boolean)) {
+    return false;
+  }
+  const configs = [
+    env.SLURM_CONF,
+    '/etc/slurm/slurm.conf',
+    '/run/slurm/conf/slurm.conf'
+  ].filter((f): f is string => !!f);
+  return (await Promise.all(configs.map(exists))).some(Boolean);
+}
+
+/** The login node's own Slurm, run here as the user: the login-node deployment. */
+async function localCluster(
+  shimArgv: string[],
+  log: ReturnType<typeof createLogger>,
+  version: string
+): Promise<IClusterService> {
   const site = await loadSiteConfig();
   const runner = new LocalRunner();
   const cluster = new CachedCluster(runner, undefined, undefined, site);
@@ -61,9 +162,7 @@ export async function serve(
     }),
     mode: transportModeFrom(process.env, site)
   });
-  const kernelspecs = new KernelspecWriter({
-    shimArgv: shimArgv(socketPath)
-  });
+  const kernelspecs = new KernelspecWriter({ shimArgv });
   const gateway = new Gateway({ transports, kernelspecs, log });
   const allocations = new AllocationManager({
     runner,
@@ -82,31 +181,21 @@ export async function serve(
     }
   });
   await allocations.init();
-  // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.
-  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
   const app = createApp({ cluster, allocations, gateway, log, version });
-  const listening = await listenOnSocket(app, socketPath);
-  log.info(
-    {
-      socket: socketPath,
-      version,
-      node: process.execPath,
-      nodeTransport: transports.mode
+  log.info({ nodeTransport: transports.mode }, 'local cluster');
+  return {
+    name: LOCAL_CLUSTER,
+    alias: null,
+    login: 'local',
+    get hasActive() {
+      return allocations.hasActive;
     },
-    'companion listening'
-  );
-  const stop = (signal: string) => {
-    log.info({ signal }, 'companion stopping');
-    transports.dispose();
-    void Promise.all([allocations.dispose(), listening.close()]).then(() =>
-      process.exit(0)
-    );
+    handle: (req, res, next) => app(req, res, next),
+    dispose: async () => {
+      transports.dispose();
+      await allocations.dispose();
+    }
   };
-  if (unlessServed) {
-    stopWhenIdle(listening, allocations, () => stop('idle'));
-  }
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
 }
 
 /**
@@ -117,12 +206,12 @@ export async function serve(
  */
 function stopWhenIdle(
   listening: IListening,
-  allocations: AllocationManager,
+  hub: ClusterHub,
   stop: () => void
 ): void {
   let idleSince: number | null = null;
   const timer = setInterval(() => {
-    const idle = listening.connections === 0 && !allocations.hasActive;
+    const idle = listening.connections === 0 && !hub.hasActive;
     idleSince = idle ? (idleSince ?? Date.now()) : null;
     if (idleSince !== null && Date.now() - idleSince >= ON_DEMAND_IDLE_MS) {
       clearInterval(timer);

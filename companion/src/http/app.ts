@@ -29,17 +29,29 @@ export interface IAppOptions {
   version: string;
 }
 
-export function createApp(options: IAppOptions): express.Express {
+/**
+ * An express app as every part of the companion starts one: JSON bodies (small), no
+ * x-powered-by, and the readiness probe jupyter-server-proxy sends to "/" until it answers.
+ */
+export function companionApp(
+  version: string,
+  about: () => object = () => ({})
+): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '256kb' }));
-  // jupyter-server-proxy probes "/" until the companion answers.
   app.get('/', (_req, res) => {
     res.json({
       name: 'jupyterlab-slurm-kernels companion',
-      version: options.version
+      version,
+      ...about()
     });
   });
+  return app;
+}
+
+export function createApp(options: IAppOptions): express.Express {
+  const app = companionApp(options.version);
   app.get('/api', (_req, res) => {
     // The pid: a companion started on demand (by the CLI or a kernel's shim) can be found and stopped.
     res.json({ version: options.version, pid: process.pid });

@@ -31,6 +31,8 @@ export interface IAllocationLabel {
 }
 
 export interface IKernelspecMetadata {
+  /** The cluster of the lab it runs on (laptop mode); absent for the login node's own. */
+  cluster?: string;
   allocationId: string;
   jobId: string;
   remoteName: string;
@@ -44,6 +46,12 @@ export class KernelspecWriter {
       dataDir?: string;
       /** argv prefix that starts the shim, e.g. [node, /path/shim.js, --socket, PATH]. */
       shimArgv: string[];
+      /**
+       * The cluster this writer publishes for, where a lab drives several (laptop mode): in the
+       * names (job ids repeat across clusters), the display names and the metadata. A writer
+       * sweeps and removes only its own cluster's kernelspecs.
+       */
+      cluster?: string;
     }
   ) {}
 
@@ -54,8 +62,9 @@ export class KernelspecWriter {
     );
   }
 
-  static specName(jobId: string, remoteName: string): string {
-    return `${PREFIX}${jobId}-${remoteName}`;
+  specName(jobId: string, remoteName: string): string {
+    const cluster = this._options.cluster;
+    return `${PREFIX}${cluster ? `${cluster}-` : ''}${jobId}-${remoteName}`;
   }
 
   async publish(
@@ -67,9 +76,12 @@ export class KernelspecWriter {
       if (!REMOTE_NAME.test(spec.remoteName)) {
         continue; // a name Jupyter could not route ([\w.-%]+): not published
       }
-      const name = KernelspecWriter.specName(label.jobId, spec.remoteName);
-      const displayName = `${spec.displayName} · ${label.node} · ${label.gresLabel} · job ${label.jobId}`;
+      const name = this.specName(label.jobId, spec.remoteName);
+      const cluster = this._options.cluster;
+      const where = cluster ? `${cluster} · ${label.node}` : label.node;
+      const displayName = `${spec.displayName} · ${where} · ${label.gresLabel} · job ${label.jobId}`;
       const metadata: IKernelspecMetadata = {
+        ...(cluster ? { cluster } : {}),
         allocationId: label.allocationId,
         jobId: label.jobId,
         remoteName: spec.remoteName,
@@ -125,42 +137,62 @@ export class KernelspecWriter {
     return removed;
   }
 
-  /** Reads the metadata of one of our kernelspecs, by name. */
+  /** Reads the metadata of one of this cluster's kernelspecs, by name. */
   async read(name: string): Promise<IKernelspecMetadata | undefined> {
     return (await this._ours()).find(e => path.basename(e.dir) === name)
       ?.metadata;
   }
 
+  /** This cluster's kernelspecs (another cluster's are never swept by this one). */
   private async _ours(): Promise<
     Array<{ dir: string; metadata: IKernelspecMetadata }>
   > {
-    let names: string[];
-    try {
-      names = await fs.readdir(this.kernelsDir);
-    } catch {
-      return [];
-    }
-    const found: Array<{ dir: string; metadata: IKernelspecMetadata }> = [];
-    for (const name of names.filter(n => n.startsWith(PREFIX))) {
-      const dir = path.join(this.kernelsDir, name);
-      try {
-        const spec = JSON.parse(
-          await fs.readFile(path.join(dir, 'kernel.json'), 'utf8')
-        );
-        const metadata = spec?.metadata?.[METADATA_KEY];
-        if (
-          metadata &&
-          typeof metadata.jobId === 'string' &&
-          typeof metadata.allocationId === 'string'
-        ) {
-          found.push({ dir, metadata });
-        }
-      } catch {
-        // not a kernelspec of ours (or half-deleted): leave it alone
-      }
-    }
-    return found;
+    return (await ourKernelspecs(this.kernelsDir)).filter(
+      e => e.metadata.cluster === this._options.cluster
+    );
   }
+}
+
+/** The metadata of one of our kernelspecs, of any cluster, by name (the hub routes shims so). */
+export async function readOurKernelspec(
+  kernelsDir: string,
+  name: string
+): Promise<IKernelspecMetadata | undefined> {
+  return (await ourKernelspecs(kernelsDir)).find(
+    e => path.basename(e.dir) === name
+  )?.metadata;
+}
+
+/** Every kernelspec of ours in `kernelsDir`, whatever cluster it is for. */
+async function ourKernelspecs(
+  kernelsDir: string
+): Promise<Array<{ dir: string; metadata: IKernelspecMetadata }>> {
+  let names: string[];
+  try {
+    names = await fs.readdir(kernelsDir);
+  } catch {
+    return [];
+  }
+  const found: Array<{ dir: string; metadata: IKernelspecMetadata }> = [];
+  for (const name of names.filter(n => n.startsWith(PREFIX))) {
+    const dir = path.join(kernelsDir, name);
+    try {
+      const spec = JSON.parse(
+        await fs.readFile(path.join(dir, 'kernel.json'), 'utf8')
+      );
+      const metadata = spec?.metadata?.[METADATA_KEY];
+      if (
+        metadata &&
+        typeof metadata.jobId === 'string' &&
+        typeof metadata.allocationId === 'string'
+      ) {
+        found.push({ dir, metadata });
+      }
+    } catch {
+      // not a kernelspec of ours (or half-deleted): leave it alone
+    }
+  }
+  return found;
 }
 
 /** Jupyter's user data dir: $JUPYTER_DATA_DIR, else $XDG_DATA_HOME/jupyter, else ~/.local/share/jupyter. */

@@ -84,7 +84,8 @@ async function laptopCompanion(mode: TransportMode) {
   });
   const kernelspecs = new KernelspecWriter({
     dataDir: path.join(dir, 'jupyter'),
-    shimArgv: ['false']
+    shimArgv: ['false'],
+    cluster: ALIAS
   });
   const gateway = new Gateway({ transports, kernelspecs, log: quiet, files });
   // The state on the cluster's file system: a directory of the test's own there.
@@ -150,9 +151,12 @@ it.each<[TransportMode, string]>([
     try {
       allocation = await readyAllocation(companion);
       expect(allocation.transport?.kind).toBe(kind);
-      // Its kernels are offered to the laptop's Jupyter, named by the node and the job.
+      // Its kernels are offered to the laptop's Jupyter, named by the cluster, the node and the job.
       expect(allocation.kernelspecs.map(k => k.displayName)).toContain(
-        `Python 3 (ipykernel) · ${allocation.node} · CPU only · job ${allocation.jobId}`
+        `Python 3 (ipykernel) · ${LOGIN_DOOR.alias} · ${allocation.node} · CPU only · job ${allocation.jobId}`
+      );
+      expect(allocation.kernelspecs.map(k => k.name)).toContain(
+        `slurm-${LOGIN_DOOR.alias}-${allocation.jobId}-python3`
       );
       expect(await companion.gateway.remoteKernels(allocation.id)).toEqual([]);
       // The job's files are on the cluster's file system, private; its log is read over SFTP.

@@ -13,6 +13,7 @@ import {
   cancelLeftoverJobs,
   LaptopPerson,
   liveJobsOfOurs,
+  LOGIN_DOOR,
   requireTestUser,
   waitFor
 } from './testbed';
@@ -66,7 +67,7 @@ it("lists the allocation the login node's companion made, runs a kernel on it fr
     node: allocation.node
   });
   expect(lab.harness.kernelspecNames()).toContain(
-    `slurm-${allocation.jobId}-python3`
+    `slurm-${LOGIN_DOOR.alias}-${allocation.jobId}-python3`
   );
   const { session, hostname } = await hostnameOfKernel(lab, adopted, 'day2');
   expect(hostname).toBe(allocation.node);

@@ -10,6 +10,8 @@ import { allocationRequestSchema } from '../../../../src/api/allocation';
 import { Gateway } from '../../../src/allocations/gateway';
 import { AllocationManager } from '../../../src/allocations/manager';
 import { createApp } from '../../../src/http/app';
+import { ClusterHub } from '../../../src/clusters/hub';
+import { ClusterRegistry } from '../../../src/clusters/registry';
 import { KernelspecWriter } from '../../../src/kernelspecs/writer';
 import { CachedCluster } from '../../../src/routes/cluster';
 import { FakeRunner } from '../slurm/fake-runner';
@@ -36,12 +38,23 @@ function servedRoutes(): string[] {
     log
   });
   const app = createApp({ cluster, allocations, gateway, log, version: 't' });
-  const routes: string[] = [];
+  // The hub in front of the clusters: its own routes, the rest is a cluster's app.
+  const hub = new ClusterHub({
+    version: 't',
+    log,
+    registry: new ClusterRegistry('/nonexistent/clusters.json'),
+    open: () => {
+      throw new Error('not opened here');
+    },
+    checkAlias: async () => undefined,
+    clusterOfKernelspec: async () => undefined
+  }).app();
+  const routes = new Set<string>();
   const walk = (stack: any[]) => {
     for (const layer of stack) {
       if (layer.route) {
         for (const method of Object.keys(layer.route.methods)) {
-          routes.push(
+          routes.add(
             `${method.toUpperCase()} ${String(layer.route.path).replace(/:(\w+)/g, '{$1}')}`
           );
         }
@@ -51,7 +64,8 @@ function servedRoutes(): string[] {
     }
   };
   walk((app as any).router.stack);
-  return routes.sort();
+  walk((hub as any).router.stack);
+  return [...routes].sort();
 }
 
 describe('openapi.json', () => {

@@ -9,7 +9,11 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { gresLabel, KernelspecWriter } from '../../../src/kernelspecs/writer';
+import {
+  gresLabel,
+  KernelspecWriter,
+  readOurKernelspec
+} from '../../../src/kernelspecs/writer';
 
 describe('KernelspecWriter', () => {
   let dataDir: string;
@@ -95,6 +99,35 @@ describe('KernelspecWriter', () => {
       'slurm-99-python3'
     ]);
     expect(readdirSync(path.join(dataDir, 'kernels'))).toEqual(['slurm-other']);
+  });
+
+  it("names a cluster's kernelspecs for it, and never sweeps another cluster's", async () => {
+    const onCluster = (cluster?: string) =>
+      new KernelspecWriter({ dataDir, shimArgv: ['/n', '/s.js'], cluster });
+    const a = onCluster('hpc-a');
+    const b = onCluster('hpc-b');
+    // The same job id on two clusters: two kernelspecs, each named and labelled for its cluster.
+    const [onA] = await a.publish(label, [python]);
+    const [onB] = await b.publish({ ...label, allocationId: 'b1' }, [python]);
+    expect(onA).toEqual({
+      name: 'slurm-hpc-a-1234-python3',
+      displayName: 'Python 3 · hpc-a · node2 · 2× tesla · job 1234',
+      language: 'python'
+    });
+    expect(onB.name).toBe('slurm-hpc-b-1234-python3');
+    await writer.publish(label, [python]);
+    expect(await readOurKernelspec(writer.kernelsDir, onB.name)).toMatchObject({
+      cluster: 'hpc-b',
+      allocationId: 'b1'
+    });
+    expect(await a.read(onB.name)).toBeUndefined();
+    // Each sweeps and removes its own only: the local one's and hpc-b's stay.
+    expect(await a.sweep(new Set())).toEqual(['slurm-hpc-a-1234-python3']);
+    await b.removeJob('1234');
+    expect(readdirSync(path.join(dataDir, 'kernels'))).toEqual([
+      'slurm-1234-python3'
+    ]);
+    expect(await onCluster().sweep(new Set(['a1']))).toEqual([]);
   });
 
   it('labels GRES the way people say them', () => {

@@ -1,24 +1,25 @@
 /**
- * `slurm-kernels serve --cluster ALIAS`: the companion beside a lab on a laptop, driving one
- * cluster over one login (an alias of the user's ssh config, or [user@]host). It answers at
- * once on its socket: the readiness probe, the login's questions (GET/POST /api/logins) while
- * the login waits on the person; everything else once logged in (503 with why, where the login
- * failed; the next request tries again). Slurm runs on the login node, the state and the jobs'
- * files live on the cluster's file system (its ~/.local/state/slurm-kernels, as a companion on
- * the login node keeps them, so both list the same allocations), kernelspecs on the laptop.
+ * A cluster a lab on a laptop drives over one login (an alias of the user's ssh config, or
+ * [user@]host). It answers at once: the login's questions (GET/POST /api/logins, and its event
+ * stream) while the login waits on the person; everything else once logged in (503 with why,
+ * where the login failed; the next request tries again). Slurm runs on the login node, the state
+ * and the jobs' files live on the cluster's file system (its ~/.local/state/slurm-kernels, as a
+ * companion on the login node keeps them, so both list the same allocations), kernelspecs on the
+ * laptop, named for the cluster.
  */
-import express from 'express';
-import { promises as fs } from 'node:fs';
+import express, { NextFunction, Request, Response } from 'express';
 import path from 'node:path';
+import type { Logger } from 'pino';
+import type { ClusterEntry } from '../../../src/api/clusters';
 import { Gateway } from '../allocations/gateway';
 import { AllocationManager } from '../allocations/manager';
-import { createApp, listenOnSocket } from '../http/app';
+import type { IClusterService } from '../clusters/hub';
+import { companionApp, createApp } from '../http/app';
 import { openEventStream } from '../http/events';
 import { KernelspecWriter } from '../kernelspecs/writer';
-import { createLogger } from '../log';
 import { CachedCluster } from '../routes/cluster';
 import { loginsRouter } from '../routes/logins';
-import { jobPolicy, shimArgv, waitForSocket } from '../serve';
+import { jobPolicy } from '../serve';
 import { LocalRunner } from '../slurm';
 import { hostConfig, jumpHostConfig } from '../tunnel/hostConfig';
 import { SrunRelay } from '../tunnel/srunRelay';
@@ -29,29 +30,38 @@ import { followLogins, LoginQuestions } from './questions';
 import { RemoteFiles } from './remoteFiles';
 import { RemoteRunner } from './remoteRunner';
 
-export async function serveCluster(
-  socketPath: string,
-  version: string,
-  alias: string,
-  env: NodeJS.ProcessEnv = process.env
-): Promise<void> {
-  const log = createLogger();
-  await waitForSocket(socketPath, log);
-  // The laptop's own ssh config (SLURM_KERNELS_SSH_CONFIG replaces ~/.ssh/config, as ssh -F).
-  const sshConfig = {
+export interface IRemoteClusterOptions {
+  entry: ClusterEntry;
+  /** The argv prefix its kernelspecs run (the shim, on this companion's socket). */
+  shimArgv: string[];
+  version: string;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The laptop's own ssh config (SLURM_KERNELS_SSH_CONFIG replaces ~/.ssh/config, as ssh -F). */
+export function laptopSshConfig(env: NodeJS.ProcessEnv = process.env) {
+  return {
     runner: new LocalRunner(env),
     configFile: env.SLURM_KERNELS_SSH_CONFIG
   };
+}
+
+/** Opens a cluster: logs in at once, so its first question is there when the lab opens. */
+export function openRemoteCluster(o: IRemoteClusterOptions): IClusterService {
+  const { entry, log, version } = o;
+  const env = o.env ?? process.env;
+  const alias = entry.alias;
+  const sshConfig = laptopSshConfig(env);
   const login = () => hostConfig(alias, sshConfig);
-  const { user } = await login();
   const questions = new LoginQuestions();
   const link = new LoginLink({
-    cluster: alias,
+    cluster: entry.name,
     hostConfig: login,
     jumpHostConfig: hop => jumpHostConfig(hop, sshConfig),
     prompts: questions
   });
-  link.onState(state => log.info({ cluster: alias, state }, 'login'));
+  link.onState(state => log.info({ cluster: entry.name, state }, 'login'));
   const runner = new RemoteRunner(link);
   const files = new RemoteFiles(link);
   const transports = new NodeTransports({
@@ -61,12 +71,14 @@ export async function serveCluster(
   });
   const gateway = new Gateway({
     transports,
-    kernelspecs: new KernelspecWriter({ shimArgv: shimArgv(socketPath) }),
+    kernelspecs: new KernelspecWriter({
+      shimArgv: o.shimArgv,
+      cluster: entry.name
+    }),
     log,
     files,
     clusterHome: () => files.home()
   });
-  const cluster = new CachedCluster(runner, undefined, undefined, {}, user);
 
   let manager: AllocationManager | undefined;
   let ready: Promise<express.Express> | undefined;
@@ -74,11 +86,14 @@ export async function serveCluster(
   let full: express.Express | undefined;
   /** Logs in and builds the whole API on that login. */
   const logIn = async (): Promise<express.Express> => {
+    const { user } = await login();
     const home = await files.home();
+    const cluster = new CachedCluster(runner, undefined, undefined, {}, user);
     manager = new AllocationManager({
       runner,
       cluster,
       stateDir:
+        entry.stateDir ||
         env.SLURM_KERNELS_CLUSTER_STATE_DIR ||
         path.posix.join(home, '.local', 'state', 'slurm-kernels'),
       gateway,
@@ -107,7 +122,7 @@ export async function serveCluster(
       ready = attempt;
       attempt.catch(err => {
         log.warn(
-          { cluster: alias, err: (err as Error).message },
+          { cluster: entry.name, err: (err as Error).message },
           'login failed'
         );
         if (ready === attempt) {
@@ -118,19 +133,15 @@ export async function serveCluster(
     return ready;
   };
 
-  const front = express();
-  front.disable('x-powered-by');
-  front.use(express.json({ limit: '256kb' }));
-  // jupyter-server-proxy probes "/" until the companion answers: before any login.
-  front.get('/', (_req, res) => {
-    res.json({
-      name: 'jupyterlab-slurm-kernels companion',
-      version,
-      cluster: alias
-    });
-  });
+  // Answers before any login: the probe, the login's state and its questions.
+  const front = companionApp(version, () => ({ cluster: entry.name }));
   front.get('/api', (_req, res) => {
-    res.json({ version, pid: process.pid, cluster: alias, login: link.state });
+    res.json({
+      version,
+      pid: process.pid,
+      cluster: entry.name,
+      login: link.state
+    });
   });
   front.use(loginsRouter(questions));
   // Before the login, the events are the login's questions; the stream ends once logged in, and
@@ -154,27 +165,27 @@ export async function serveCluster(
       err =>
         res.status(503).json({
           error: 'cluster_unreachable',
-          message: `${alias}: ${(err as Error).message}`
+          message: `${entry.name}: ${(err as Error).message}`
         })
     );
   });
   // Logs in at once: the question is there when the lab opens.
   void loggedIn().catch(() => undefined);
-  // Created private when missing; a directory given by the caller (e.g. a 0700 temp dir) is theirs.
-  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
-  const listening = await listenOnSocket(front, socketPath);
-  log.info(
-    { socket: socketPath, version, cluster: alias },
-    'companion listening'
-  );
-  const stop = (signal: string) => {
-    log.info({ signal }, 'companion stopping');
-    transports.dispose();
-    void Promise.all([manager?.dispose(), listening.close()]).then(() => {
+  return {
+    name: entry.name,
+    alias,
+    get login() {
+      return link.state;
+    },
+    get hasActive() {
+      return manager?.hasActive ?? false;
+    },
+    handle: (req: Request, res: Response, next: NextFunction) =>
+      front(req, res, next),
+    dispose: async () => {
+      transports.dispose();
+      await manager?.dispose();
       link.close();
-      process.exit(0);
-    });
+    }
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
 }
