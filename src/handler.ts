@@ -14,8 +14,46 @@ import {
   environmentSchema
 } from './api/allocation';
 import { Cluster, clusterSchema, errorSchema } from './api/cluster';
+import {
+  AddClusterInput,
+  clusterListSchema,
+  ClusterSummary,
+  clusterSummarySchema
+} from './api/clusters';
 import type { LoginReply } from './api/login';
 import { COMPANION_PATH } from './tokens';
+
+/**
+ * Server settings that may name one cluster of the lab: its API is under
+ * `slurm-kernels/clusters/<name>/`. Without a cluster, the companion's root (its default cluster).
+ */
+export interface ICompanionSettings extends ServerConnection.ISettings {
+  readonly companionPath?: string;
+}
+
+/** The settings of one cluster's API. */
+export function clusterSettings(
+  settings: ServerConnection.ISettings,
+  cluster: string
+): ICompanionSettings {
+  return {
+    ...settings,
+    companionPath: URLExt.join(
+      COMPANION_PATH,
+      'clusters',
+      encodeURIComponent(cluster)
+    )
+  };
+}
+
+/** The URL of `endpoint` of the companion (of the cluster the settings name, if any). */
+export function companionUrl(
+  settings: ServerConnection.ISettings,
+  endpoint: string
+): string {
+  const path = (settings as ICompanionSettings).companionPath ?? COMPANION_PATH;
+  return URLExt.join(settings.baseUrl, path, endpoint);
+}
 
 /**
  * A reply of the companion that is an error, or is not what the API promises.
@@ -46,7 +84,7 @@ export async function requestAPI<T>(
   settings: ServerConnection.ISettings,
   init: RequestInit = {}
 ): Promise<T> {
-  const url = URLExt.join(settings.baseUrl, COMPANION_PATH, endpoint);
+  const url = companionUrl(settings, endpoint);
   const response = await ServerConnection.makeRequest(url, init, settings);
   const text = await response.text();
   const body = Private.parseJson(text);
@@ -202,6 +240,43 @@ export async function replyToLogin(
     settings,
     jsonBody('POST', reply)
   );
+}
+
+/** The clusters of this lab (always asked of the companion's root). */
+export async function fetchClusters(
+  settings: ServerConnection.ISettings
+): Promise<ClusterSummary[]> {
+  return (await requestAPI('api/clusters', clusterListSchema, rootOf(settings)))
+    .clusters;
+}
+
+/** Adds a cluster by its ssh alias; rejects with a CompanionError whose `field` is at fault. */
+export function addCluster(
+  input: AddClusterInput,
+  settings: ServerConnection.ISettings
+): Promise<ClusterSummary> {
+  return requestAPI(
+    'api/clusters',
+    clusterSummarySchema,
+    rootOf(settings),
+    jsonBody('POST', input)
+  );
+}
+
+export async function removeCluster(
+  name: string,
+  settings: ServerConnection.ISettings
+): Promise<void> {
+  await requestAPI(
+    `api/clusters/${encodeURIComponent(name)}`,
+    z.unknown(),
+    rootOf(settings),
+    { method: 'DELETE' }
+  );
+}
+
+function rootOf(settings: ServerConnection.ISettings): ICompanionSettings {
+  return { ...settings, companionPath: COMPANION_PATH };
 }
 
 export function fetchPresets(

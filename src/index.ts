@@ -10,20 +10,31 @@ import {
   Dialog,
   ICommandPalette,
   MainAreaWidget,
+  Notification,
   showDialog
 } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import {
+  ITranslator,
+  nullTranslator,
+  type TranslationBundle
+} from '@jupyterlab/translation';
 import React from 'react';
 import type { Allocation } from './api/allocation';
 import { gpuEvidenceText } from './format';
 import { gpuIcon } from './icons';
-// The model polls from activation on and the status bar shows it at once: no lazy import.
+// The models poll from activation on and the status bar shows them at once: no lazy import.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
-import { SlurmKernelsModel } from './model';
-import { readDefaults, withClusterChoices } from './settings';
+import { ClusterDirectory } from './clusters';
+import type { SlurmKernelsModel } from './model';
+import {
+  DEFAULTS,
+  IDefaults,
+  readDefaults,
+  withClusterChoices
+} from './settings';
 import { switchNotebooks } from './relaunch';
 import { saveNotebooksOf } from './walltime';
 import { CommandIDs, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
@@ -53,107 +64,72 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     const services = app.serviceManager;
-    const model = new SlurmKernelsModel({
+    // One model per cluster of the lab (the login node's own; those added by ssh alias).
+    const directory = new ClusterDirectory({
       serverSettings: services.serverSettings,
       kernelspecs: services.kernelspecs
     });
-    // Activation never waits on the network: the cluster and allocations load in the background.
-    void model.refreshCluster();
-    void model.refresh();
+    /** The cluster whose partitions the settings editor offers: the panel's. */
+    const shownModel = () => directory.selected?.model ?? null;
+    const openNotebook = (kernelName: string) => {
+      void app.commands.execute('notebook:create-new', { kernelName });
+    };
+    // Loaded with the first thing to say, not before the application starts.
+    const notifications = () => import('./notifications');
+    directory.modelAdded.connect((_, model) => {
+      // Never waits on the network: the cluster and allocations load in the background.
+      void model.refreshCluster();
+      void model.refresh();
+      model.defaults = defaults;
+      followModel(model, {
+        app,
+        trans,
+        openNotebook,
+        notifications,
+        named: () => directory.clusters.length > 1,
+        statusBar
+      });
+    });
+    let defaults: IDefaults = DEFAULTS;
+    void directory.refresh();
     if (settingRegistry) {
       // The settings editor offers the cluster's partitions and GRES; re-read once they are known.
       settingRegistry.transform(PLUGIN_ID, {
         fetch: plugin => ({
           ...plugin,
-          schema: withClusterChoices(plugin.schema, model.cluster, trans)
+          schema: withClusterChoices(
+            plugin.schema,
+            shownModel()?.cluster ?? null,
+            trans
+          )
         })
       });
       let withChoices = false;
-      model.changed.connect(() => {
-        if (model.cluster && !withChoices) {
-          withChoices = true;
-          void settingRegistry.reload(PLUGIN_ID);
-        }
-      });
+      directory.modelAdded.connect((_, model) =>
+        model.changed.connect(() => {
+          if (model === shownModel() && model.cluster && !withChoices) {
+            withChoices = true;
+            void settingRegistry.reload(PLUGIN_ID);
+          }
+        })
+      );
       void settingRegistry.load(PLUGIN_ID).then(settings => {
-        const apply = () => (model.defaults = readDefaults(settings));
+        const apply = () => {
+          defaults = readDefaults(settings);
+          directory.clusters.forEach(c => (c.model.defaults = defaults));
+          // The clusters the settings name are added to the lab (never taken out from here).
+          void directory.addMissing(defaults.clusters).then(failures =>
+            failures.forEach(f =>
+              Notification.error(trans.__('Cluster not added: %1', f), {
+                autoClose: false
+              })
+            )
+          );
+        };
         apply();
         settings.changed.connect(apply);
       });
     }
-
-    const openNotebook = (kernelName: string) => {
-      void app.commands.execute('notebook:create-new', { kernelName });
-    };
-    const showLog = async (allocationId: string) => {
-      const log = await model.log(allocationId);
-      await showDialog({
-        title: trans.__('Job log'),
-        body: React.createElement(
-          'pre',
-          { className: 'jp-SlurmKernels-log' },
-          log || trans.__('(empty)')
-        ),
-        buttons: [Dialog.okButton({ label: trans.__('Close') })]
-      });
-    };
-    // Loaded with the first thing to say, not before the application starts.
-    const notifications = () => import('./notifications');
-    model.transitioned.connect(async (_, t) =>
-      (await notifications()).notifyTransition(t, trans, {
-        openNotebook,
-        showLog
-      })
-    );
-    // Laptop mode: what a login to the cluster needs from the person, as a dialog.
-    const prompter = import('./login').then(
-      ({ LoginPrompter }) =>
-        new LoginPrompter({ serverSettings: services.serverSettings, trans })
-    );
-    model.loginAsked.connect(async (_, question) =>
-      (await prompter).ask(question)
-    );
-    model.loginSettled.connect(async (_, id) => (await prompter).settled(id));
-    model.autoCancelling.connect(async (_, a) =>
-      (await notifications()).notifyAutoCancel(a, trans, id => model.keep(id))
-    );
-    const showEvidence = async (a: Allocation) => {
-      await showDialog({
-        title: trans.__('GPUs of job %1', a.jobId ?? ''),
-        body: React.createElement(
-          'pre',
-          { className: 'jp-SlurmKernels-evidence' },
-          a.gpus
-            ? `${a.gpus.problem?.message ?? ''}\n\n${gpuEvidenceText(a.gpus)}`
-            : ''
-        ),
-        buttons: [Dialog.okButton({ label: trans.__('Close') })]
-      });
-    };
-    model.gpuProblem.connect(async (_, a) =>
-      (await notifications()).notifyGpuProblem(a, trans, showEvidence)
-    );
-    model.gpusIdle.connect(async (_, a) =>
-      (await notifications()).notifyGpusIdle(a, trans, async id => {
-        await model.cancel(id);
-      })
-    );
-    model.relaunched.connect(async (_, r) => {
-      const switched = await switchNotebooks(
-        app.shell,
-        r.fromJobId,
-        r.allocation
-      );
-      (await notifications()).notifySwitched(r, trans, switched);
-    });
-    model.walltimeWarning.connect(async (_, w) => {
-      // At the last warning, the notebooks of that allocation are saved: their code and outputs
-      // outlive the kernel.
-      const saved = w.last
-        ? await saveNotebooksOf(app.shell, w.allocation)
-        : [];
-      (await notifications()).notifyWalltime(w, trans, saved);
-    });
 
     let panel: MainAreaWidget<RequestPanel> | null = null;
     app.commands.addCommand(CommandIDs.openRequestPanel, {
@@ -168,14 +144,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
           // Loaded on first use, so the panel's code does not delay JupyterLab's start.
           const { RequestPanel } = await import('./widgets/RequestPanel');
           panel = new MainAreaWidget({
-            content: new RequestPanel({ model, trans, openNotebook })
+            content: new RequestPanel({ directory, trans, openNotebook })
           });
           panel.id = 'jp-SlurmKernels-request';
           panel.title.label = trans.__('GPU kernel on cluster');
           panel.title.icon = gpuIcon;
           panel.title.closable = true;
-          void model.refreshCluster();
         }
+        // Fresh partitions each time it is opened, and clusters added elsewhere (another tab).
+        void directory.refresh();
+        void shownModel()?.refreshCluster();
         if (!panel.isAttached) {
           app.shell.add(panel, 'main');
         }
@@ -195,7 +173,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     void import('./widgets/Sidebar').then(({ AllocationsSidebar }) => {
       const sidebar = new AllocationsSidebar({
-        model,
+        directory,
         trans,
         openNotebook,
         openRequestPanel: () =>
@@ -207,20 +185,109 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.add(sidebar, 'left', { rank: 900 });
       restorer?.add(sidebar, sidebar.id);
     });
-
-    if (statusBar) {
-      void import('./widgets/StatusItem').then(({ StatusItem }) => {
-        const item = new StatusItem(model, trans, () =>
-          app.shell.activateById('jp-SlurmKernels-sidebar')
-        );
-        statusBar.registerStatusItem(PLUGIN_ID, {
-          item,
-          align: 'left',
-          rank: 4
-        });
-      });
-    }
   }
 };
+
+/** What one cluster's model drives: notifications, login dialogs, the notebooks, a status item. */
+function followModel(
+  model: SlurmKernelsModel,
+  o: {
+    app: JupyterFrontEnd;
+    trans: TranslationBundle;
+    openNotebook: (kernelName: string) => void;
+    notifications: () => Promise<typeof import('./notifications')>;
+    named: () => boolean;
+    statusBar: IStatusBar | null;
+  }
+): void {
+  const { app, trans, openNotebook, notifications } = o;
+  const showLog = async (allocationId: string) => {
+    const log = await model.log(allocationId);
+    await showDialog({
+      title: trans.__('Job log'),
+      body: React.createElement(
+        'pre',
+        { className: 'jp-SlurmKernels-log' },
+        log || trans.__('(empty)')
+      ),
+      buttons: [Dialog.okButton({ label: trans.__('Close') })]
+    });
+  };
+  model.transitioned.connect(async (_, t) =>
+    (await notifications()).notifyTransition(t, trans, {
+      openNotebook,
+      showLog
+    })
+  );
+  // Laptop mode: what a login to the cluster needs from the person, as a dialog.
+  const prompter = import('./login').then(
+    ({ LoginPrompter }) =>
+      new LoginPrompter({ serverSettings: model.serverSettings, trans })
+  );
+  model.loginAsked.connect(async (_, question) =>
+    (await prompter).ask(question)
+  );
+  model.loginSettled.connect(async (_, id) => (await prompter).settled(id));
+  model.autoCancelling.connect(async (_, a) =>
+    (await notifications()).notifyAutoCancel(a, trans, id => model.keep(id))
+  );
+  const showEvidence = async (a: Allocation) => {
+    await showDialog({
+      title: trans.__('GPUs of job %1', a.jobId ?? ''),
+      body: React.createElement(
+        'pre',
+        { className: 'jp-SlurmKernels-evidence' },
+        a.gpus
+          ? `${a.gpus.problem?.message ?? ''}\n\n${gpuEvidenceText(a.gpus)}`
+          : ''
+      ),
+      buttons: [Dialog.okButton({ label: trans.__('Close') })]
+    });
+  };
+  model.gpuProblem.connect(async (_, a) =>
+    (await notifications()).notifyGpuProblem(a, trans, showEvidence)
+  );
+  model.gpusIdle.connect(async (_, a) =>
+    (await notifications()).notifyGpusIdle(a, trans, async id => {
+      await model.cancel(id);
+    })
+  );
+  model.relaunched.connect(async (_, r) => {
+    const switched = await switchNotebooks(
+      app.shell,
+      r.fromJobId,
+      r.allocation
+    );
+    (await notifications()).notifySwitched(r, trans, switched);
+  });
+  model.walltimeWarning.connect(async (_, w) => {
+    // At the last warning, the notebooks of that allocation are saved: their code and outputs
+    // outlive the kernel.
+    const saved = w.last ? await saveNotebooksOf(app.shell, w.allocation) : [];
+    (await notifications()).notifyWalltime(w, trans, saved);
+  });
+  const statusBar = o.statusBar;
+  if (statusBar) {
+    void import('./widgets/StatusItem').then(({ StatusItem }) => {
+      if (model.isDisposed) {
+        return;
+      }
+      const item = new StatusItem(
+        model,
+        trans,
+        () => app.shell.activateById('jp-SlurmKernels-sidebar'),
+        o.named
+      );
+      const registered = statusBar.registerStatusItem(
+        model.clusterName ? `${PLUGIN_ID}:${model.clusterName}` : PLUGIN_ID,
+        { item, align: 'left', rank: 4 }
+      );
+      model.disposed.connect(() => {
+        registered.dispose();
+        item.dispose();
+      });
+    });
+  }
+}
 
 export default plugin;

@@ -3,7 +3,6 @@
  * (fast while something is starting, slow otherwise, paused while the page is hidden). Views render
  * from it; notifications and the kernel picker react to its transitions.
  */
-import { URLExt } from '@jupyterlab/coreutils';
 import { Poll } from '@lumino/polling';
 import type { KernelSpec, ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -22,6 +21,7 @@ import {
   fetchAllocations,
   fetchCluster,
   fetchJobLog,
+  companionUrl,
   fetchPresets,
   keepAllocation,
   previewJobScript,
@@ -29,7 +29,6 @@ import {
   requestAllocation
 } from './handler';
 import { DEFAULTS, IDefaults } from './settings';
-import { COMPANION_PATH } from './tokens';
 
 /** A change of an allocation's state seen by the model. */
 export interface ITransition {
@@ -68,6 +67,7 @@ const SLOW_MS = 15_000;
 export class SlurmKernelsModel implements IDisposable {
   constructor(options: SlurmKernelsModel.IOptions) {
     this._settings = options.serverSettings;
+    this.clusterName = options.clusterName ?? null;
     this._kernelspecs = options.kernelspecs ?? null;
     this._poll = new Poll({
       factory: () => this._refresh(),
@@ -76,6 +76,14 @@ export class SlurmKernelsModel implements IDisposable {
       name: 'jupyterlab-slurm-kernels:allocations'
     });
     this._listen();
+  }
+
+  /** The cluster of the lab this model is for; null for the companion's default. */
+  readonly clusterName: string | null;
+
+  /** The settings its requests go with (to its cluster's API). */
+  get serverSettings(): ServerConnection.ISettings {
+    return this._settings;
   }
 
   /** When this lab session's model started (ms since the epoch): its GPU-hours count from here. */
@@ -163,6 +171,11 @@ export class SlurmKernelsModel implements IDisposable {
     return this._isDisposed;
   }
 
+  /** Its cluster was taken out of the lab. */
+  get disposed(): ISignal<this, void> {
+    return this._disposed;
+  }
+
   async refreshCluster(): Promise<void> {
     try {
       const [cluster, presets] = await Promise.all([
@@ -233,6 +246,7 @@ export class SlurmKernelsModel implements IDisposable {
     this._isDisposed = true;
     this._events?.close();
     this._poll.dispose();
+    this._disposed.emit();
     Signal.clearData(this);
   }
 
@@ -287,12 +301,9 @@ export class SlurmKernelsModel implements IDisposable {
     if (typeof EventSource === 'undefined') {
       return;
     }
-    this._events = new EventSource(
-      URLExt.join(this._settings.baseUrl, COMPANION_PATH, 'api/events'),
-      {
-        withCredentials: true
-      }
-    );
+    this._events = new EventSource(companionUrl(this._settings, 'api/events'), {
+      withCredentials: true
+    });
     this._events.addEventListener('allocation', event =>
       this._fromEvent((event as MessageEvent<string>).data)
     );
@@ -463,6 +474,7 @@ export class SlurmKernelsModel implements IDisposable {
   /** The cancel policy last sent to the companion, as JSON. */
   private _policySent: string | null = null;
   private _changed = new Signal<this, void>(this);
+  private _disposed = new Signal<this, void>(this);
   private _transitioned = new Signal<this, ITransition>(this);
   private _walltimeWarning = new Signal<this, IWalltimeWarning>(this);
   private _autoCancelling = new Signal<this, Allocation>(this);
@@ -479,7 +491,10 @@ export class SlurmKernelsModel implements IDisposable {
 
 export namespace SlurmKernelsModel {
   export interface IOptions {
+    /** The settings of its cluster's API (handler.ts clusterSettings), or of the companion's root. */
     serverSettings: ServerConnection.ISettings;
+    /** The cluster's name in the lab, where the settings name one. */
+    clusterName?: string;
     /** Refreshed when kernels appear or go, so the picker follows at once. */
     kernelspecs?: KernelSpec.IManager;
   }

@@ -5,6 +5,7 @@ import type { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { JSONExt, JSONObject } from '@lumino/coreutils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import type { Cluster } from './api/cluster';
+import type { AddClusterInput } from './api/clusters';
 import type { Environment } from './formModel';
 
 export interface IDefaults {
@@ -22,6 +23,8 @@ export interface IDefaults {
   gpuIdleMinutes: number;
   gpuIdleCancelMinutes: number;
   walltimeWarnings: number[];
+  /** Clusters to add to the lab by ssh alias (laptop mode). */
+  clusters: AddClusterInput[];
 }
 
 export const DEFAULTS: IDefaults = {
@@ -38,7 +41,8 @@ export const DEFAULTS: IDefaults = {
   noKernelCancelMinutes: 5,
   gpuIdleMinutes: 30,
   gpuIdleCancelMinutes: 0,
-  walltimeWarnings: [30, 10, 2]
+  walltimeWarnings: [30, 10, 2],
+  clusters: []
 };
 
 export function readDefaults(

@@ -1,6 +1,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 import type { Allocation } from '../api/allocation';
+import { ClusterDirectory } from '../clusters';
 import { SlurmKernelsModel } from '../model';
 import { RequestPanel } from '../widgets/RequestPanel';
 import { cpuPartition, gpuPartition, trans } from './fixtures';
@@ -65,6 +66,21 @@ function settings(
   });
 }
 
+const localCluster = () =>
+  new Response(
+    JSON.stringify({
+      clusters: [
+        {
+          name: 'local',
+          alias: null,
+          local: true,
+          default: true,
+          login: 'local'
+        }
+      ]
+    })
+  );
+
 async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 300 && !check(); i++) {
     await new Promise(resolve => setTimeout(resolve, 10));
@@ -76,14 +92,26 @@ describe('RequestPanel', () => {
   let panel: RequestPanel;
   let model: SlurmKernelsModel;
 
+  let directory: ClusterDirectory;
+
   afterEach(() => {
     panel.dispose();
+    directory.dispose();
     model.dispose();
   });
 
-  function open(routes: Record<string, () => Response>): void {
-    model = new SlurmKernelsModel({ serverSettings: settings(routes) });
-    panel = new RequestPanel({ model, trans, openNotebook: () => undefined });
+  /** The panel on a companion that serves one cluster (`local`) at routes. */
+  async function open(routes: Record<string, () => Response>): Promise<void> {
+    directory = new ClusterDirectory({
+      serverSettings: settings({ 'api/clusters': localCluster, ...routes })
+    });
+    await directory.refresh();
+    model = directory.selected!.model;
+    panel = new RequestPanel({
+      directory,
+      trans,
+      openNotebook: () => undefined
+    });
     Widget.attach(panel, document.body);
     void model.refreshCluster();
     void model.refresh();
@@ -102,7 +130,7 @@ describe('RequestPanel', () => {
   });
 
   it('prefills the form, preferring a partition with GPUs, and lists the partitions', async () => {
-    open({
+    await open({
       'api/cluster': cluster,
       'api/presets': json({ presets: {} }),
       'api/allocations': json({ allocations: [] })
@@ -134,7 +162,7 @@ describe('RequestPanel', () => {
   });
 
   it('shows an impossible GPU count beside its field and keeps Submit disabled', async () => {
-    open({
+    await open({
       'api/cluster': cluster,
       'api/presets': json({ presets: {} }),
       'api/allocations': json({ allocations: [] })
@@ -167,7 +195,7 @@ describe('RequestPanel', () => {
   });
 
   it('shows a pending allocation with its stage and the reason in words', async () => {
-    open({
+    await open({
       'api/cluster': cluster,
       'api/presets': json({ presets: {} }),
       'api/allocations': json({ allocations: [pending] })
@@ -191,7 +219,7 @@ describe('RequestPanel', () => {
         since: '2026-11-23T07:05:00.000Z'
       }
     };
-    open({
+    await open({
       'api/cluster': cluster,
       'api/presets': json({ presets: {} }),
       'api/allocations': json({ allocations: [kept] })
@@ -211,7 +239,7 @@ describe('RequestPanel', () => {
       autoCancel: { at: '2026-11-23T07:20:00.000Z', why: 'no_kernel' }
     });
     let kept = false;
-    open({
+    await open({
       'api/cluster': cluster,
       'api/presets': json({ presets: {} }),
       'api/allocations/a1/keep': () => {
@@ -239,7 +267,7 @@ describe('RequestPanel', () => {
     const ready: Allocation = running('node1', {
       autoCancel: { at: '2026-11-23T07:20:00.000Z', why: 'gpu_idle' }
     });
-    open({
+    await open({
       'api/cluster': cluster,
       'api/presets': json({ presets: {} }),
       'api/allocations': json({ allocations: [ready] })
@@ -261,7 +289,7 @@ describe('RequestPanel', () => {
         note: 'ssh to node2 failed (node2: cannot connect with ssh: connect ECONNREFUSED)'
       }
     });
-    open({
+    await open({
       'api/cluster': cluster,
       'api/presets': json({ presets: {} }),
       'api/allocations': json({ allocations: [relayed] })
@@ -291,8 +319,13 @@ describe('RequestPanel', () => {
         return new Response('{"allocations":[]}');
       }
     });
+    directory = new ClusterDirectory({ serverSettings });
     model = new SlurmKernelsModel({ serverSettings });
-    panel = new RequestPanel({ model, trans, openNotebook: () => undefined });
+    panel = new RequestPanel({
+      directory,
+      trans,
+      openNotebook: () => undefined
+    });
     model.defaults = { ...model.defaults, noKernelCancelMinutes: 5 };
     await until(() => sent.length === 1);
     model.defaults = { ...model.defaults, partition: 'gpu' };
@@ -322,7 +355,7 @@ describe('RequestPanel', () => {
       },
       502
     );
-    open({
+    await open({
       'api/cluster': failing,
       'api/presets': json({ presets: {} }),
       'api/allocations': json({ allocations: [] })
@@ -335,7 +368,7 @@ describe('RequestPanel', () => {
 
   it('renders cluster strings as text, never as HTML', async () => {
     const hostile = { ...gpu, name: '<img src=x onerror=alert(1)>' };
-    open({
+    await open({
       'api/cluster': json({
         partitions: [hostile],
         nodes: [],

@@ -1,13 +1,15 @@
 /**
- * The panel opened by the "GPU kernel on cluster" tile: what the cluster offers right now, the request
- * form, and my allocations.
+ * The panel opened by the "GPU kernel on cluster" tile: which cluster (and "Add a cluster…"), what
+ * it offers right now, the request form, and my allocations there.
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import React from 'react';
 import { formatGpus, formatLimit } from '../format';
+import type { ClusterDirectory } from '../clusters';
 import type { SlurmKernelsModel } from '../model';
 import { AllocationList } from './AllocationList';
+import { ClusterBar } from './ClusterBar';
 import { RequestForm } from './RequestForm';
 
 export class RequestPanel extends ReactWidget {
@@ -17,23 +19,27 @@ export class RequestPanel extends ReactWidget {
   }
 
   protected render(): JSX.Element {
-    const { model, trans, openNotebook } = this._options;
+    const { directory, trans, openNotebook } = this._options;
     return (
-      <UseSignal signal={model.changed} initialSender={model}>
-        {() => (
-          <div>
-            <h2>{trans.__('GPU kernel on cluster')}</h2>
-            <ClusterSummary model={model} trans={trans} />
-            {model.cluster && <RequestForm model={model} trans={trans} />}
-            <h3>{trans.__('My allocations')}</h3>
-            <AllocationList
-              model={model}
-              trans={trans}
-              openNotebook={openNotebook}
-              recentOnly
-            />
-          </div>
-        )}
+      <UseSignal signal={directory.changed} initialSender={directory}>
+        {() => {
+          const model = directory.selected?.model;
+          return (
+            <div>
+              <h2>{trans.__('GPU kernel on cluster')}</h2>
+              <ClusterBar directory={directory} trans={trans} />
+              {model && (
+                // Keyed by cluster: the form starts afresh on another cluster's partitions.
+                <ClusterView
+                  key={model.clusterName ?? ''}
+                  model={model}
+                  trans={trans}
+                  openNotebook={openNotebook}
+                />
+              )}
+            </div>
+          );
+        }}
       </UseSignal>
     );
   }
@@ -41,10 +47,39 @@ export class RequestPanel extends ReactWidget {
 
 export namespace RequestPanel {
   export interface IOptions {
-    model: SlurmKernelsModel;
+    directory: ClusterDirectory;
     trans: TranslationBundle;
     openNotebook: (kernelName: string) => void;
   }
+}
+
+/** One cluster: what it offers, the form, and my allocations there. */
+function ClusterView({
+  model,
+  trans,
+  openNotebook
+}: {
+  model: SlurmKernelsModel;
+  trans: TranslationBundle;
+  openNotebook: (kernelName: string) => void;
+}): JSX.Element {
+  return (
+    <UseSignal signal={model.changed} initialSender={model}>
+      {() => (
+        <div>
+          <ClusterSummary model={model} trans={trans} />
+          {model.cluster && <RequestForm model={model} trans={trans} />}
+          <h3>{trans.__('My allocations')}</h3>
+          <AllocationList
+            model={model}
+            trans={trans}
+            openNotebook={openNotebook}
+            recentOnly
+          />
+        </div>
+      )}
+    </UseSignal>
+  );
 }
 
 function ClusterSummary({

@@ -1,11 +1,13 @@
 /**
- * Left sidebar: my allocations, always at hand.
+ * Left sidebar: my allocations, always at hand; under each cluster's name where the lab drives
+ * several.
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import React from 'react';
-import type { SlurmKernelsModel } from '../model';
+import type { ClusterDirectory } from '../clusters';
 import { AllocationList } from './AllocationList';
+import { clusterLabel } from './ClusterBar';
 
 export class AllocationsSidebar extends ReactWidget {
   constructor(private readonly _options: AllocationsSidebar.IOptions) {
@@ -14,9 +16,9 @@ export class AllocationsSidebar extends ReactWidget {
   }
 
   protected render(): JSX.Element {
-    const { model, trans, openNotebook, openRequestPanel } = this._options;
+    const { directory, trans, openNotebook, openRequestPanel } = this._options;
     return (
-      <UseSignal signal={model.changed} initialSender={model}>
+      <UseSignal signal={directory.changed} initialSender={directory}>
         {() => (
           <div>
             <h2>{trans.__('My allocations')}</h2>
@@ -26,11 +28,25 @@ export class AllocationsSidebar extends ReactWidget {
             >
               {trans.__('Request a GPU kernel…')}
             </button>
-            <AllocationList
-              model={model}
-              trans={trans}
-              openNotebook={openNotebook}
-            />
+            {directory.clusters.map(({ summary, model }) => (
+              <section
+                key={summary?.name ?? ''}
+                aria-label={summary?.name ?? trans.__('Cluster')}
+              >
+                {directory.clusters.length > 1 && (
+                  <h3>{clusterLabel(summary, trans)}</h3>
+                )}
+                <UseSignal signal={model.changed} initialSender={model}>
+                  {() => (
+                    <AllocationList
+                      model={model}
+                      trans={trans}
+                      openNotebook={openNotebook}
+                    />
+                  )}
+                </UseSignal>
+              </section>
+            ))}
           </div>
         )}
       </UseSignal>
@@ -40,7 +56,7 @@ export class AllocationsSidebar extends ReactWidget {
 
 export namespace AllocationsSidebar {
   export interface IOptions {
-    model: SlurmKernelsModel;
+    directory: ClusterDirectory;
     trans: TranslationBundle;
     openNotebook: (kernelName: string) => void;
     openRequestPanel: () => void;

@@ -14,7 +14,9 @@ export class StatusItem extends ReactWidget {
   constructor(
     private readonly _model: SlurmKernelsModel,
     private readonly _trans: TranslationBundle,
-    private readonly _onClick: () => void
+    private readonly _onClick: () => void,
+    /** Whether to name the cluster (the lab drives several). */
+    private readonly _named: () => boolean = () => false
   ) {
     super();
     this.addClass('jp-SlurmKernels-status');
@@ -28,6 +30,7 @@ export class StatusItem extends ReactWidget {
             model={this._model}
             trans={this._trans}
             onClick={this._onClick}
+            named={this._named()}
           />
         )}
       </UseSignal>
@@ -39,8 +42,9 @@ function StatusText(props: {
   model: SlurmKernelsModel;
   trans: TranslationBundle;
   onClick: () => void;
+  named: boolean;
 }): JSX.Element {
-  const { model, trans, onClick } = props;
+  const { model, trans, onClick, named } = props;
   const active = model.allocations.filter(
     a => !['ended', 'failed'].includes(a.state)
   );
@@ -51,21 +55,28 @@ function StatusText(props: {
         Date.parse(a.endTime as string) - Date.parse(b.endTime as string)
     )[0];
   const unreachable = clusterUnreachable(active);
+  // "Slurm on hpc-a: …" where the lab drives several clusters.
+  const slurm =
+    named && model.clusterName
+      ? trans.__('Slurm on %1:', model.clusterName)
+      : trans.__('Slurm:');
   const text = unreachable
-    ? trans.__('Slurm: cluster unreachable')
+    ? trans.__('%1 cluster unreachable', slurm)
     : active.length === 0
-      ? trans.__('Slurm: no allocation')
+      ? trans.__('%1 no allocation', slurm)
       : soonest
         ? trans._n(
-            'Slurm: %1 allocation, %2 left',
-            'Slurm: %1 allocations, %2 left',
+            '%2 %1 allocation, %3 left',
+            '%2 %1 allocations, %3 left',
             active.length,
+            slurm,
             timeLeft(soonest, trans)
           )
         : trans._n(
-            'Slurm: %1 allocation',
-            'Slurm: %1 allocations',
-            active.length
+            '%2 %1 allocation',
+            '%2 %1 allocations',
+            active.length,
+            slurm
           );
   return (
     <button
