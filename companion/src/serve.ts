@@ -251,7 +251,7 @@ export async function waitForSocket(
  * SLURM_KERNELS_STARTUP_SILENCE_S and SLURM_KERNELS_STARTUP_MAX_S override (tests shorten waits so);
  * by default 120 and 1200.
  */
-function startupLimits(
+export function startupLimits(
   env: NodeJS.ProcessEnv,
   site: SiteConfig
 ): IStartupLimits {

@@ -14,20 +14,38 @@ export function siteConfigFile(env: NodeJS.ProcessEnv = process.env): string {
   return env.SLURM_KERNELS_SITE_CONFIG || DEFAULT_SITE_CONFIG;
 }
 
-export async function loadSiteConfig(
-  file = siteConfigFile()
-): Promise<SiteConfig> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
+/** A file's text, undefined where it does not exist: this host's, or the cluster's over SFTP. */
+export type ReadText = (file: string) => Promise<string | undefined>;
+
+/** This host's file, undefined where it does not exist. */
+export const readLocalText: ReadText = file =>
+  fs.readFile(file, 'utf8').catch(err => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return {};
+      return undefined;
     }
+    throw err;
+  });
+
+/**
+ * The site's configuration in `file`, read with `read`: on the login node its own file; from a
+ * laptop, the cluster's, over the login (so a laptop follows its cluster's policy).
+ */
+export async function loadSiteConfig(
+  file = siteConfigFile(),
+  read: ReadText = readLocalText
+): Promise<SiteConfig> {
+  let found: string | undefined;
+  try {
+    found = await read(file);
+  } catch (err) {
     throw new SiteConfigError(
       `cannot read the site configuration ${file}: ${(err as Error).message}`
     );
   }
+  if (found === undefined) {
+    return {};
+  }
+  const text = found;
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -7,9 +7,10 @@
 #
 # - Its network (namespace tb-laptop) reaches the login node only, through a link of its own
 #   (the login node forwards nothing): no compute node, no slurmctld, no other host.
-# - Its files: /home, /etc/slurm and /run/munge are empty there, and the user's home is the
-#   laptop's own ($TB_STATE/laptop/USER: their key, nothing of the cluster's), so nothing of the
-#   cluster is seen except through SSH. Other paths (the checkout, /tmp) are shared.
+# - Its files: /home, /etc/slurm, /etc/slurm-kernels (the site's configuration and presets) and
+#   /run/munge are empty there, and the user's home is the laptop's own ($TB_STATE/laptop/USER:
+#   their key, nothing of the cluster's), so nothing of the cluster is seen except through SSH.
+#   Other paths (the checkout, /tmp) are shared.
 # - The environment is only PATH, LANG, HOME, USER, LOGNAME and the VAR=VALUE given.
 set -euo pipefail
 . /usr/local/lib/slurm-kernels-testbed/lib.sh
@@ -26,7 +27,7 @@ while [ $# -gt 0 ] && [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do
     assignments+=("$1")
     shift
 done
-[ $# -gt 0 ] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # shellcheck disable=SC2016 # the inner sh expands its own arguments
 exec nsenter --net=/run/netns/tb-laptop --uts="$TB_RUN/ns/laptop.uts" \
@@ -34,7 +35,7 @@ exec nsenter --net=/run/netns/tb-laptop --uts="$TB_RUN/ns/laptop.uts" \
         set -e
         home=$1 laptop_home=$2 user=$3
         shift 3
-        for dir in /home /etc/slurm /run/munge; do
+        for dir in /home /etc/slurm /etc/slurm-kernels /run/munge; do
             [ -d "$dir" ] && mount -t tmpfs -o mode=755 laptop-empty "$dir"
         done
         mkdir -p "$home"

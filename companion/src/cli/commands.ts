@@ -8,10 +8,19 @@ import type {
   AllocationRequestInput
 } from '../../../src/api/allocation';
 import { allocationRequestSchema } from '../../../src/api/allocation';
+import type { Cluster } from '../../../src/api/cluster';
 import { withSiteDefaults } from '../../../src/api/site';
 import { CliError, CompanionClient } from './client';
-import { PresetError, resolvePreset } from '../presets';
-import { loadSiteConfig, SiteConfigError } from '../site';
+import { IPresets, pickPreset, PresetError } from '../presets';
+
+/** The preset's environment; an unknown name is the CLI's error, with the names known. */
+function presetOrWhy(presets: IPresets, name: string | undefined) {
+  try {
+    return pickPreset(presets, name);
+  } catch (err) {
+    throw err instanceof PresetError ? new CliError(err.message) : err;
+  }
+}
 
 export async function request(
   client: CompanionClient,
@@ -34,9 +43,12 @@ export async function request(
       json: { type: 'boolean', default: false }
     }
   });
-  const site = await loadSiteConfig().catch(err => {
-    throw err instanceof SiteConfigError ? new CliError(err.message) : err;
-  });
+  // The site's defaults and presets as the companion serves them: its cluster's, wherever the
+  // CLI runs (on a laptop, the cluster's files are read over the login).
+  const [cluster, presets] = await Promise.all([
+    client.ok('GET', '/api/cluster') as Promise<Cluster>,
+    client.ok('GET', '/api/presets') as Promise<IPresets>
+  ]);
   if (values.cpus !== undefined && !/^\d+$/.test(values.cpus)) {
     throw new CliError(`--cpus: a whole number, not "${values.cpus}"`);
   }
@@ -51,11 +63,9 @@ export async function request(
       qos: values.qos,
       constraint: values.constraint,
       jobName: values['job-name'],
-      environment: await resolvePreset(values.env).catch(err => {
-        throw err instanceof PresetError ? new CliError(err.message) : err;
-      })
+      environment: presetOrWhy(presets, values.env)
     },
-    site.defaults
+    cluster.site?.defaults
   ) as AllocationRequestInput;
   if (!input.partition || !input.time) {
     throw new CliError(

@@ -15,6 +15,7 @@ import { clusterRouter, IClusterSource } from '../routes/cluster';
 import { kernelsRouter } from '../routes/kernels';
 import { loginsRouter } from '../routes/logins';
 import { LoginQuestions } from '../login/questions';
+import type { IPresets } from '../presets';
 import { presetsRouter } from '../routes/presets';
 import { errorHandler, notFound } from './errors';
 
@@ -27,6 +28,8 @@ export interface IAppOptions {
   logins?: LoginQuestions;
   log: Logger;
   version: string;
+  /** The presets the form offers: this host's files by default; a laptop's, its cluster's. */
+  presets?: () => Promise<IPresets>;
 }
 
 /**
@@ -60,7 +63,7 @@ export function createApp(options: IAppOptions): express.Express {
   const logins = options.logins ?? new LoginQuestions();
   app.use(loginsRouter(logins));
   if (options.allocations) {
-    app.use(presetsRouter());
+    app.use(presetsRouter(options.presets));
     app.use(allocationsRouter(options.allocations, logins));
     if (options.gateway) {
       app.use(kernelsRouter(options.gateway, options.allocations));

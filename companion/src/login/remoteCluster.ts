@@ -19,7 +19,9 @@ import { openEventStream } from '../http/events';
 import { KernelspecWriter } from '../kernelspecs/writer';
 import { CachedCluster } from '../routes/cluster';
 import { loginsRouter } from '../routes/logins';
-import { jobPolicy } from '../serve';
+import { loadPresets, presetFiles } from '../presets';
+import { jobPolicy, startupLimits } from '../serve';
+import { DEFAULT_SITE_CONFIG, loadSiteConfig } from '../site';
 import { LocalRunner } from '../slurm';
 import { hostConfig, jumpHostConfig } from '../tunnel/hostConfig';
 import { SrunRelay } from '../tunnel/srunRelay';
@@ -88,7 +90,10 @@ export function openRemoteCluster(o: IRemoteClusterOptions): IClusterService {
   const logIn = async (): Promise<express.Express> => {
     const { user } = await login();
     const home = await files.home();
-    const cluster = new CachedCluster(runner, undefined, undefined, {}, user);
+    // The cluster's own policy and presets, read there: a laptop follows its cluster's site.
+    const readThere = (file: string) => files.readText(file);
+    const site = await loadSiteConfig(DEFAULT_SITE_CONFIG, readThere);
+    const cluster = new CachedCluster(runner, undefined, undefined, site, user);
     manager = new AllocationManager({
       runner,
       cluster,
@@ -101,7 +106,14 @@ export function openRemoteCluster(o: IRemoteClusterOptions): IClusterService {
       files,
       home,
       user,
-      jobPolicy: jobPolicy(env, {}),
+      gatewayStartup: startupLimits(env, site),
+      defaults: site.defaults,
+      jobPolicy: jobPolicy(env, site),
+      sitePolicy: {
+        idleMinutes: site.idleCancelMinutes,
+        noKernelMinutes: site.noKernelCancelMinutes,
+        gpuIdleCancelMinutes: site.gpuIdleCancelMinutes
+      },
       clusterUnreachable: () => link.unreachable
     });
     await manager.init();
@@ -111,7 +123,8 @@ export function openRemoteCluster(o: IRemoteClusterOptions): IClusterService {
       gateway,
       logins: questions,
       log,
-      version
+      version,
+      presets: () => loadPresets(presetFiles(env), async () => site, readThere)
     });
     return full;
   };

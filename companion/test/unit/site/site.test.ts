@@ -133,4 +133,42 @@ describe('the site configuration', () => {
     ]);
     expect(merged.presets.shared.venv).toBe('/opt/b');
   });
+
+  it("reads a cluster's site files with the reader given (a laptop: over the login), the user's here", async () => {
+    const there: Record<string, string> = {
+      '/etc/slurm-kernels/site.json': JSON.stringify({
+        defaults: { partition: 'gpu', environment: 'site-python' }
+      }),
+      '/etc/slurm-kernels/presets.json': JSON.stringify({
+        presets: { 'site-python': { venv: '/opt/site' } }
+      })
+    };
+    const readThere = async (f: string) => there[f];
+    const site = await loadSiteConfig(
+      '/etc/slurm-kernels/site.json',
+      readThere
+    );
+    expect(site.defaults).toEqual({
+      partition: 'gpu',
+      environment: 'site-python'
+    });
+    expect(await loadSiteConfig('/nowhere/site.json', readThere)).toEqual({});
+    const userPresets = file('user.json', {
+      presets: { mine: { conda: 'torch' } }
+    });
+    const merged = await loadPresets(
+      ['/etc/slurm-kernels/presets.json', userPresets],
+      async () => site,
+      readThere
+    );
+    expect(merged.default).toBe('site-python');
+    expect(Object.keys(merged.presets).sort()).toEqual(['mine', 'site-python']);
+    await expect(
+      loadSiteConfig('/etc/slurm-kernels/site.json', async () => {
+        throw new Error('Permission denied');
+      })
+    ).rejects.toThrow(
+      'cannot read the site configuration /etc/slurm-kernels/site.json: Permission denied'
+    );
+  });
 });
