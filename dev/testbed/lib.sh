@@ -21,6 +21,8 @@ TB_GPU_DIR=/opt/slurm-kernels/testbed-gpu
 # certificate to clients that ask for one), for tests whose known_hosts holds only @cert-authority.
 TB_SSH_CA=/etc/ssh/slurm-testbed-ca
 TB_HOST_CERT=/etc/ssh/ssh_host_ed25519_key-cert.pub
+# A CA for users' keys, as sites with NERSC-style sshproxy have: the laptop door trusts what it signs.
+TB_USER_CA=/etc/ssh/slurm-testbed-user-ca
 # Hostbased authentication, as many clusters log users in from their login nodes to the compute
 # nodes: ssh-keysign may sign with the hosts' key, and the nodes trust the login hosts.
 TB_KEYSIGN_CONFIG=/etc/ssh/ssh_config.d/slurm-testbed-keysign.conf
@@ -121,6 +123,7 @@ tb_start_2fa_sshd() {
         { echo "testbed: /etc/pam.d/sshd has no '@include common-auth' line to replace" >&2; return 1; }
     local cert=()
     [ -f "$TB_HOST_CERT" ] && cert=(-o "HostCertificate=$TB_HOST_CERT")
+    [ -f "$TB_USER_CA.pub" ] && cert+=(-o "TrustedUserCAKeys=$TB_USER_CA.pub")
     # shellcheck disable=SC2016 # $1 and $@ belong to the inner sh
     tb_on "$TB_2FA_HOST" unshare -m --propagation private sh -c 'mount --bind "$1" /etc/pam.d/sshd && shift && exec "$@"' \
         sh "$pam" /usr/sbin/sshd -p "$TB_2FA_PORT" -o "PidFile=$TB_RUN/sshd-$TB_2FA_HOST-2fa.pid" \

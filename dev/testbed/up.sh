@@ -206,12 +206,24 @@ make_laptop() {
         touch "$TB_RUN/ns/laptop.uts"
         unshare --uts="$TB_RUN/ns/laptop.uts" hostname laptop
     fi
+    [ -f "$TB_USER_CA" ] || ssh-keygen -q -t ed25519 -N '' -C slurm-testbed-user-ca -f "$TB_USER_CA"
     local u home
     for u in $TB_USERS; do
         home=$(getent passwd "$u" | cut -d: -f6)
         install -d -m 700 -o "$u" -g "$u" "$TB_STATE/laptop/$u" "$TB_STATE/laptop/$u/.ssh"
         install -m 600 -o "$u" -g "$u" "$home/.ssh/id_ed25519" "$home/.ssh/id_ed25519.pub" "$TB_STATE/laptop/$u/.ssh/"
+        certify_laptop_key "$u"
     done
+}
+
+# As a site's sshproxy does: a key of the laptop's that no authorized_keys lists (id_sshproxy),
+# with a certificate of the user CA for the user's name beside it (id_sshproxy-cert.pub). Only the
+# laptop door (login:2222) trusts that CA.
+certify_laptop_key() {
+    local u=$1 key="$TB_STATE/laptop/$1/.ssh/id_sshproxy"
+    [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C "$u@laptop-sshproxy" -f "$key"
+    [ -f "$key-cert.pub" ] || ssh-keygen -q -s "$TB_USER_CA" -I "$u-sshproxy" -n "$u" -V -1d:+3650d "$key.pub"
+    chown "$u:$u" "$key" "$key.pub" "$key-cert.pub"
 }
 
 write_hosts_file() {

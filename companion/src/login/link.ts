@@ -36,6 +36,11 @@ import type { ICommandResult, IRunOptions } from '../slurm/runner';
 import type { IHostConfig } from '../tunnel/hostConfig';
 import { Backoff, IBackoffOptions } from '../tunnel/backoff';
 import { KnownHosts, knownHostsName } from '../tunnel/knownHosts';
+import {
+  allowCertificates,
+  certificateKey,
+  certifiedKeyType
+} from './certificates';
 import { Slots } from './slots';
 
 /** A host key to decide on: the user sees this and says whether it is the login node's. */
@@ -469,6 +474,12 @@ export class LoginLink {
           asking.signal
         )
       });
+      // In the same tick, before any byte: certificate keys need our own publickey request.
+      try {
+        allowCertificates(client);
+      } catch {
+        // an ssh2 this was not written for: a certificate is refused, and plain keys work
+      }
     }).finally(() => asking.abort());
   }
 
@@ -706,10 +717,26 @@ namespace Private {
     const methods: AnyAuthMethod[] = [];
     for (const file of config.identityFiles) {
       const text = await fs.readFile(file).catch(() => undefined);
+      const parsed = text && utils.parseKey(text);
       // Keys with a passphrase belong in the agent.
-      if (text && !(utils.parseKey(text) instanceof Error)) {
-        methods.push({ type: 'publickey', username, key: text });
+      if (!text || !parsed || parsed instanceof Error) {
+        continue;
       }
+      // As OpenSSH: the key's certificates first (CertificateFile, and its own -cert.pub).
+      const keyType = (Array.isArray(parsed) ? parsed[0] : parsed).type;
+      for (const cert of [
+        ...new Set([...(config.certificateFiles ?? []), `${file}-cert.pub`])
+      ]) {
+        const certText = await fs.readFile(cert, 'utf8').catch(() => undefined);
+        if (certText && certifiedKeyType(certText) === keyType) {
+          methods.push({
+            type: 'publickey',
+            username,
+            key: certificateKey(text, certText)
+          });
+        }
+      }
+      methods.push({ type: 'publickey', username, key: text });
     }
     if (agent) {
       methods.push({ type: 'agent', username, agent });

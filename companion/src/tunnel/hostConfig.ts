@@ -20,6 +20,8 @@ export interface IHostConfig {
   user: string;
   /** Private keys to offer, in order (missing ones are skipped). */
   identityFiles: string[];
+  /** CertificateFile entries (OpenSSH also tries each identity's `-cert.pub` beside it). */
+  certificateFiles?: string[];
   /**
    * Whether to log in with keys at all, files or agent: `PubkeyAuthentication no` (a site whose
    * nodes take hostbased logins only) must not have the companion offer the user's keys anyway.
@@ -122,6 +124,9 @@ export async function hostConfig(
       evaluated.get('identityfile') ??
       ['id_rsa', 'id_ecdsa', 'id_ed25519'].map(f => `~/.ssh/${f}`)
     ).map(file => expandHome(file, home)),
+    certificateFiles: (evaluated.get('certificatefile') ?? []).map(file =>
+      expandHome(file, home)
+    ),
     // `ssh -G` prints yes/no as true/false for this one (OpenSSH 9.2).
     publicKeys: !['no', 'false'].includes(one('pubkeyauthentication') ?? ''),
     knownHostsFiles:
@@ -166,6 +171,7 @@ function unsupportedLogins(
   if (evaluated.has('proxycommand')) {
     unsupported.push(`ProxyCommand ${evaluated.get('proxycommand')?.[0]}`);
   }
+  // The login (login/certificates.ts) presents them; the companion's ssh to nodes does not yet.
   for (const file of evaluated.get('certificatefile') ?? []) {
     unsupported.push(`the certificate ${expandHome(file, home)}`);
   }

@@ -199,7 +199,12 @@ export const BEHIND_THE_DOOR = {
  * known_hosts file of the test's own (none system-wide): the laptop's ~/.ssh/config, as a test
  * may have it. Returns its path.
  */
-export function writeLoginDoorConfig(dir: string, knownHosts: string): string {
+export function writeLoginDoorConfig(
+  dir: string,
+  knownHosts: string,
+  /** More settings for the door (an IdentityFile…). */
+  door: string[] = []
+): string {
   const config = path.join(dir, 'ssh_config');
   writeFileSync(
     config,
@@ -207,6 +212,7 @@ export function writeLoginDoorConfig(dir: string, knownHosts: string): string {
       `Host ${LOGIN_DOOR.alias}`,
       `    HostName ${LOGIN_DOOR.address}`,
       `    Port ${LOGIN_DOOR.port}`,
+      ...door.map(line => `    ${line}`),
       `    UserKnownHostsFile ${knownHosts}`,
       '    GlobalKnownHostsFile /dev/null',
       `Host ${BEHIND_THE_DOOR.alias}`,
@@ -237,7 +243,11 @@ export function totpCode(): string {
 export class LaptopPerson {
   readonly asked: LoginQuestion[] = [];
 
-  constructor(private readonly _socket: string) {}
+  /** `clusters`: the lab's clusters whose logins they answer; none: the companion's default. */
+  constructor(
+    private readonly _socket: string,
+    private readonly _clusters: string[] = []
+  ) {}
 
   start(): void {
     this._timer = setInterval(() => void this._answer(), 200);
@@ -252,25 +262,38 @@ export class LaptopPerson {
       return;
     }
     this._answering = true;
+    const prefixes =
+      this._clusters.length > 0
+        ? this._clusters.map(c => `/clusters/${c}`)
+        : [''];
     try {
-      const { body } = await requestJson(this._socket, 'GET', '/api/logins');
-      for (const question of (body?.questions ?? []) as LoginQuestion[]) {
-        if (!this.asked.some(q => q.id === question.id)) {
-          this.asked.push(question);
-          await requestJson(
-            this._socket,
-            'POST',
-            `/api/logins/${question.id}`,
-            question.kind === 'host-key'
-              ? { trust: true }
-              : { answers: [totpCode()] }
-          );
-        }
+      for (const prefix of prefixes) {
+        await this._answerAt(prefix).catch(() => undefined);
       }
-    } catch {
-      // No companion listening (not yet, or no more): nothing to answer.
     } finally {
       this._answering = false;
+    }
+  }
+
+  /** No companion listening (not yet, or no more), or no such cluster yet: nothing to answer. */
+  private async _answerAt(prefix: string): Promise<void> {
+    const { body } = await requestJson(
+      this._socket,
+      'GET',
+      `${prefix}/api/logins`
+    );
+    for (const question of (body?.questions ?? []) as LoginQuestion[]) {
+      if (!this.asked.some(q => q.id === question.id)) {
+        this.asked.push(question);
+        await requestJson(
+          this._socket,
+          'POST',
+          `${prefix}/api/logins/${question.id}`,
+          question.kind === 'host-key'
+            ? { trust: true }
+            : { answers: [totpCode()] }
+        );
+      }
     }
   }
 

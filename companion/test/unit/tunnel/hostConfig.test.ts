@@ -20,6 +20,7 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
     const config = await hostConfig('node1', s);
     expect(s.runner.calls[0].argv).toEqual(['ssh', '-G', 'node1']);
     expect(config).toEqual({
+      certificateFiles: [],
       hostname: '10.77.0.11',
       port: 22,
       user: 'alice',
@@ -55,6 +56,7 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
       'node2'
     ]);
     expect(config).toEqual({
+      certificateFiles: [],
       hostname: 'node2-ib.cluster.example',
       port: 2222,
       user: 'alice',
@@ -99,6 +101,10 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
     expect(config.unsupported).toEqual([
       'hostbased authentication (ssh-keysign)',
       'the certificate /home/alice/.ssh/id_ed25519-cert.pub'
+    ]);
+    // The login presents it (login/certificates.ts).
+    expect(config.certificateFiles).toEqual([
+      '/home/alice/.ssh/id_ed25519-cert.pub'
     ]);
   });
 
