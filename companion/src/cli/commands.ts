@@ -45,9 +45,17 @@ export async function request(
   });
   // The site's defaults and presets as the companion serves them: its cluster's, wherever the
   // CLI runs (on a laptop, the cluster's files are read over the login).
+  // Where Slurm cannot be read now, the companion still applies the site's defaults itself, and
+  // says why the request cannot go through.
   const [cluster, presets] = await Promise.all([
-    client.ok('GET', '/api/cluster') as Promise<Cluster>,
-    client.ok('GET', '/api/presets') as Promise<IPresets>
+    client.ok('GET', '/api/cluster').catch(() => undefined) as Promise<
+      Cluster | undefined
+    >,
+    client
+      .ok('GET', '/api/presets')
+      .catch(err =>
+        values.env ? Promise.reject(err) : { presets: {} }
+      ) as Promise<IPresets>
   ]);
   if (values.cpus !== undefined && !/^\d+$/.test(values.cpus)) {
     throw new CliError(`--cpus: a whole number, not "${values.cpus}"`);
@@ -65,7 +73,7 @@ export async function request(
       jobName: values['job-name'],
       environment: presetOrWhy(presets, values.env)
     },
-    cluster.site?.defaults
+    cluster?.site?.defaults
   ) as AllocationRequestInput;
   if (!input.partition || !input.time) {
     throw new CliError(
