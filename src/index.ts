@@ -81,7 +81,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       void model.refreshCluster();
       void model.refresh();
       model.defaults = defaults;
+      const summary = directory.clusters.find(c => c.model === model)?.summary;
       followModel(model, {
+        kernelsNamedFor: summary && !summary.local ? summary.name : undefined,
         app,
         trans,
         openNotebook,
@@ -198,6 +200,8 @@ function followModel(
     notifications: () => Promise<typeof import('./notifications')>;
     named: () => boolean;
     statusBar: IStatusBar | null;
+    /** The cluster its kernelspecs are named for (one added by alias), if any. */
+    kernelsNamedFor?: string;
   }
 ): void {
   const { app, trans, openNotebook, notifications } = o;

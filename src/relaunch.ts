@@ -25,15 +25,18 @@ function isKernelDocument(widget: unknown): widget is IKernelDocument {
 }
 
 /**
- * Switches the main area's notebooks on a kernel of job `fromJobId` (slurm-<job>-<remote name>) to
+ * Switches the main area's notebooks on a kernel of job `fromJobId` (slurm-<job>-<remote name>,
+ * slurm-<cluster>-<job>-<remote name> on a cluster added by alias: `cluster` is then its name) to
  * the kernel of the same remote name in `to`; resolves the paths switched.
  */
 export async function switchNotebooks(
   shell: JupyterFrontEnd.IShell,
   fromJobId: string,
-  to: Allocation
+  to: Allocation,
+  cluster?: string
 ): Promise<string[]> {
-  const prefix = `slurm-${fromJobId}-`;
+  const named = cluster ? `slurm-${cluster}-` : 'slurm-';
+  const prefix = `${named}${fromJobId}-`;
   const offered = new Set(to.kernelspecs.map(k => k.name));
   const switched: string[] = [];
   for (const widget of shell.widgets('main')) {
@@ -44,7 +47,7 @@ export async function switchNotebooks(
     // A dead kernel's session may be gone; the name the notebook asked for remains.
     const name = context.session?.kernel?.name ?? context.kernelPreference.name;
     const target = name?.startsWith(prefix)
-      ? `slurm-${to.jobId}-${name.slice(prefix.length)}`
+      ? `${named}${to.jobId}-${name.slice(prefix.length)}`
       : undefined;
     if (target && offered.has(target)) {
       await context.changeKernel({ name: target });

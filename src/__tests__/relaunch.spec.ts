@@ -65,4 +65,24 @@ describe('switchNotebooks', () => {
     ]);
     expect(python.changed).toEqual(['slurm-31-python3']);
   });
+
+  it("on a cluster added by alias, switches that cluster's kernels only", async () => {
+    const onHpc = {
+      jobId: '31',
+      kernelspecs: [
+        { name: 'slurm-hpc-31-python3', displayName: 'P', language: 'python' }
+      ]
+    } as Allocation;
+    const mine = notebook('train.ipynb', 'slurm-hpc-17-python3');
+    // The same job id on the login node's own cluster: another job, left alone.
+    const localJob = notebook('local.ipynb', 'slurm-17-python3');
+    const shell = {
+      widgets: () => [mine.widget, localJob.widget]
+    } as unknown as JupyterFrontEnd.IShell;
+    expect(await switchNotebooks(shell, '17', onHpc, 'hpc')).toEqual([
+      'train.ipynb'
+    ]);
+    expect(mine.changed).toEqual(['slurm-hpc-31-python3']);
+    expect(localJob.changed).toEqual([]);
+  });
 });

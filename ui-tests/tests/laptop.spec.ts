@@ -1,13 +1,15 @@
 /**
- * A lab as on a laptop (playwright.laptop.config.js): its companion logs in to the testbed
- * through the login node's key + TOTP door. The lab shows the host key never seen (trusted
- * here), then asks for the code once; then the whole path runs through that one login: the
- * form fed by the cluster, a kernel on the node, a cell, cancel.
+ * A lab as on a laptop (playwright.laptop.config.js): no cluster of its own (no Slurm here). The
+ * person adds the testbed by its ssh alias in the panel; the companion logs in through the
+ * login node's key + TOTP door: the lab shows the host key never seen (trusted here), then asks
+ * for the code once; then the whole path runs through that one login: the form fed by the
+ * cluster, a GPU kernel on the node, a cell that prints the node and its CUDA_VISIBLE_DEVICES,
+ * cancel.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@jupyterlab/galata';
-import { API, cancelAll, cancelFromList, openPanel } from './steps';
+import { API, cancelAll, cancelFromList, fillGpuRequest } from './steps';
 
 const USER_HOME = execFileSync('getent', [
   'passwd',
@@ -41,10 +43,28 @@ test.afterEach(async ({ request }) => {
   await cancelAll(request);
 });
 
-test('logs in once through the lab, then a kernel on the node through that login', async ({
+test('adds the cluster in the panel, logs in once, then a GPU kernel on the node through that login', async ({
   page
 }) => {
   test.setTimeout(240_000);
+  await page
+    .locator('.jp-LauncherCard', { hasText: 'GPU kernel on cluster' })
+    .click();
+  const panel = page.locator('.jp-SlurmKernels-requestPanel');
+  await expect(panel).toContainText('No cluster yet.');
+  const add = panel.getByRole('form', { name: 'Add a cluster' });
+  // A slip is refused beside the field, what was typed kept.
+  await add.getByLabel('SSH alias or user@host').fill('testbed 2fa');
+  await add.getByRole('button', { name: 'Add cluster' }).click();
+  await expect(add.getByRole('alert')).toContainText(
+    'an ssh config alias or user@host'
+  );
+  await expect(add.getByLabel('SSH alias or user@host')).toHaveValue(
+    'testbed 2fa'
+  );
+  await add.getByLabel('SSH alias or user@host').fill('testbed-2fa');
+  await add.getByRole('button', { name: 'Add cluster' }).click();
+
   const hostKey = page.locator('.jp-Dialog', {
     hasText: 'Trust the host key of testbed-2fa?'
   });
@@ -83,10 +103,12 @@ test('logs in once through the lab, then a kernel on the node through that login
   const trusted = readFileSync(`${USER_HOME}/.sk-laptop/known_hosts`, 'utf8');
   expect(trusted).toMatch(/^\[10\.77\.0\.10\]:2222 ssh-ed25519 /);
 
-  // The form, fed by the cluster through the login.
-  const panel = await openPanel(page);
-  await panel.getByRole('combobox', { name: 'Partition' }).selectOption('cpu');
-  await panel.getByLabel('Time limit', { exact: true }).fill('0:10:00');
+  // The panel is the cluster's now: the form, fed by the cluster through the login.
+  await expect(panel).toContainText('Cluster: testbed-2fa');
+  await expect(panel.getByRole('combobox', { name: 'Partition' })).toBeVisible({
+    timeout: 60_000
+  });
+  await fillGpuRequest(panel, 1, '0:10:00');
   await panel.getByRole('button', { name: 'Submit' }).click();
   const card = panel.locator('.jp-SlurmKernels-allocation').first();
   await expect(card).toHaveAttribute('data-state', 'ready', {
@@ -97,6 +119,10 @@ test('logs in once through the lab, then a kernel on the node through that login
     await page.request.get(`${API}/allocations`)
   ).json();
   const ready = allocations.find((a: { state: string }) => a.state === 'ready');
+  // Named for the cluster in the picker.
+  expect(ready.kernelspecs[0].displayName).toContain(
+    ` · testbed-2fa · ${ready.node} · `
+  );
   await card.getByRole('button', { name: /Open notebook/ }).click();
   const kernelStatus = page
     .locator('#jp-main-statusbar')
@@ -108,11 +134,12 @@ test('logs in once through the lab, then a kernel on the node through that login
   await page.notebook.setCell(
     0,
     'code',
-    'import os, socket; print(socket.gethostname(), os.environ["SLURM_JOB_ID"])'
+    'import os, socket; print(socket.gethostname(), os.environ["SLURM_JOB_ID"], os.environ.get("CUDA_VISIBLE_DEVICES"))'
   );
   await page.notebook.runCell(0);
+  // One GPU, as Slurm numbers the node's devices (no cgroup renumbers them on the testbed).
   await expect(page.locator('.jp-OutputArea-output').first()).toHaveText(
-    `${ready.node} ${ready.jobId}`,
+    new RegExp(`^${ready.node} ${ready.jobId} [01]\\s*$`),
     { timeout: 30_000 }
   );
   await cancelFromList(page, card);

@@ -31,10 +31,11 @@ export async function fillGpuRequest(
 
 /** Leaves no job behind, whatever a test did. */
 export async function cancelAll(request: APIRequestContext): Promise<void> {
-  const { allocations } = await (
+  // A lab with no cluster yet (laptop mode) has none to cancel.
+  const { allocations = [] } = await (
     await request.get(`${API}/allocations`)
   ).json();
-  for (const a of allocations.filter(
+  for (const a of (allocations as { id: string; state: string }[]).filter(
     (x: { state: string }) => !['ended', 'failed'].includes(x.state)
   )) {
     await request.delete(`${API}/allocations/${a.id}`);
@@ -43,8 +44,9 @@ export async function cancelAll(request: APIRequestContext): Promise<void> {
     .poll(
       async () =>
         (
-          await (await request.get(`${API}/allocations`)).json()
-        ).allocations.every((x: { state: string }) =>
+          (await (await request.get(`${API}/allocations`)).json())
+            .allocations ?? []
+        ).every((x: { state: string }) =>
           ['ended', 'failed'].includes(x.state)
         ),
       { timeout: 60_000 }

@@ -12,6 +12,7 @@ import type { Cluster } from '../../../src/api/cluster';
 import { withSiteDefaults } from '../../../src/api/site';
 import { CliError, CompanionClient } from './client';
 import { IPresets, pickPreset, PresetError } from '../presets';
+import { loadSiteConfig, SiteConfigError } from '../site';
 
 /** The preset's environment; an unknown name is the CLI's error, with the names known. */
 function presetOrWhy(presets: IPresets, name: string | undefined) {
@@ -45,6 +46,10 @@ export async function request(
   });
   // The site's defaults and presets as the companion serves them: its cluster's, wherever the
   // CLI runs (on a laptop, the cluster's files are read over the login).
+  // A site file here that an admin broke is said at once, as the companion would at its next start.
+  const here = await loadSiteConfig().catch(err => {
+    throw err instanceof SiteConfigError ? new CliError(err.message) : err;
+  });
   // Where Slurm cannot be read now, the companion still applies the site's defaults itself, and
   // says why the request cannot go through.
   const [cluster, presets] = await Promise.all([
@@ -73,7 +78,7 @@ export async function request(
       jobName: values['job-name'],
       environment: presetOrWhy(presets, values.env)
     },
-    cluster?.site?.defaults
+    cluster?.site?.defaults ?? here.defaults
   ) as AllocationRequestInput;
   if (!input.partition || !input.time) {
     throw new CliError(

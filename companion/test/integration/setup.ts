@@ -95,6 +95,15 @@ export async function currentOf(
   return found;
 }
 
+/** The name of the allocation's Python kernelspec (slurm-[<cluster>-]<job>-python3). */
+export function pythonKernelspec(allocation: Allocation): string {
+  const spec = allocation.kernelspecs.find(k => k.name.endsWith('-python3'));
+  if (!spec) {
+    throw new Error(`job ${allocation.jobId} offers no python3 kernelspec`);
+  }
+  return spec.name;
+}
+
 /** A notebook session on the allocation's Python kernel, with `x = 1` run in it. */
 export async function notebookOn(
   side: ILabSide,
@@ -105,7 +114,7 @@ export async function notebookOn(
     path: `${name}.ipynb`,
     name: `${name}.ipynb`,
     type: 'notebook',
-    kernel: { name: `slurm-${allocation.jobId}-python3` }
+    kernel: { name: pythonKernelspec(allocation) }
   });
   const channel = await side.server.connect(session.kernel.id);
   expect((await channel.execute('x = 1')).reply.status).toBe('ok');
