@@ -10,7 +10,13 @@ import type { Allocation } from './api/allocation';
 interface IKernelDocument {
   context: { path: string };
   sessionContext: {
-    session: { kernel: { name: string } | null } | null;
+    session: {
+      kernel: {
+        name: string;
+        status?: string;
+        connectionStatus?: string;
+      } | null;
+    } | null;
     kernelPreference: { name?: string };
     changeKernel(options: { name: string }): Promise<unknown>;
   };
@@ -51,8 +57,35 @@ export async function switchNotebooks(
       : undefined;
     if (target && offered.has(target)) {
       await context.changeKernel({ name: target });
+      // A listing of running kernels on its way while the kernel changed can make JupyterLab take
+      // the new kernel for dead and close its connection before it opens: then once more.
+      if (await Private.takenForDead(context)) {
+        await context.changeKernel({ name: target });
+      }
       switched.push(widget.context.path);
     }
   }
   return switched;
+}
+
+namespace Private {
+  /** Whether the notebook's new kernel was declared dead before it connected (waits up to 5 s). */
+  export async function takenForDead(
+    context: IKernelDocument['sessionContext']
+  ): Promise<boolean> {
+    for (let waited = 0; waited < 5_000; waited += 100) {
+      const kernel = context.session?.kernel;
+      if (!kernel || kernel.status === undefined) {
+        return false; // nothing to watch
+      }
+      if (kernel.status === 'dead') {
+        return true;
+      }
+      if (kernel.connectionStatus === 'connected') {
+        return false;
+      }
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+    return false;
+  }
 }

@@ -59,7 +59,7 @@ test.describe('live updates', () => {
     page
   }) => {
     const events = page.waitForResponse(r =>
-      r.url().includes('/slurm-kernels/api/events')
+      /\/slurm-kernels\/clusters\/local\/api\/events/.test(r.url())
     );
     await page.goto();
     const response = await events;
