@@ -11,6 +11,7 @@ import type { AddClusterInput, ClusterSummary } from './api/clusters';
 import {
   addCluster,
   clusterSettings,
+  CompanionError,
   fetchClusters,
   removeCluster
 } from './handler';
@@ -65,7 +66,13 @@ export class ClusterDirectory implements IDisposable {
   }
 
   /** Reads the list; a model for each cluster new to it, none kept for one gone. */
-  async refresh(): Promise<void> {
+  refresh(): Promise<void> {
+    const done = this._read();
+    this._firstRead ??= done;
+    return done;
+  }
+
+  private async _read(): Promise<void> {
     let summaries: ClusterSummary[];
     try {
       summaries = await fetchClusters(this._o.serverSettings);
@@ -104,8 +111,12 @@ export class ClusterDirectory implements IDisposable {
     return added;
   }
 
-  /** Every cluster named in the user's settings that the lab does not have yet. */
+  /**
+   * Adds every cluster named in the user's settings that the lab does not have yet (once the list
+   * has been read); resolves why any could not be added.
+   */
   async addMissing(wanted: AddClusterInput[]): Promise<string[]> {
+    await (this._firstRead ?? this.refresh());
     const failures: string[] = [];
     for (const input of wanted) {
       const known = this._clusters.some(
@@ -114,9 +125,16 @@ export class ClusterDirectory implements IDisposable {
           (c.summary.alias === input.alias || c.summary.name === input.name)
       );
       if (!known) {
-        await addCluster(input, this._o.serverSettings).catch(err =>
-          failures.push(`${input.alias}: ${(err as Error).message}`)
-        );
+        await addCluster(input, this._o.serverSettings).catch(err => {
+          // Added meanwhile (another tab): what the settings ask for is there.
+          const already =
+            err instanceof CompanionError &&
+            err.code === 'cluster_exists' &&
+            err.field === 'alias';
+          if (!already) {
+            failures.push(`${input.alias}: ${(err as Error).message}`);
+          }
+        });
       }
     }
     await this.refresh();
@@ -151,6 +169,7 @@ export class ClusterDirectory implements IDisposable {
   }
 
   private _clusters: IClusterOfLab[] = [];
+  private _firstRead: Promise<void> | null = null;
   private _selected: string | null = null;
   private _loaded = false;
   private _isDisposed = false;

@@ -115,11 +115,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
           }
         })
       );
+      let clustersAsked: string | null = null;
       void settingRegistry.load(PLUGIN_ID).then(settings => {
         const apply = () => {
           defaults = readDefaults(settings);
           directory.clusters.forEach(c => (c.model.defaults = defaults));
-          // The clusters the settings name are added to the lab (never taken out from here).
+          // The clusters the settings name are added to the lab (never taken out from here), when
+          // the lab loads and when they change.
+          const wanted = JSON.stringify(defaults.clusters);
+          if (wanted === clustersAsked) {
+            return;
+          }
+          clustersAsked = wanted;
           void directory.addMissing(defaults.clusters).then(failures =>
             failures.forEach(f =>
               Notification.error(trans.__('Cluster not added: %1', f), {
@@ -260,7 +267,8 @@ function followModel(
     const switched = await switchNotebooks(
       app.shell,
       r.fromJobId,
-      r.allocation
+      r.allocation,
+      o.kernelsNamedFor
     );
     (await notifications()).notifySwitched(r, trans, switched);
   });

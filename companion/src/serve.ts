@@ -69,7 +69,12 @@ export async function serve(
     open,
     checkAlias: alias => checkAlias(alias, laptopSshConfig()),
     clusterOfKernelspec: async spec =>
-      (await readOurKernelspec(kernelsDir, spec))?.cluster
+      (await readOurKernelspec(kernelsDir, spec))?.cluster,
+    forgetKernelspecs: async name => {
+      await new KernelspecWriter({ shimArgv: argv, cluster: name }).sweep(
+        new Set()
+      );
+    }
   });
   if (cluster) {
     hub.serve(open({ name: clusterNameFor(cluster), alias: cluster }));
@@ -110,9 +115,9 @@ export async function serve(
 
 /**
  * Whether this host has a Slurm of its own to serve as the `local` cluster: Slurm's commands on
- * PATH and a configuration they read (SLURM_CONF, /etc/slurm, or the copy a configless login
- * node keeps in /run/slurm/conf). SLURM_KERNELS_LOCAL_SLURM=yes|no decides instead (a laptop
- * with Slurm's client installed for another cluster).
+ * PATH and a configuration they read (SLURM_CONF, the usual places, the copy a configless login
+ * node keeps), or, configless, a controller `scontrol ping` finds. SLURM_KERNELS_LOCAL_SLURM=yes|no
+ * decides instead (a laptop with Slurm's client installed for another cluster).
  */
 async function hasLocalSlurm(env = process.env): Promise<boolean> {
   const said = env.SLURM_KERNELS_LOCAL_SLURM;
@@ -133,9 +138,19 @@ async function hasLocalSlurm(env = process.env): Promise<boolean> {
   const configs = [
     env.SLURM_CONF,
     '/etc/slurm/slurm.conf',
-    '/run/slurm/conf/slurm.conf'
+    '/etc/slurm-llnl/slurm.conf',
+    '/usr/local/etc/slurm.conf',
+    '/run/slurm/conf/slurm.conf',
+    '/var/spool/slurmd/conf-cache/slurm.conf'
   ].filter((f): f is string => !!f);
-  return (await Promise.all(configs.map(exists))).some(Boolean);
+  if ((await Promise.all(configs.map(exists))).some(Boolean)) {
+    return true;
+  }
+  // Configless (found through DNS SRV records): Slurm itself says whether it has a controller.
+  const ping = await new LocalRunner(env)
+    .run(['scontrol', 'ping'], { timeoutMs: 10_000 })
+    .catch(() => undefined);
+  return ping?.code === 0;
 }
 
 /** The login node's own Slurm, run here as the user: the login-node deployment. */

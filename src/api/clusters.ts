@@ -12,12 +12,15 @@ import { z } from 'zod';
 /** The login node's own Slurm, in the login-node deployment. */
 export const LOCAL_CLUSTER = 'local';
 
-/** A cluster's name: in kernelspec names ([\w.-]), paths and the picker, so short and plain. */
+/**
+ * A cluster's name: in kernelspec names, paths and the picker, so short and plain; lower case, as
+ * Jupyter lowercases kernelspec names (a name with capitals would not be found again).
+ */
 export const clusterNameSchema = z
   .string()
   .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/,
-    'a name is up to 40 letters, digits, ".", "_" or "-", starting with a letter or digit'
+    /^[a-z0-9][a-z0-9_.-]{0,39}$/,
+    'a name is up to 40 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'
   );
 
 /**
@@ -78,11 +81,12 @@ export const clusterListSchema = z.object({
   clusters: z.array(clusterSummarySchema)
 });
 
-/** The name a cluster gets from its alias: "alice@login.hpc.example.org" → "login.hpc.example.org". */
+/** The name a cluster gets from its alias: "alice@Login.HPC.example.org" → "login.hpc.example.org". */
 export function clusterNameFor(alias: string): string {
   const host = alias.slice(alias.lastIndexOf('@') + 1).replace(/^\[|\]$/g, '');
   const plain = host
-    .replace(/[^A-Za-z0-9_.-]/g, '-')
-    .replace(/^[^A-Za-z0-9]+/, '');
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
   return (plain || 'cluster').slice(0, 40);
 }

@@ -30,7 +30,9 @@ export async function checkAlias(
     await dns.lookup(hostname);
   } catch {
     throw new Error(
-      `no host ${hostname} is known here, and your ssh config has no Host ${alias} that names another`
+      hostname === alias
+        ? `no host ${hostname} is known here, and your ssh config has no Host ${alias} that names another`
+        : `${hostname} (the HostName of ${alias} in your ssh config) has no address here`
     );
   }
 }

@@ -44,6 +44,8 @@ export interface IHubOptions {
   checkAlias(alias: string): Promise<void>;
   /** The cluster a kernelspec of ours belongs to (its metadata), for the kernel shims. */
   clusterOfKernelspec(spec: string): Promise<string | undefined>;
+  /** Removes a cluster's kernelspecs, once it is out of the lab. */
+  forgetKernelspecs(cluster: string): Promise<void>;
 }
 
 export class ClusterHub {
@@ -69,8 +71,16 @@ export class ClusterHub {
   /** Opens the clusters saved by earlier labs. A broken entry is logged, the rest are served. */
   async openSaved(): Promise<void> {
     for (const entry of await this._o.registry.load()) {
-      if (!this._services.has(entry.name)) {
+      if (this._services.has(entry.name)) {
+        continue;
+      }
+      try {
         this.serve(this._o.open(entry));
+      } catch (err) {
+        this._o.log.error(
+          { cluster: entry.name, err: (err as Error).message },
+          'saved cluster not opened'
+        );
       }
     }
   }
@@ -101,7 +111,10 @@ export class ClusterHub {
       this._add(req.body).then(summary => res.status(201).json(summary), next);
     });
     app.delete('/api/clusters/:name', (req, res, next) => {
-      this._remove(req.params.name).then(() => res.status(204).end(), next);
+      this._remove(req.params.name, req.query.force === '1').then(
+        () => res.status(204).end(),
+        next
+      );
     });
     app.use('/clusters/:name', (req, res, next) => {
       this._named(req.params.name).handle(req, res, next);
@@ -144,7 +157,20 @@ export class ClusterHub {
     }
     const { alias } = parsed.data;
     const name = parsed.data.name ?? clusterNameFor(alias);
-    if (name === LOCAL_CLUSTER || this._services.has(name)) {
+    if (this.services.some(s => s.alias === alias)) {
+      // Two managers of one alias would keep the same records on the cluster: one is enough.
+      throw new HttpError(
+        409,
+        'cluster_exists',
+        `${alias} is already in this lab, as ${this.services.find(s => s.alias === alias)?.name}`,
+        'alias'
+      );
+    }
+    if (
+      name === LOCAL_CLUSTER ||
+      this._services.has(name) ||
+      this._adding.has(name)
+    ) {
       throw new HttpError(
         409,
         'cluster_exists',
@@ -152,25 +178,36 @@ export class ClusterHub {
         'name'
       );
     }
+    // Held from here, so a second request for it (another tab) is refused, not logged in twice.
+    this._adding.add(name);
     try {
-      await this._o.checkAlias(alias);
-    } catch (err) {
-      throw new HttpError(
-        422,
-        'bad_alias',
-        `${alias}: ${(err as Error).message}`,
-        'alias'
-      );
+      try {
+        await this._o.checkAlias(alias);
+      } catch (err) {
+        throw new HttpError(
+          422,
+          'bad_alias',
+          `${alias}: ${(err as Error).message}`,
+          'alias'
+        );
+      }
+      const entry: ClusterEntry = { name, alias };
+      await this._o.registry.add(entry).catch(err => {
+        throw new HttpError(
+          500,
+          'clusters_not_saved',
+          `${name} was not added: ${(err as Error).message}`
+        );
+      });
+      this.serve(this._o.open(entry));
+    } finally {
+      this._adding.delete(name);
     }
-    const entry: ClusterEntry = { name, alias };
-    await this._o.registry.add(entry);
-    const service = this._o.open(entry);
-    this.serve(service);
     this._o.log.info({ cluster: name, alias }, 'cluster added');
     return this.summaries().find(s => s.name === name) as ClusterSummary;
   }
 
-  private async _remove(name: string): Promise<void> {
+  private async _remove(name: string, force: boolean): Promise<void> {
     const service = this._named(name);
     if (service.alias === null) {
       throw new HttpError(
@@ -186,9 +223,18 @@ export class ClusterHub {
         `${name} has allocations that are not over: cancel them first, or they run on out of sight of this lab`
       );
     }
-    this._services.delete(name);
+    if (service.login !== 'up' && !force) {
+      throw new HttpError(
+        409,
+        'cluster_not_logged_in',
+        `${name} is not logged in, so whether allocations of it still run is not known: log in first, or take it out anyway (?force=1)`
+      );
+    }
+    // Saved first: a list that cannot be written keeps the cluster served, as it stays saved.
     await this._o.registry.remove(name);
+    this._services.delete(name);
     await service.dispose();
+    await this._o.forgetKernelspecs(name);
     this._o.log.info({ cluster: name }, 'cluster removed');
   }
 
@@ -223,4 +269,6 @@ export class ClusterHub {
   }
 
   private readonly _services = new Map<string, IClusterService>();
+  /** Names being added now (the alias checked, the list saved). */
+  private readonly _adding = new Set<string>();
 }

@@ -35,14 +35,29 @@ export class ClusterRegistry {
     return parsed.data.clusters;
   }
 
-  async add(entry: ClusterEntry): Promise<void> {
-    const clusters = (await this.load()).filter(c => c.name !== entry.name);
-    await this._save([...clusters, entry]);
+  add(entry: ClusterEntry): Promise<void> {
+    return this._change(clusters => [
+      ...clusters.filter(c => c.name !== entry.name),
+      entry
+    ]);
   }
 
-  async remove(name: string): Promise<void> {
-    await this._save((await this.load()).filter(c => c.name !== name));
+  remove(name: string): Promise<void> {
+    return this._change(clusters => clusters.filter(c => c.name !== name));
   }
+
+  /** One change at a time: two at once would each save what it read, and lose the other's. */
+  private _change(
+    change: (clusters: ClusterEntry[]) => ClusterEntry[]
+  ): Promise<void> {
+    const next = this._changes.then(async () =>
+      this._save(change(await this.load()))
+    );
+    this._changes = next.catch(() => undefined);
+    return next;
+  }
+
+  private _changes: Promise<void> = Promise.resolve();
 
   private async _save(clusters: ClusterEntry[]): Promise<void> {
     await writePrivateFile(

@@ -45,6 +45,40 @@ const ALGORITHMS: Record<string, [string, string, string | undefined]> = {
   ]
 };
 
+/**
+ * Whether the certificate (a `*-cert.pub` text) certifies this key (its public blob, as ssh2's
+ * getPublicSSH gives it): the certificate's key fields, after its type and nonce, are the key's
+ * after its type. OpenSSH pairs them so; a certificate tried with another key would cost one of
+ * the server's MaxAuthTries.
+ */
+export function certifies(
+  certificateText: string,
+  publicBlob: Buffer
+): boolean {
+  const base64 = certificateText.trim().split(/\s+/)[1];
+  if (!base64) {
+    return false;
+  }
+  const skipStrings = (blob: Buffer, count: number): Buffer | undefined => {
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      if (at + 4 > blob.length) {
+        return undefined;
+      }
+      at += 4 + blob.readUInt32BE(at);
+    }
+    return at <= blob.length ? blob.subarray(at) : undefined;
+  };
+  const certified = skipStrings(Buffer.from(base64, 'base64'), 2);
+  const fields = skipStrings(publicBlob, 1);
+  return (
+    !!certified &&
+    !!fields &&
+    fields.length > 0 &&
+    certified.subarray(0, fields.length).equals(fields)
+  );
+}
+
 /** The plain key type a certificate certifies ("ssh-ed25519"), or undefined for another file. */
 export function certifiedKeyType(certificateText: string): string | undefined {
   const type = certificateText.trim().split(/\s+/)[0];

@@ -39,7 +39,8 @@ import { KnownHosts, knownHostsName } from '../tunnel/knownHosts';
 import {
   allowCertificates,
   certificateKey,
-  certifiedKeyType
+  certifiedKeyType,
+  certifies
 } from './certificates';
 import { Slots } from './slots';
 
@@ -723,12 +724,16 @@ namespace Private {
         continue;
       }
       // As OpenSSH: the key's certificates first (CertificateFile, and its own -cert.pub).
-      const keyType = (Array.isArray(parsed) ? parsed[0] : parsed).type;
+      const key = Array.isArray(parsed) ? parsed[0] : parsed;
       for (const cert of [
         ...new Set([...(config.certificateFiles ?? []), `${file}-cert.pub`])
       ]) {
         const certText = await fs.readFile(cert, 'utf8').catch(() => undefined);
-        if (certText && certifiedKeyType(certText) === keyType) {
+        if (
+          certText &&
+          certifiedKeyType(certText) === key.type &&
+          certifies(certText, key.getPublicSSH())
+        ) {
           methods.push({
             type: 'publickey',
             username,

@@ -83,6 +83,8 @@ export function openRemoteCluster(o: IRemoteClusterOptions): IClusterService {
   });
 
   let manager: AllocationManager | undefined;
+  /** Taken out of the lab: a login still under way builds nothing more. */
+  let disposed = false;
   let ready: Promise<express.Express> | undefined;
   /** The whole API, once logged in. */
   let full: express.Express | undefined;
@@ -117,6 +119,10 @@ export function openRemoteCluster(o: IRemoteClusterOptions): IClusterService {
       clusterUnreachable: () => link.unreachable
     });
     await manager.init();
+    if (disposed) {
+      await manager.dispose();
+      throw new Error('taken out of the lab');
+    }
     full = createApp({
       cluster,
       allocations: manager,
@@ -196,6 +202,7 @@ export function openRemoteCluster(o: IRemoteClusterOptions): IClusterService {
     handle: (req: Request, res: Response, next: NextFunction) =>
       front(req, res, next),
     dispose: async () => {
+      disposed = true;
       transports.dispose();
       await manager?.dispose();
       link.close();

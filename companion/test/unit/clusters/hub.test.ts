@@ -46,12 +46,14 @@ describe('ClusterHub: the clusters of one lab', () => {
   let registry: ClusterRegistry;
   let opened: ReturnType<typeof fakeCluster>[];
   const specs: Record<string, string> = { 'slurm-hpc-a-7-python3': 'hpc-a' };
+  let forgotten: string[];
 
   beforeEach(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'sk-hub-'));
     socket = path.join(dir, 'c.sock');
     registry = new ClusterRegistry(path.join(dir, 'config', 'clusters.json'));
     opened = [];
+    forgotten = [];
     hub = new ClusterHub({
       version: '9.9.9',
       log: pino({ level: 'silent' }),
@@ -66,7 +68,8 @@ describe('ClusterHub: the clusters of one lab', () => {
           throw new Error('no host typo is known here');
         }
       },
-      clusterOfKernelspec: async spec => specs[spec]
+      clusterOfKernelspec: async spec => specs[spec],
+      forgetKernelspecs: async name => void forgotten.push(name)
     });
     listening = await listenOnSocket(hub.app(), socket);
   });
@@ -171,10 +174,41 @@ describe('ClusterHub: the clusters of one lab', () => {
       (await requestJson(socket, 'DELETE', '/api/clusters/hpc-a')).status
     ).toBe(204);
     expect(opened[0].disposed).toBe(true);
+    expect(forgotten).toEqual(['hpc-a']);
     expect(await registry.load()).toEqual([]);
     expect(
       (await requestJson(socket, 'GET', '/clusters/hpc-a/api')).status
     ).toBe(404);
+  });
+
+  it('adds a cluster asked for twice at once (two tabs) once, and an alias once', async () => {
+    const [first, second] = await Promise.all([
+      requestJson(socket, 'POST', '/api/clusters', { alias: 'hpc-a' }),
+      requestJson(socket, 'POST', '/api/clusters', { alias: 'hpc-a' })
+    ]);
+    expect([first.status, second.status].sort()).toEqual([201, 409]);
+    expect(opened).toHaveLength(1);
+    const again = await requestJson(socket, 'POST', '/api/clusters', {
+      alias: 'hpc-a',
+      name: 'other'
+    });
+    expect([again.status, again.body.field]).toEqual([409, 'alias']);
+    expect(again.body.message).toBe('hpc-a is already in this lab, as hpc-a');
+    expect(await registry.load()).toEqual([{ name: 'hpc-a', alias: 'hpc-a' }]);
+  });
+
+  it('takes out a cluster not logged in only when told to (its allocations are not known)', async () => {
+    await requestJson(socket, 'POST', '/api/clusters', { alias: 'hpc-a' });
+    (opened[0] as { login: string }).login = 'asking';
+    const unknown = await requestJson(socket, 'DELETE', '/api/clusters/hpc-a');
+    expect([unknown.status, unknown.body.error]).toEqual([
+      409,
+      'cluster_not_logged_in'
+    ]);
+    expect(
+      (await requestJson(socket, 'DELETE', '/api/clusters/hpc-a?force=1'))
+        .status
+    ).toBe(204);
   });
 
   it('opens the clusters earlier labs saved', async () => {
@@ -190,6 +224,8 @@ describe('clusterNameFor', () => {
       'login.hpc.example.org'
     );
     expect(clusterNameFor('testbed-2fa')).toBe('testbed-2fa');
+    // Jupyter lowercases kernelspec names: a name with capitals would not be found again.
+    expect(clusterNameFor('Perlmutter')).toBe('perlmutter');
     expect(clusterNameFor('bob@[fe80::1]')).toBe('fe80--1');
   });
 });

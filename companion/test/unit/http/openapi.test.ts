@@ -47,7 +47,8 @@ function servedRoutes(): string[] {
       throw new Error('not opened here');
     },
     checkAlias: async () => undefined,
-    clusterOfKernelspec: async () => undefined
+    clusterOfKernelspec: async () => undefined,
+    forgetKernelspecs: async () => undefined
   }).app();
   const routes = new Set<string>();
   const walk = (stack: any[]) => {
