@@ -3,6 +3,7 @@
  * Server lists it and JupyterLab shows it in the kernel picker. Its argv runs the shim, which hands
  * the connection file to the companion. Removed when the allocation ends; stale ones are swept.
  */
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,7 +121,7 @@ export class KernelspecWriter {
   async removeJob(jobId: string): Promise<void> {
     for (const entry of await this._ours()) {
       if (entry.metadata.jobId === jobId) {
-        await fs.rm(entry.dir, { recursive: true, force: true });
+        await removeWhole(entry.dir);
       }
     }
   }
@@ -130,7 +131,7 @@ export class KernelspecWriter {
     const removed: string[] = [];
     for (const entry of await this._ours()) {
       if (!liveAllocationIds.has(entry.metadata.allocationId)) {
-        await fs.rm(entry.dir, { recursive: true, force: true });
+        await removeWhole(entry.dir);
         removed.push(path.basename(entry.dir));
       }
     }
@@ -151,6 +152,26 @@ export class KernelspecWriter {
       e => e.metadata.cluster === this._options.cluster
     );
   }
+}
+
+/**
+ * Removes a kernelspec at once: renamed first to a name Jupyter does not take for a kernelspec
+ * ("~" is not allowed in one), so no listing sees it half removed, then deleted.
+ */
+async function removeWhole(dir: string): Promise<void> {
+  const gone = path.join(
+    path.dirname(dir),
+    `~removed-${path.basename(dir)}-${randomUUID()}`
+  );
+  try {
+    await fs.rename(dir, gone);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return; // removed already (another companion of a shared home)
+    }
+    throw err;
+  }
+  await fs.rm(gone, { recursive: true, force: true });
 }
 
 /** The metadata of one of our kernelspecs, of any cluster, by name (the hub routes shims so). */
