@@ -212,6 +212,9 @@ function followModel(
   }
 ): void {
   const { app, trans, openNotebook, notifications } = o;
+  /** Named in each notification where the lab has several clusters. */
+  const cluster = () =>
+    o.named() ? (model.clusterName ?? undefined) : undefined;
   const showLog = async (allocationId: string) => {
     const log = await model.log(allocationId);
     await showDialog({
@@ -225,10 +228,12 @@ function followModel(
     });
   };
   model.transitioned.connect(async (_, t) =>
-    (await notifications()).notifyTransition(t, trans, {
-      openNotebook,
-      showLog
-    })
+    (await notifications()).notifyTransition(
+      t,
+      trans,
+      { openNotebook, showLog },
+      cluster()
+    )
   );
   // Laptop mode: what a login to the cluster needs from the person, as a dialog.
   const prompter = import('./login').then(
@@ -240,7 +245,12 @@ function followModel(
   );
   model.loginSettled.connect(async (_, id) => (await prompter).settled(id));
   model.autoCancelling.connect(async (_, a) =>
-    (await notifications()).notifyAutoCancel(a, trans, id => model.keep(id))
+    (await notifications()).notifyAutoCancel(
+      a,
+      trans,
+      id => model.keep(id),
+      cluster()
+    )
   );
   const showEvidence = async (a: Allocation) => {
     await showDialog({
@@ -256,12 +266,17 @@ function followModel(
     });
   };
   model.gpuProblem.connect(async (_, a) =>
-    (await notifications()).notifyGpuProblem(a, trans, showEvidence)
+    (await notifications()).notifyGpuProblem(a, trans, showEvidence, cluster())
   );
   model.gpusIdle.connect(async (_, a) =>
-    (await notifications()).notifyGpusIdle(a, trans, async id => {
-      await model.cancel(id);
-    })
+    (await notifications()).notifyGpusIdle(
+      a,
+      trans,
+      async id => {
+        await model.cancel(id);
+      },
+      cluster()
+    )
   );
   model.relaunched.connect(async (_, r) => {
     const switched = await switchNotebooks(
@@ -270,13 +285,13 @@ function followModel(
       r.allocation,
       o.kernelsNamedFor
     );
-    (await notifications()).notifySwitched(r, trans, switched);
+    (await notifications()).notifySwitched(r, trans, switched, cluster());
   });
   model.walltimeWarning.connect(async (_, w) => {
     // At the last warning, the notebooks of that allocation are saved: their code and outputs
     // outlive the kernel.
     const saved = w.last ? await saveNotebooksOf(app.shell, w.allocation) : [];
-    (await notifications()).notifyWalltime(w, trans, saved);
+    (await notifications()).notifyWalltime(w, trans, saved, cluster());
   });
   const statusBar = o.statusBar;
   if (statusBar) {

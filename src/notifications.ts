@@ -10,6 +10,18 @@ import type { Allocation } from './api/allocation';
 import { clockTime } from './format';
 import type { IRelaunch, ITransition, IWalltimeWarning } from './model';
 
+/**
+ * Where the lab drives several clusters, each message starts with its cluster's name, as the
+ * kernel picker's names do ("Python 3 · hpc · node2 · …"): job ids repeat across clusters.
+ */
+function onCluster(
+  trans: TranslationBundle,
+  cluster: string | undefined,
+  message: string
+): string {
+  return cluster ? trans.__('%1 · %2', cluster, message) : message;
+}
+
 export interface INotifyActions {
   openNotebook: (kernelName: string) => void;
   showLog: (allocationId: string) => void;
@@ -18,16 +30,21 @@ export interface INotifyActions {
 export function notifyTransition(
   t: ITransition,
   trans: TranslationBundle,
-  actions: INotifyActions
+  actions: INotifyActions,
+  cluster?: string
 ): void {
   const a = t.allocation;
   if (t.to === 'ready') {
     const first = a.kernelspecs[0];
     Notification.success(
-      trans.__(
-        'Job %1 is ready on %2: its kernels are in the kernel picker.',
-        a.jobId ?? '',
-        a.node ?? ''
+      onCluster(
+        trans,
+        cluster,
+        trans.__(
+          'Job %1 is ready on %2: its kernels are in the kernel picker.',
+          a.jobId ?? '',
+          a.node ?? ''
+        )
       ),
       {
         autoClose: 10_000,
@@ -43,7 +60,11 @@ export function notifyTransition(
     );
   } else if (t.to === 'ended' && a.outcome?.autoCancelled) {
     Notification.info(
-      trans.__('Job %1: %2', a.jobId ?? '', a.outcome.message),
+      onCluster(
+        trans,
+        cluster,
+        trans.__('Job %1: %2', a.jobId ?? '', a.outcome.message)
+      ),
       { autoClose: false }
     );
   } else if (
@@ -52,10 +73,14 @@ export function notifyTransition(
     (t.to === 'ended' && a.outcome && a.outcome.state !== 'CANCELLED')
   ) {
     Notification.error(
-      trans.__(
-        'Job %1: %2',
-        a.jobId ?? '',
-        a.outcome?.message ?? trans.__('it ended')
+      onCluster(
+        trans,
+        cluster,
+        trans.__(
+          'Job %1: %2',
+          a.jobId ?? '',
+          a.outcome?.message ?? trans.__('it ended')
+        )
       ),
       {
         autoClose: false,
@@ -70,7 +95,8 @@ export function notifyTransition(
 export function notifyWalltime(
   w: IWalltimeWarning,
   trans: TranslationBundle,
-  saved: string[] = []
+  saved: string[] = [],
+  cluster?: string
 ): void {
   const ends = trans.__(
     'Job %1 on %2 ends in %3 min',
@@ -78,7 +104,7 @@ export function notifyWalltime(
     w.allocation.node ?? '',
     Math.max(0, Math.round(w.minutesLeft))
   );
-  Notification.warning(
+  const message =
     saved.length > 0
       ? trans._n(
           '%2: saved %1 notebook using it (%3).',
@@ -87,16 +113,18 @@ export function notifyWalltime(
           ends,
           saved.join(', ')
         )
-      : trans.__('%1: save your work.', ends),
-    { autoClose: false }
-  );
+      : trans.__('%1: save your work.', ends);
+  Notification.warning(onCluster(trans, cluster, message), {
+    autoClose: false
+  });
 }
 
 /** A cancel the policy scheduled is near: say when and why, with "Keep" to put it off. */
 export function notifyAutoCancel(
   a: Allocation,
   trans: TranslationBundle,
-  keep: (allocationId: string) => Promise<void>
+  keep: (allocationId: string) => Promise<void>,
+  cluster?: string
 ): void {
   if (!a.autoCancel) {
     return;
@@ -127,7 +155,7 @@ export function notifyAutoCancel(
         at
       )
   }[a.autoCancel.why]();
-  const id = Notification.warning(message, {
+  const id = Notification.warning(onCluster(trans, cluster, message), {
     autoClose: false,
     actions: [
       {
@@ -135,7 +163,15 @@ export function notifyAutoCancel(
         callback: () => {
           keep(a.id).catch(err =>
             Notification.error(
-              trans.__('Could not keep job %1: %2', a.jobId ?? '', String(err)),
+              onCluster(
+                trans,
+                cluster,
+                trans.__(
+                  'Could not keep job %1: %2',
+                  a.jobId ?? '',
+                  String(err)
+                )
+              ),
               { autoClose: false }
             )
           );
@@ -150,17 +186,22 @@ export function notifyAutoCancel(
 export function notifyGpuProblem(
   a: Allocation,
   trans: TranslationBundle,
-  showEvidence: (a: Allocation) => void
+  showEvidence: (a: Allocation) => void,
+  cluster?: string
 ): void {
   if (!a.gpus?.problem) {
     return;
   }
   Notification.warning(
-    trans.__(
-      'Job %1 on %2: %3',
-      a.jobId ?? '',
-      a.node ?? '',
-      a.gpus.problem.message
+    onCluster(
+      trans,
+      cluster,
+      trans.__(
+        'Job %1 on %2: %3',
+        a.jobId ?? '',
+        a.node ?? '',
+        a.gpus.problem.message
+      )
     ),
     {
       autoClose: false,
@@ -178,20 +219,25 @@ export function notifyGpuProblem(
 export function notifyGpusIdle(
   a: Allocation,
   trans: TranslationBundle,
-  cancel: (allocationId: string) => Promise<void>
+  cancel: (allocationId: string) => Promise<void>,
+  cluster?: string
 ): void {
   if (!a.gpus?.idle.since) {
     return;
   }
   const id = Notification.info(
-    trans._n(
-      'Job %2 on %3: its GPU has been idle since %4 (over %5 min). Cancel it if you are done.',
-      'Job %2 on %3: its GPUs have all been idle since %4 (over %5 min). Cancel it if you are done.',
-      a.gpus.series.length,
-      a.jobId ?? '',
-      a.node ?? '',
-      clockTime(a.gpus.idle.since),
-      a.gpus.idle.minutes
+    onCluster(
+      trans,
+      cluster,
+      trans._n(
+        'Job %2 on %3: its GPU has been idle since %4 (over %5 min). Cancel it if you are done.',
+        'Job %2 on %3: its GPUs have all been idle since %4 (over %5 min). Cancel it if you are done.',
+        a.gpus.series.length,
+        a.jobId ?? '',
+        a.node ?? '',
+        clockTime(a.gpus.idle.since),
+        a.gpus.idle.minutes
+      )
     ),
     {
       autoClose: false,
@@ -202,10 +248,14 @@ export function notifyGpusIdle(
           callback: () => {
             cancel(a.id).catch(err =>
               Notification.error(
-                trans.__(
-                  'Could not cancel job %1: %2',
-                  a.jobId ?? '',
-                  String(err)
+                onCluster(
+                  trans,
+                  cluster,
+                  trans.__(
+                    'Could not cancel job %1: %2',
+                    a.jobId ?? '',
+                    String(err)
+                  )
                 ),
                 { autoClose: false }
               )
@@ -222,20 +272,25 @@ export function notifyGpusIdle(
 export function notifySwitched(
   r: IRelaunch,
   trans: TranslationBundle,
-  switched: string[]
+  switched: string[],
+  cluster?: string
 ): void {
   if (switched.length === 0) {
     return;
   }
   Notification.info(
-    trans._n(
-      '%1 notebook now runs on job %2 (on %3), in place of job %4: run its cells again, its variables are gone (%5).',
-      '%1 notebooks now run on job %2 (on %3), in place of job %4: run their cells again, their variables are gone (%5).',
-      switched.length,
-      r.allocation.jobId ?? '',
-      r.allocation.node ?? '',
-      r.fromJobId,
-      switched.join(', ')
+    onCluster(
+      trans,
+      cluster,
+      trans._n(
+        '%1 notebook now runs on job %2 (on %3), in place of job %4: run its cells again, its variables are gone (%5).',
+        '%1 notebooks now run on job %2 (on %3), in place of job %4: run their cells again, their variables are gone (%5).',
+        switched.length,
+        r.allocation.jobId ?? '',
+        r.allocation.node ?? '',
+        r.fromJobId,
+        switched.join(', ')
+      )
     ),
     { autoClose: 15_000 }
   );

@@ -72,4 +72,37 @@ describe('notifyTransition', () => {
     );
     expect(error).not.toHaveBeenCalled();
   });
+
+  it('names the cluster where the lab has several: job ids repeat across clusters', () => {
+    const success = jest.spyOn(Notification, 'success');
+    const ready = {
+      ...ended('RUNNING', ''),
+      outcome: undefined,
+      kernelspecs: [{ name: 'slurm-hpc-17-python3' }]
+    } as unknown as Allocation;
+    notifyTransition(
+      { allocation: ready, from: 'running', to: 'ready' },
+      trans,
+      actions,
+      'hpc'
+    );
+    notifyTransition(
+      {
+        allocation: ended('TIMEOUT', 'The job reached its time limit.'),
+        from: 'ending',
+        to: 'ended'
+      },
+      trans,
+      actions,
+      'hpc'
+    );
+    expect(success).toHaveBeenCalledWith(
+      'hpc · Job 17 is ready on node1: its kernels are in the kernel picker.',
+      expect.anything()
+    );
+    expect(error).toHaveBeenCalledWith(
+      'hpc · Job 17: The job reached its time limit.',
+      expect.anything()
+    );
+  });
 });

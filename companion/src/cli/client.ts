@@ -13,7 +13,31 @@ export interface IReply {
 }
 
 export class CompanionClient {
-  constructor(private readonly _socket: string) {}
+  /** `prefix`: the API of one cluster of the lab (`/clusters/NAME`); none for the default one. */
+  constructor(
+    private readonly _socket: string,
+    private readonly _prefix = ''
+  ) {}
+
+  /** The same companion, asked about one cluster of its lab by name. */
+  forCluster(name: string): CompanionClient {
+    return new CompanionClient(
+      this._socket,
+      `/clusters/${encodeURIComponent(name)}`
+    );
+  }
+
+  /** Which cluster it asks about: its name, or null for the companion's default one. */
+  get cluster(): string | null {
+    return this._prefix
+      ? decodeURIComponent(this._prefix.slice('/clusters/'.length))
+      : null;
+  }
+
+  /** The companion itself (its cluster list), whatever cluster this client asks about. */
+  get companion(): CompanionClient {
+    return this._prefix ? new CompanionClient(this._socket) : this;
+  }
 
   async request(
     method: string,
@@ -54,7 +78,7 @@ export class CompanionClient {
         {
           socketPath: this._socket,
           method,
-          path: urlPath,
+          path: this._prefix + urlPath,
           headers: payload
             ? {
                 'Content-Type': 'application/json',

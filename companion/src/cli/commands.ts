@@ -9,8 +9,10 @@ import type {
 } from '../../../src/api/allocation';
 import { allocationRequestSchema } from '../../../src/api/allocation';
 import type { Cluster } from '../../../src/api/cluster';
+import { LOCAL_CLUSTER } from '../../../src/api/clusters';
 import { withSiteDefaults } from '../../../src/api/site';
 import { CliError, CompanionClient } from './client';
+import { allocationsOfEach, clientFor } from './clusters';
 import { IPresets, pickPreset, PresetError } from '../presets';
 import { loadSiteConfig, SiteConfigError } from '../site';
 
@@ -46,10 +48,16 @@ export async function request(
   });
   // The site's defaults and presets as the companion serves them: its cluster's, wherever the
   // CLI runs (on a laptop, the cluster's files are read over the login).
-  // A site file here that an admin broke is said at once, as the companion would at its next start.
-  const here = await loadSiteConfig().catch(err => {
-    throw err instanceof SiteConfigError ? new CliError(err.message) : err;
-  });
+  // A site file here that an admin broke is said at once, as the companion would at its next start
+  // (this machine's site file is no other cluster's).
+  const here =
+    client.cluster === null || client.cluster === LOCAL_CLUSTER
+      ? await loadSiteConfig().catch(err => {
+          throw err instanceof SiteConfigError
+            ? new CliError(err.message)
+            : err;
+        })
+      : undefined;
   // Where Slurm cannot be read now, the companion still applies the site's defaults itself, and
   // says why the request cannot go through.
   const [cluster, presets] = await Promise.all([
@@ -78,7 +86,7 @@ export async function request(
       jobName: values['job-name'],
       environment: presetOrWhy(presets, values.env)
     },
-    cluster?.site?.defaults ?? here.defaults
+    cluster?.site?.defaults ?? here?.defaults
   ) as AllocationRequestInput;
   if (!input.partition || !input.time) {
     throw new CliError(
@@ -176,29 +184,38 @@ export async function list(
     args,
     options: { json: { type: 'boolean', default: false } }
   });
-  const { allocations } = (await client.ok('GET', '/api/allocations')) as {
-    allocations: Allocation[];
-  };
+  const groups = await allocationsOfEach(client);
+  // Where the lab has several clusters, each allocation is said with its cluster.
+  const several = groups.length > 1;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify(allocations, null, 1)}\n`);
+    const all = groups.flatMap(g =>
+      g.allocations.map(a => (several ? { cluster: g.cluster, ...a } : a))
+    );
+    process.stdout.write(`${JSON.stringify(all, null, 1)}\n`);
     return;
   }
-  for (const a of allocations) {
-    const via = a.transport ? ` via ${a.transport.kind}` : '';
-    const where = a.node ? ` on ${a.node}${via}` : '';
-    const why =
-      a.state === 'pending'
-        ? ` (${a.pendingReason?.code})`
-        : a.outcome
-          ? ` (${a.outcome.state})`
-          : a.autoCancel
-            ? ` (cancelled at ${a.autoCancel.at}: ${AUTO_CANCEL_WHY[a.autoCancel.why]}; slurm-kernels keep ${a.jobId})`
-            : '';
-    process.stdout.write(
-      `${a.id}\tjob ${a.jobId}\t${a.state}${why}${where}\t${a.request.partition}\t${a.request.gres ?? '-'}\n`
-    );
-    gpuLines(a).forEach(line => process.stdout.write(`\t${line}\n`));
+  for (const { cluster, allocations } of groups) {
+    for (const a of allocations) {
+      process.stdout.write(
+        `${several ? `${cluster}\t` : ''}${allocationLine(a)}\n`
+      );
+      gpuLines(a).forEach(line => process.stdout.write(`\t${line}\n`));
+    }
   }
+}
+
+function allocationLine(a: Allocation): string {
+  const via = a.transport ? ` via ${a.transport.kind}` : '';
+  const where = a.node ? ` on ${a.node}${via}` : '';
+  const why =
+    a.state === 'pending'
+      ? ` (${a.pendingReason?.code})`
+      : a.outcome
+        ? ` (${a.outcome.state})`
+        : a.autoCancel
+          ? ` (cancelled at ${a.autoCancel.at}: ${AUTO_CANCEL_WHY[a.autoCancel.why]}; slurm-kernels keep ${a.jobId})`
+          : '';
+  return `${a.id}\tjob ${a.jobId}\t${a.state}${why}${where}\t${a.request.partition}\t${a.request.gres ?? '-'}`;
 }
 
 /** Under a ready allocation with GPUs: what its kernels see, use now, a warning, the idle flag. */
@@ -261,11 +278,14 @@ export async function cancel(
   args: string[]
 ): Promise<void> {
   const id = allocationRef('cancel', args);
-  const a: Allocation = await client.ok(
+  const holder = await clientFor(client, id);
+  const a: Allocation = await holder.ok(
     'DELETE',
     `/api/allocations/${encodeURIComponent(id)}`
   );
-  process.stderr.write(`cancelling job ${a.jobId}\n`);
+  process.stderr.write(
+    `cancelling job ${a.jobId}${holder.cluster ? ` on ${holder.cluster}` : ''}\n`
+  );
 }
 
 /** Puts off the cancel the policy scheduled for an allocation (no kernel, or idle). */
@@ -274,7 +294,8 @@ export async function keep(
   args: string[]
 ): Promise<void> {
   const id = allocationRef('keep', args);
-  const a: Allocation = await client.ok(
+  const holder = await clientFor(client, id);
+  const a: Allocation = await holder.ok(
     'POST',
     `/api/allocations/${encodeURIComponent(id)}/keep`
   );
@@ -290,7 +311,8 @@ export async function log(
   args: string[]
 ): Promise<void> {
   const id = allocationRef('log', args);
-  const { log: text } = await client.ok(
+  const holder = await clientFor(client, id);
+  const { log: text } = await holder.ok(
     'GET',
     `/api/allocations/${encodeURIComponent(id)}/log`
   );

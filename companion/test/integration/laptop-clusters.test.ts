@@ -207,15 +207,34 @@ it('drives two clusters in one lab: each logs in once, runs its own allocation, 
   // Not taken out while its allocation runs; once it has ended, it is.
   const busy = await api('DELETE', `/api/clusters/${DOOR}`);
   expect([busy.status, busy.body.error]).toEqual([409, 'cluster_busy']);
-  for (const [cluster, a] of [
-    [BEHIND, onBehind],
-    [DOOR, onDoor]
-  ] as const) {
-    expect(
-      (await api('DELETE', `/clusters/${cluster}/api/allocations/${a.id}`))
-        .status
-    ).toBe(200);
-  }
+  // The CLI beside the lab: its clusters, every cluster's allocations, a cancel by job id found on
+  // the one cluster that has it, and one by --cluster.
+  const cli = async (args: string[]) => {
+    const r = await lab.harness.cli(args);
+    expect([r.code, r.stderr]).toEqual([0, expect.any(String)]);
+    return r;
+  };
+  expect((await cli(['clusters'])).stdout).toBe(
+    `${BEHIND}\t${BEHIND_THE_DOOR.alias}\tup\tdefault\n${DOOR}\t${DOOR}\tup\n`
+  );
+  const lines = (await cli(['list'])).stdout.trim().split('\n');
+  expect(lines.map(l => l.split('\t').slice(0, 3))).toEqual([
+    [BEHIND, onBehind.id, `job ${onBehind.jobId}`],
+    [DOOR, onDoor.id, `job ${onDoor.jobId}`]
+  ]);
+  const missing = await lab.harness.cli(['cancel', '999999']);
+  expect([missing.code, missing.stderr]).toEqual([
+    1,
+    expect.stringContaining(
+      'no cluster of this lab has an allocation or job 999999'
+    )
+  ]);
+  expect((await cli(['cancel', onDoor.jobId as string])).stderr).toBe(
+    `cancelling job ${onDoor.jobId} on ${DOOR}\n`
+  );
+  expect((await cli(['cancel', '--cluster', BEHIND, onBehind.id])).stderr).toBe(
+    `cancelling job ${onBehind.jobId} on ${BEHIND}\n`
+  );
   await waitFor(
     'both allocations to end',
     async () => {
