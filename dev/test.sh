@@ -69,12 +69,7 @@ step "Galata tests in Debian Chromium against jupyter lab as $TEST_USER"
 (cd ui-tests && CI=1 PLAYWRIGHT_JSON_OUTPUT_NAME="$results/galata.json" npx playwright test)
 record_report "ui (Galata, Chromium)" playwright "$results/galata.json" $?
 
-step "Galata against a lab as on a laptop: the login node's key + TOTP door, asked once in the lab"
-(cd ui-tests && CI=1 PLAYWRIGHT_JSON_OUTPUT_NAME="$results/laptop.json" npx playwright test -c playwright.laptop.config.js)
-record_report "ui as on a laptop (Galata)" playwright "$results/laptop.json" $?
-as_test_user rm -rf "$(user_home "$TEST_USER")/.sk-laptop"
-
-step "the wheel (dev/test-wheel.sh): built, installed in a fresh venv, end to end with and without node on PATH"
+step "the wheel (dev/test-wheel.sh): built, installed in a fresh venv, end to end with and without node on PATH, and on the laptop"
 bash dev/test-wheel.sh "$results/wheel"
 read -r ok bad <"$results/wheel/checks" 2>/dev/null || { ok=0; bad=1; }
 record "wheel: build, install, Node.js" "$ok" "$bad"
@@ -84,6 +79,9 @@ for run in node-on-path no-node; do
     record_report "wheel: Galata ($run)" playwright "$results/wheel/$run/galata.json" \
         "$(cat "$results/wheel/$run/galata.rc" 2>/dev/null || echo 1)"
 done
+# The laptop's lab, from the wheel, in the testbed's laptop: the login node's key + TOTP door, asked once.
+record_report "wheel: Galata on the laptop" playwright "$results/wheel/laptop/galata.json" \
+    "$(cat "$results/wheel/laptop/galata.rc" 2>/dev/null || echo 1)"
 
 step "Galata under JupyterHub (dev/hub/): log in, tile, kernel on the node, cancel; the wheel's venv"
 if SLURM_KERNELS_LAB_ENV=/opt/slurm-kernels/wheel-env bash dev/hub/up.sh; then
@@ -98,7 +96,8 @@ step "nothing left behind"
 leftovers=()
 jobs_left=$(squeue -h -o '%i %u %j %T' 2>/dev/null)
 [ -z "$jobs_left" ] || leftovers+=("Slurm jobs: $jobs_left")
-specs_left=$(ls -d "$(user_home "$TEST_USER")"/.local/share/jupyter/kernels/slurm-* 2>/dev/null)
+specs_left=$(ls -d "$(user_home "$TEST_USER")"/.local/share/jupyter/kernels/slurm-* \
+    "/var/lib/slurm-testbed/laptop/$TEST_USER"/.local/share/jupyter/kernels/slurm-* 2>/dev/null)
 [ -z "$specs_left" ] || leftovers+=("kernelspecs: $specs_left")
 live_processes() { # zombies are already dead; pid 1 here reaps them late
     ps -u "$TEST_USER" -o pid=,stat=,args= 2>/dev/null | awk '$2 !~ /^Z/'

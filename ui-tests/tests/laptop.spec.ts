@@ -1,10 +1,11 @@
 /**
- * A lab as on a laptop (playwright.laptop.config.js): no cluster of its own (no Slurm here). The
- * person adds the testbed by its ssh alias in the panel; the companion logs in through the
- * login node's key + TOTP door: the lab shows the host key never seen (trusted here), then asks
- * for the code once; then the whole path runs through that one login: the form fed by the
- * cluster, a GPU kernel on the node, a cell that prints the node and its CUDA_VISIBLE_DEVICES,
- * cancel.
+ * A lab on the testbed's laptop (playwright.laptop.config.js, start-laptop-lab.sh): inside the
+ * laptop's network and home, no cluster of its own (no Slurm there). The person adds the testbed
+ * by the alias of their ~/.ssh/config in the panel; the companion logs in through the login node's
+ * key + TOTP door: the lab shows the host key never seen (trusted here), then asks for the code
+ * once; then the whole path runs through that one login: the form fed by the cluster, a GPU
+ * kernel on the node, a cell that prints the node, its CUDA_VISIBLE_DEVICES and where it runs (the
+ * notebook's folder is the laptop's only: the kernel starts in the home on the cluster), cancel.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,6 +18,9 @@ const USER_HOME = execFileSync('getent', [
 ])
   .toString()
   .split(':')[5];
+
+/** The laptop's home, as this host sees it (dev/testbed/laptop.sh). */
+const LAPTOP_HOME = `/var/lib/slurm-testbed/laptop/${process.env.TEST_USER || 'alice'}`;
 
 /** The code the test user's phone shows now. */
 function totpCode(): string {
@@ -100,7 +104,7 @@ test('adds the cluster in the panel, logs in once, then a GPU kernel on the node
       }
     }).observe(document.body, { childList: true, subtree: true });
   });
-  const trusted = readFileSync(`${USER_HOME}/.sk-laptop/known_hosts`, 'utf8');
+  const trusted = readFileSync(`${LAPTOP_HOME}/.ssh/known_hosts`, 'utf8');
   expect(trusted).toMatch(/^\[10\.77\.0\.10\]:2222 ssh-ed25519 /);
 
   // The panel is the cluster's now: the form, fed by the cluster through the login.
@@ -134,12 +138,12 @@ test('adds the cluster in the panel, logs in once, then a GPU kernel on the node
   await page.notebook.setCell(
     0,
     'code',
-    'import os, socket; print(socket.gethostname(), os.environ["SLURM_JOB_ID"], os.environ.get("CUDA_VISIBLE_DEVICES"))'
+    'import os, socket; print(socket.gethostname(), os.environ["SLURM_JOB_ID"], os.environ.get("CUDA_VISIBLE_DEVICES"), os.getcwd())'
   );
   await page.notebook.runCell(0);
   // One GPU, as Slurm numbers the node's devices (no cgroup renumbers them on the testbed).
   await expect(page.locator('.jp-OutputArea-output').first()).toHaveText(
-    new RegExp(`^${ready.node} ${ready.jobId} [01]\\s*$`),
+    new RegExp(`^${ready.node} ${ready.jobId} [01] ${USER_HOME}\\s*$`),
     { timeout: 30_000 }
   );
   await cancelFromList(page, card);

@@ -1,11 +1,13 @@
 /**
- * Two clusters in one lab on the testbed's laptop. The companion starts with no cluster of its own
- * (the laptop has Slurm's commands but no Slurm configuration) and one cluster an earlier lab
- * saved (`behind`: the second login node through the door as a jump host, its records in a place
- * of its own on the cluster); the person adds the door itself by its alias through the API, as the
- * panel's "Add a cluster…" does. Each cluster logs in once, has its own allocation, lists only its
- * own, and offers its kernels to the lab's one Jupyter Server under names that cannot collide;
- * a cell in each says where it runs. A cluster with an allocation not over cannot be taken out.
+ * Two clusters in one lab on the testbed's laptop, over two days. The companion starts with no
+ * cluster of its own (the laptop has Slurm's commands but no Slurm configuration) and one cluster
+ * an earlier lab saved (`behind`: the second login node through the door as a jump host, its
+ * records in a place of its own on the cluster); the person adds the door itself by its alias
+ * through the API, as the panel's "Add a cluster…" does. Each cluster logs in once, has its own
+ * allocation, lists only its own, and offers its kernels to the lab's one Jupyter Server under
+ * names that cannot collide; a cell in each says where it runs. Its companion stopped and started
+ * again (the next day's lab): each saved cluster asks for its code once more, and both allocations are there, ready. The CLI
+ * beside the lab sees both clusters. A cluster with an allocation not over cannot be taken out.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +16,7 @@ import { promisify } from 'node:util';
 import type { Allocation } from '../../../src/api/allocation';
 import type { ClusterSummary } from '../../../src/api/clusters';
 import { requestJson } from '../unit/http/request';
-import { Harness } from './harness';
+import { Harness, isRunning } from './harness';
 import {
   notebookOn,
   prepareLaptopLogin,
@@ -125,7 +127,7 @@ async function whereItRuns(a: Allocation, name: string): Promise<string> {
   return stdout.trim();
 }
 
-it('drives two clusters in one lab: each logs in once, runs its own allocation, and offers its kernels under its name', async () => {
+it('drives two clusters in one lab: each logs in once, runs its own allocation, and offers its kernels under its name; the next day each asks its code once and its allocation is there', async () => {
   const listed = async () =>
     ((await api('GET', '/api/clusters')).body.clusters as ClusterSummary[]).map(
       c => [c.name, c.local, c.default]
@@ -222,6 +224,69 @@ it('drives two clusters in one lab: each logs in once, runs its own allocation, 
     [BEHIND, onBehind.id, `job ${onBehind.jobId}`],
     [DOOR, onDoor.id, `job ${onDoor.jobId}`]
   ]);
+  // The next day: the lab's companion stopped and started again (the Jupyter Server stays here). Both saved clusters
+  // are opened again, each asks for its code once (the host keys are known now), and both
+  // allocations are still there, ready, their kernels in the picker and still running cells.
+  const askedBefore = person.asked.length;
+  const { body: about } = await api('GET', '/api');
+  process.kill(about.pid as number, 'SIGTERM');
+  await waitFor(
+    "yesterday's companion to stop",
+    async () => !isRunning(about.pid as number)
+  );
+  await lab.harness.startCompanion();
+  await waitFor(
+    'both saved clusters logged in again',
+    async () => {
+      const { body } = await api('GET', '/api/clusters');
+      const clusters = body.clusters as ClusterSummary[];
+      return clusters.length === 2 && clusters.every(c => c.login === 'up');
+    },
+    60_000,
+    250
+  );
+  expect(person.asked.slice(askedBefore).map(q => [q.cluster, q.kind])).toEqual(
+    expect.arrayContaining([
+      [BEHIND, 'prompts'],
+      [DOOR, 'prompts']
+    ])
+  );
+  expect(person.asked.length - askedBefore).toBe(2);
+  // Each is adopted again: its gateway reached anew (running), then ready.
+  for (const [cluster, mine] of [
+    [BEHIND, onBehind],
+    [DOOR, onDoor]
+  ] as const) {
+    await waitFor(
+      `the allocation on ${cluster} ready again`,
+      async () => {
+        const { body } = await api(
+          'GET',
+          `/clusters/${cluster}/api/allocations`
+        );
+        const states = (body.allocations as Allocation[]).map(a => [
+          a.id,
+          a.state
+        ]);
+        expect(states).toEqual([
+          [mine.id, expect.stringMatching(/^(running|ready)$/)]
+        ]);
+        return states[0][1] === 'ready';
+      },
+      60_000,
+      250
+    );
+  }
+  const specsAgain = (await lab.server.json('GET', '/api/kernelspecs'))
+    .kernelspecs;
+  expect(Object.keys(specsAgain)).toEqual(
+    expect.arrayContaining([
+      pythonKernelspec(onBehind),
+      pythonKernelspec(onDoor)
+    ])
+  );
+  expect(await whereItRuns(onDoor, 'door-again')).toBe(`${onDoor.node} login`);
+
   const missing = await lab.harness.cli(['cancel', '999999']);
   expect([missing.code, missing.stderr]).toEqual([
     1,
@@ -254,10 +319,12 @@ it('drives two clusters in one lab: each logs in once, runs its own allocation, 
   );
   expect((await api('DELETE', `/api/clusters/${DOOR}`)).status).toBe(204);
   expect(await listed()).toEqual([[BEHIND, false, true]]);
-  // Each login asked once: `behind` the door's key and code (its jump) and login2's key; the
-  // door's own login its code, and the door's key too where it came before `behind` saved it.
+  // The first day, each login asked once: `behind` the door's key and code (its jump) and
+  // login2's key; the door's own login its code, and the door's key too where it came before
+  // `behind` saved it.
   const asked = (cluster: string) =>
     person.asked
+      .slice(0, askedBefore)
       .filter(q => q.cluster === cluster)
       .map(q => [q.kind, q.kind === 'host-key' ? q.port : '']);
   expect(asked(BEHIND)).toEqual([
