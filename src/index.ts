@@ -21,6 +21,7 @@ import {
   nullTranslator,
   type TranslationBundle
 } from '@jupyterlab/translation';
+import type { ISignal } from '@lumino/signaling';
 import React from 'react';
 import type { Allocation } from './api/allocation';
 import { gpuEvidenceText } from './format';
@@ -89,6 +90,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         openNotebook,
         notifications,
         named: () => directory.clusters.length > 1,
+        clustersChanged: directory.changed,
         statusBar
       });
     });
@@ -206,6 +208,8 @@ function followModel(
     openNotebook: (kernelName: string) => void;
     notifications: () => Promise<typeof import('./notifications')>;
     named: () => boolean;
+    /** The lab's clusters came or went: whether to name this one may have changed. */
+    clustersChanged: ISignal<unknown, void>;
     statusBar: IStatusBar | null;
     /** The cluster its kernelspecs are named for (one added by alias), if any. */
     kernelsNamedFor?: string;
@@ -309,7 +313,10 @@ function followModel(
         model.clusterName ? `${PLUGIN_ID}:${model.clusterName}` : PLUGIN_ID,
         { item, align: 'left', rank: 4 }
       );
+      const relabel = () => item.update();
+      o.clustersChanged.connect(relabel);
       model.disposed.connect(() => {
+        o.clustersChanged.disconnect(relabel);
         registered.dispose();
         item.dispose();
       });

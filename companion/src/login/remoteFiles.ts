@@ -14,10 +14,19 @@ import type { LoginLink } from './link';
 export class RemoteFiles implements IStateFileSystem {
   constructor(private readonly _link: LoginLink) {}
 
-  /** The user's home directory on the cluster (where SFTP starts). */
-  async home(): Promise<string> {
-    const sftp = await this._link.sftp();
-    return call<string>(cb => sftp.realpath('.', cb));
+  /**
+   * The user's home directory on the cluster (where SFTP starts). Asked once: every kernel start
+   * names its folder from it, and a home does not move while we are logged in.
+   */
+  home(): Promise<string> {
+    this._home ??= this._link
+      .sftp()
+      .then(sftp => call<string>(cb => sftp.realpath('.', cb)))
+      .catch(err => {
+        this._home = undefined;
+        throw err;
+      });
+    return this._home;
   }
 
   /** Creates `dir` and its missing parents, each `mode` (the umask may take more away). */
@@ -175,6 +184,8 @@ export class RemoteFiles implements IStateFileSystem {
       );
     }
   }
+
+  private _home?: Promise<string>;
 }
 
 /** SFTP's "no such file" (status 2). */
