@@ -4,13 +4,15 @@
  * plain key, and it names the certificate's type inside the signature, where OpenSSH wants the
  * plain algorithm ("key type does not match"). So a certificate login is a key object whose
  * public blob is the certificate and whose signature is the private key's, and an `authPK` of
- * our own for such keys only; every other key goes through ssh2's as before.
+ * our own for such keys only; every other key goes through ssh2's as before. A certificate the
+ * ssh-agent holds is such a key too, the agent signing for it (login/certificateAgent.ts).
  *
  * This reaches into ssh2's protocol object (`_protocol.authPK`, `_packetRW`, `_authsQueue`,
  * `_kex.sessionID`, lib/protocol/utils.js): checked when installed, so a future ssh2 that
  * changes them fails with that said, not with a garbled packet. The lockfile pins ssh2 1.17.
  */
 import { Client, ParsedKey, utils } from 'ssh2';
+import { readStrings, sshString } from './sshWire';
 
 // ssh2 has no "exports" map: its internals are reachable, and pinned by the lockfile.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -23,26 +25,49 @@ const protocolUtils = require('ssh2/lib/protocol/utils.js') as {
 const CERTIFICATE = Symbol('openssh-certificate');
 
 interface ICertificateKey extends ParsedKey {
-  [CERTIFICATE]: { signatureAlgorithm: string; baseType: string };
+  [CERTIFICATE]: {
+    signatureAlgorithm: string;
+    baseType: string;
+    agentFlags: number;
+  };
 }
 
-/** A certificate type → the algorithm to ask for, the one inside the signature, its hash. */
-const ALGORITHMS: Record<string, [string, string, string | undefined]> = {
-  'ssh-ed25519-cert-v01@openssh.com': [
-    'ssh-ed25519-cert-v01@openssh.com',
-    'ssh-ed25519',
-    undefined
-  ],
-  'ssh-rsa-cert-v01@openssh.com': [
-    'rsa-sha2-512-cert-v01@openssh.com',
-    'rsa-sha2-512',
-    'sha512'
-  ],
-  'ecdsa-sha2-nistp256-cert-v01@openssh.com': [
-    'ecdsa-sha2-nistp256-cert-v01@openssh.com',
-    'ecdsa-sha2-nistp256',
-    'sha256'
-  ]
+/** What logging in with one type of certificate takes. */
+interface ICertificateType {
+  /** The algorithm to ask for (RSA's names the signature's hash too). */
+  requested: string;
+  /** The one inside the signature: the plain key's, as OpenSSH verifies it. */
+  signatureAlgorithm: string;
+  hash?: string;
+  /** The certified key's fields after its type (ed25519: the point; RSA: e, n; ECDSA: curve, point). */
+  keyFields: number;
+  /** SSH2_AGENTC_SIGN_REQUEST's flags for that signature: the agent's default for RSA is SHA-1. */
+  agentFlags: number;
+}
+
+const SSH_AGENT_RSA_SHA2_512 = 1 << 2;
+
+const CERTIFICATE_TYPES: Record<string, ICertificateType> = {
+  'ssh-ed25519-cert-v01@openssh.com': {
+    requested: 'ssh-ed25519-cert-v01@openssh.com',
+    signatureAlgorithm: 'ssh-ed25519',
+    keyFields: 1,
+    agentFlags: 0
+  },
+  'ssh-rsa-cert-v01@openssh.com': {
+    requested: 'rsa-sha2-512-cert-v01@openssh.com',
+    signatureAlgorithm: 'rsa-sha2-512',
+    hash: 'sha512',
+    keyFields: 2,
+    agentFlags: SSH_AGENT_RSA_SHA2_512
+  },
+  'ecdsa-sha2-nistp256-cert-v01@openssh.com': {
+    requested: 'ecdsa-sha2-nistp256-cert-v01@openssh.com',
+    signatureAlgorithm: 'ecdsa-sha2-nistp256',
+    hash: 'sha256',
+    keyFields: 2,
+    agentFlags: 0
+  }
 };
 
 /**
@@ -59,18 +84,8 @@ export function certifies(
   if (!base64) {
     return false;
   }
-  const skipStrings = (blob: Buffer, count: number): Buffer | undefined => {
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      if (at + 4 > blob.length) {
-        return undefined;
-      }
-      at += 4 + blob.readUInt32BE(at);
-    }
-    return at <= blob.length ? blob.subarray(at) : undefined;
-  };
-  const certified = skipStrings(Buffer.from(base64, 'base64'), 2);
-  const fields = skipStrings(publicBlob, 1);
+  const certified = readStrings(Buffer.from(base64, 'base64'), 2)?.rest;
+  const fields = readStrings(publicBlob, 1)?.rest;
   return (
     !!certified &&
     !!fields &&
@@ -82,9 +97,7 @@ export function certifies(
 /** The plain key type a certificate certifies ("ssh-ed25519"), or undefined for another file. */
 export function certifiedKeyType(certificateText: string): string | undefined {
   const type = certificateText.trim().split(/\s+/)[0];
-  return ALGORITHMS[type]
-    ? type.replace(/-cert-v01@openssh\.com$/, '')
-    : undefined;
+  return CERTIFICATE_TYPES[type] ? plainType(type) : undefined;
 }
 
 /**
@@ -96,8 +109,8 @@ export function certificateKey(
   certificateText: string
 ): ParsedKey {
   const [type, base64] = certificateText.trim().split(/\s+/);
-  const algorithms = ALGORITHMS[type];
-  if (!algorithms || !base64) {
+  const certificateType = CERTIFICATE_TYPES[type];
+  if (!certificateType || !base64) {
     throw new Error(`unsupported certificate type ${type}`);
   }
   let parsed = utils.parseKey(privateKey);
@@ -108,17 +121,81 @@ export function certificateKey(
     throw new Error('the certificate has no private key to go with it');
   }
   const plain = parsed;
-  const blob = Buffer.from(base64, 'base64');
-  const [requested, signatureAlgorithm, hash] = algorithms;
+  return Object.assign(
+    presentedWith(plain, Buffer.from(base64, 'base64'), certificateType),
+    { sign: (data: Buffer) => plain.sign(data, certificateType.hash) }
+  );
+}
+
+/**
+ * A certificate the ssh-agent holds (its blob, as the agent lists it) as a key to log in with:
+ * the agent signs for it (see agentSigning). Undefined for a type it cannot use, or for a plain
+ * key's blob.
+ */
+export function agentCertificateKey(blob: Buffer): ParsedKey | undefined {
+  const type = readStrings(blob, 1)?.strings[0].toString('latin1') ?? '';
+  const certificateType = CERTIFICATE_TYPES[type];
+  // The certified key's fields follow the certificate's type and nonce.
+  const after = certificateType && readStrings(blob, 2)?.rest;
+  const fields = after && readStrings(after, certificateType.keyFields);
+  if (!after || !fields) {
+    return undefined;
+  }
+  const plain = utils.parseKey(
+    Buffer.concat([
+      sshString(plainType(type)),
+      after.subarray(0, after.length - fields.rest.length)
+    ])
+  );
+  return plain instanceof Error || Array.isArray(plain)
+    ? undefined
+    : presentedWith(plain, blob, certificateType);
+}
+
+/**
+ * For a key of agentCertificateKey's: what to ask the ssh-agent to sign with (the certificate's
+ * blob and the flags for its signature), and the algorithm the signature must then name.
+ * Undefined for every other key.
+ */
+export function agentSigning(
+  key: unknown
+): { blob: Buffer; flags: number; algorithm: string } | undefined {
+  const certificate = (key as Partial<ICertificateKey> | undefined)?.[
+    CERTIFICATE
+  ];
+  return certificate
+    ? {
+        blob: (key as ParsedKey).getPublicSSH(),
+        flags: certificate.agentFlags,
+        algorithm: certificate.signatureAlgorithm
+      }
+    : undefined;
+}
+
+/**
+ * `plain` (a private key, or the public one an agent signs for) presented as its certificate:
+ * the certificate's blob is the public key; its signatures are the plain key's.
+ */
+function presentedWith(
+  plain: ParsedKey,
+  blob: Buffer,
+  certificateType: ICertificateType
+): ICertificateKey {
   // Inherits ssh2's hidden marks of a parsed key, so its auth handler takes it.
   const key = Object.create(plain) as ICertificateKey;
-  Object.assign(key, {
-    type: requested,
+  return Object.assign(key, {
+    type: certificateType.requested,
     getPublicSSH: () => blob,
-    sign: (data: Buffer) => plain.sign(data, hash),
-    [CERTIFICATE]: { signatureAlgorithm, baseType: plain.type }
+    [CERTIFICATE]: {
+      signatureAlgorithm: certificateType.signatureAlgorithm,
+      baseType: plain.type,
+      agentFlags: certificateType.agentFlags
+    }
   });
-  return key;
+}
+
+function plainType(certificateType: string): string {
+  return certificateType.replace(/-cert-v01@openssh\.com$/, '');
 }
 
 /** ssh2's protocol object, as far as a publickey request needs it. */
@@ -204,11 +281,4 @@ export function allowCertificates(client: Client): void {
       )
     );
   };
-}
-
-function sshString(value: string | Buffer): Buffer {
-  const bytes = Buffer.from(value);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  return Buffer.concat([length, bytes]);
 }

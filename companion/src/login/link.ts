@@ -5,9 +5,11 @@
  * per command or kernel (ControlMaster's role, without an `ssh` process that outlives us).
  *
  * - Reached as the user's OpenSSH would (`ssh -G`: HostName, Port, User, IdentityFile, Include,
- *   Match, ProxyJump), keys from those files and the ssh-agent, then keyboard-interactive. Each
- *   ProxyJump hop is a login of its own (its host key checked, its questions asked), and the next
- *   one runs over a stream the hop opens: no `ssh` process, as OpenSSH's `-J` does it.
+ *   Match, ProxyJump, ProxyCommand), keys from those files and the ssh-agent (their OpenSSH
+ *   certificates first, login/certificates.ts), then keyboard-interactive. Each ProxyJump hop is
+ *   a login of its own (its host key checked, its questions asked), and the next one runs over a
+ *   stream the hop opens: no `ssh` process, as OpenSSH's `-J` does it. A ProxyCommand runs as
+ *   OpenSSH runs it, for as long as the connection (login/proxyCommand.ts).
  * - A host key no known_hosts file lists is shown to the person (SHA256 fingerprint) and saved to
  *   their known_hosts once accepted; a changed or revoked key is refused, never asked about.
  * - No timer runs while a person is asked (a code typed, a push approved on a phone): ssh2's
@@ -42,6 +44,9 @@ import {
   certifiedKeyType,
   certifies
 } from './certificates';
+import { CertificateAgent } from './certificateAgent';
+import { hostKeyDecisions } from './hostKeyDecisions';
+import { proxyCommandStream } from './proxyCommand';
 import { Slots } from './slots';
 
 /** A host key to decide on: the user sees this and says whether it is the login node's. */
@@ -360,12 +365,12 @@ export class LoginLink {
       for (const [i, step] of chain.entries()) {
         const client = new Client();
         clients.push(client);
-        await this._login(
-          client,
-          step,
-          await KnownHosts.load(step.knownHostsFiles),
-          through
-        );
+        const knownHosts = await KnownHosts.load(step.knownHostsFiles);
+        // The first host through its ProxyCommand where it has one (hops have none: hostConfig).
+        through ??= step.proxyCommand
+          ? proxyCommandStream(step.proxyCommand)
+          : undefined;
+        await this._login(client, step, knownHosts, through);
         const next = chain[i + 1];
         if (next) {
           through = await Private.forwardOut(client, next, this._o.cluster);
@@ -378,7 +383,10 @@ export class LoginLink {
     }
   }
 
-  /** One login: to `config`'s host, or over `through` (a stream a ProxyJump hop opened to it). */
+  /**
+   * One login: to `config`'s host, or over `through` (a stream a ProxyJump hop opened to it, or
+   * its ProxyCommand's stdio; ending the client ends that proxy).
+   */
   private _login(
     client: Client,
     config: IHostConfig,
@@ -419,7 +427,9 @@ export class LoginLink {
           )
         )
       );
-      client.once('error', (err: Error & { level?: string }) => {
+      // Every error, not just the first: ssh2 can emit several (a ProxyCommand that died, then
+      // "Connection lost before handshake"); the first says why.
+      client.on('error', (err: Error & { level?: string }) => {
         if (refused) {
           reject(refused);
         } else if (err.level === 'client-authentication') {
@@ -491,7 +501,15 @@ export class LoginLink {
     key: Buffer,
     signal: AbortSignal
   ): Promise<void> {
-    const verdict = knownHosts.verify(names, config.port, key);
+    let verdict = knownHosts.verify(names, config.port, key);
+    if (!verdict.ok && verdict.refusal === 'unknown') {
+      // Another login of the lab may have saved it since this one read known_hosts.
+      verdict = (await KnownHosts.load(config.knownHostsFiles)).verify(
+        names,
+        config.port,
+        key
+      );
+    }
     if (verdict.ok) {
       return;
     }
@@ -508,23 +526,33 @@ export class LoginLink {
       keyType: Private.keyType(key),
       fingerprint: hostKeyFingerprint(key)
     };
+    // As OpenSSH saves it: under the HostKeyAlias, else the address connected to.
+    const savedAs = names.length === 1 ? names[0] : config.hostname;
+    const saveTo = this._o.saveHostKeysTo ?? config.knownHostsFiles[0];
+    const name = knownHostsName(savedAs, config.port);
     this._setState('asking');
-    const trusted = await this._o.prompts.trustNewHostKey(hostKey, signal);
+    // Asked once where other logins of the lab meet the same key at once; saved by the one asking.
+    const decided = await hostKeyDecisions.decide(
+      `${saveTo}\n${name}\n${hostKey.fingerprint}`,
+      async () => {
+        const trusted = await this._o.prompts.trustNewHostKey(hostKey, signal);
+        if (signal.aborted) {
+          return 'withdrawn';
+        }
+        if (trusted) {
+          await Private.saveHostKey(saveTo, name, hostKey.keyType, key);
+        }
+        return trusted ? 'trusted' : 'refused';
+      },
+      signal
+    );
     this._setState('connecting');
-    if (!trusted) {
+    if (decided !== 'trusted') {
       throw new LoginError(
         `${this._o.cluster}: the host key ${hostKey.fingerprint} was not accepted`,
         'cancelled'
       );
     }
-    // As OpenSSH saves it: under the HostKeyAlias, else the address connected to.
-    const savedAs = names.length === 1 ? names[0] : config.hostname;
-    await Private.saveHostKey(
-      this._o.saveHostKeysTo ?? config.knownHostsFiles[0],
-      knownHostsName(savedAs, config.port),
-      hostKey.keyType,
-      key
-    );
   }
 
   /**
@@ -743,8 +771,13 @@ namespace Private {
       }
       methods.push({ type: 'publickey', username, key: text });
     }
+    // The agent's certificates too, which ssh2's own agent client drops.
     if (agent) {
-      methods.push({ type: 'agent', username, agent });
+      methods.push({
+        type: 'agent',
+        username,
+        agent: new CertificateAgent(agent)
+      });
     }
     return methods;
   }

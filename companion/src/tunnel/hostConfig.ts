@@ -41,6 +41,12 @@ export interface IHostConfig {
    * through the one before; the host itself through the last); empty where there are none.
    */
   proxyJump: string[];
+  /**
+   * ProxyCommand, its tokens expanded: the command line whose stdin and stdout carry the
+   * connection (login/proxyCommand.ts runs it for the login); undefined where there is none.
+   * OpenSSH takes whichever of ProxyJump and ProxyCommand comes first, and `ssh -G` prints only it.
+   */
+  proxyCommand?: string;
 }
 
 /** One ProxyJump hop: `[ssh://][user@]host[:port]`. */
@@ -109,6 +115,8 @@ export async function hostConfig(
   const hostname =
     configured && configured !== host ? configured : (nodeAddress ?? host);
   const alias = one('hostkeyalias');
+  const port = Number(one('port') ?? 22) || 22;
+  const user = one('user') ?? sources.user ?? os.userInfo().username;
   const knownHostsFiles = [
     ...(evaluated.get('userknownhostsfile') ?? []),
     ...(evaluated.get('globalknownhostsfile') ?? [])
@@ -118,8 +126,8 @@ export async function hostConfig(
     .map(file => expandHome(file, home));
   return {
     hostname,
-    port: Number(one('port') ?? 22) || 22,
-    user: one('user') ?? sources.user ?? os.userInfo().username,
+    port,
+    user,
     identityFiles: (
       evaluated.get('identityfile') ??
       ['id_rsa', 'id_ecdsa', 'id_ed25519'].map(f => `~/.ssh/${f}`)
@@ -138,13 +146,47 @@ export async function hostConfig(
     proxyJump:
       (one('proxyjump') ?? 'none') === 'none'
         ? []
-        : (one('proxyjump') as string).split(',')
+        : (one('proxyjump') as string).split(','),
+    proxyCommand: expandProxyCommand(one('proxycommand'), {
+      h: hostname,
+      p: String(port),
+      r: user,
+      n: host,
+      k: alias ?? host
+    })
   };
 }
 
 /**
+ * ProxyCommand with its tokens expanded as OpenSSH 9.2 expands them (sshconnect.c
+ * expand_proxy_command; `ssh -G` prints them unexpanded): %h the HostName, %p the port, %r the
+ * user, %n the name as given, %k the HostKeyAlias else that name, %% a %. OpenSSH refuses any other
+ * token, and so does this; `none` is no command.
+ */
+export function expandProxyCommand(
+  command: string | undefined,
+  tokens: Record<'h' | 'p' | 'r' | 'n' | 'k', string>
+): string | undefined {
+  if (command === undefined || command === 'none') {
+    return undefined;
+  }
+  return command.replace(/%(.?)/g, (token, key: string) => {
+    if (key === '%') {
+      return '%';
+    }
+    if (!(key in tokens)) {
+      throw new Error(
+        `ProxyCommand ${command}: OpenSSH knows no token ${token} there (only %h %p %r %n %k %%)`
+      );
+    }
+    return tokens[key as keyof typeof tokens];
+  });
+}
+
+/**
  * A ProxyJump hop's settings: its own config (`ssh -G HOST`), the user and port the hop names
- * winning. A hop's own ProxyJump is not followed (the chain is the one the host's config gives).
+ * winning. A hop's own ProxyJump and ProxyCommand are not followed (the chain is the one the
+ * host's config gives, each hop reached through the one before).
  */
 export async function jumpHostConfig(
   hop: string,
@@ -156,7 +198,8 @@ export async function jumpHostConfig(
     ...config,
     user: user ?? config.user,
     port: port ?? config.port,
-    proxyJump: []
+    proxyJump: [],
+    proxyCommand: undefined
   };
 }
 
@@ -168,6 +211,7 @@ function unsupportedLogins(
   if (evaluated.get('hostbasedauthentication')?.[0] === 'yes') {
     unsupported.push('hostbased authentication (ssh-keysign)');
   }
+  // The login runs it (login/proxyCommand.ts); the companion's ssh to nodes does not.
   if (evaluated.has('proxycommand')) {
     unsupported.push(`ProxyCommand ${evaluated.get('proxycommand')?.[0]}`);
   }

@@ -3,16 +3,19 @@
  * laptop's key `id_sshproxy` is in no authorized_keys, and the testbed's laptop door (login:2222)
  * trusts the user CA that signed `id_sshproxy-cert.pub` beside it (dev/testbed/up.sh). The login
  * presents the certificate (login/certificates.ts), then the door asks its code; the same key
- * without its certificate is refused.
+ * without its certificate is refused. A certificate held only in the ssh-agent (`ssh-add` of the
+ * key, as sshproxy users do) logs in too (login/certificateAgent.ts).
  */
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { IPromptRound, LoginLink } from '../../src/login/link';
 import { RemoteRunner } from '../../src/login/remoteRunner';
 import { LocalRunner } from '../../src/slurm';
 import { hostConfig } from '../../src/tunnel/hostConfig';
+import { startSshAgent } from '../sshAgent';
 import {
+  CERTIFIED_KEY,
   LOGIN_DOOR,
   requireTestUser,
   totpCode,
@@ -21,14 +24,6 @@ import {
 
 jest.setTimeout(60_000);
 requireTestUser();
-
-/** The laptop's certified key (dev/testbed/up.sh certify_laptop_key). */
-const CERTIFIED_KEY = path.join(
-  '/var/lib/slurm-testbed/laptop',
-  os.userInfo().username,
-  '.ssh',
-  'id_sshproxy'
-);
 
 let dir: string;
 
@@ -46,13 +41,17 @@ function doorWith(identityFile: string): string {
   ]);
 }
 
-function linkThrough(configFile: string, rounds: IPromptRound[]): LoginLink {
+/** A login to the door; with no `agent`, only the config's key files (and certificates). */
+function linkThrough(
+  configFile: string,
+  rounds: IPromptRound[],
+  agent = ''
+): LoginLink {
   return new LoginLink({
     cluster: LOGIN_DOOR.alias,
     hostConfig: () =>
       hostConfig(LOGIN_DOOR.alias, { runner: new LocalRunner(), configFile }),
-    // No agent: only the file's key (and its certificate) is offered.
-    agent: '',
+    agent,
     prompts: {
       trustNewHostKey: async () => true,
       answer: async round => {
@@ -93,5 +92,32 @@ it('logs in with the certificate beside the key, then the code; the bare key is 
     expect(failure.message).toMatch(/refused the login as \S+/);
   } finally {
     refused.close();
+  }
+});
+
+it('logs in with a certificate only the ssh-agent holds', async () => {
+  // As sshproxy users do: ssh-add of the key with its certificate beside it; then the files go.
+  const key = path.join(dir, 'id_sshproxy');
+  copyFileSync(CERTIFIED_KEY, key);
+  copyFileSync(`${CERTIFIED_KEY}-cert.pub`, `${key}-cert.pub`);
+  chmodSync(key, 0o600);
+  const agent = await startSshAgent(path.join(dir, 'agent.sock'), [key]);
+  rmSync(key);
+  rmSync(`${key}-cert.pub`);
+  // The config names no key there is: only the agent can log in.
+  const config = writeLoginDoorConfig(dir, path.join(dir, 'known_hosts'), [
+    `IdentityFile ${path.join(dir, 'no-such-key')}`
+  ]);
+  const rounds: IPromptRound[] = [];
+  const link = linkThrough(config, rounds, agent.socket);
+  try {
+    const { code, stdout } = await new RemoteRunner(link).run(['hostname']);
+    expect([code, stdout]).toEqual([0, 'login\n']);
+    expect(rounds.map(r => r.prompts.map(p => p.prompt))).toEqual([
+      ['Verification code: ']
+    ]);
+  } finally {
+    link.close();
+    agent.stop();
   }
 });

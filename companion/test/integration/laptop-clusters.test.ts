@@ -319,19 +319,18 @@ it('drives two clusters in one lab: each logs in once, runs its own allocation, 
   );
   expect((await api('DELETE', `/api/clusters/${DOOR}`)).status).toBe(204);
   expect(await listed()).toEqual([[BEHIND, false, true]]);
-  // The first day, each login asked once: `behind` the door's key and code (its jump) and
-  // login2's key; the door's own login its code, and the door's key too where it came before
-  // `behind` saved it.
+  // The first day, each login asked once: its code, and each host key once in all (the door's,
+  // met by both logins, asked by whichever met it first and shared or saved for the other;
+  // login2's, behind the door).
   const asked = (cluster: string) =>
     person.asked
       .slice(0, askedBefore)
       .filter(q => q.cluster === cluster)
       .map(q => [q.kind, q.kind === 'host-key' ? q.port : '']);
-  expect(asked(BEHIND)).toEqual([
-    ['host-key', LOGIN_DOOR.port],
-    ['prompts', ''],
-    ['host-key', 22]
-  ]);
+  expect(asked(BEHIND).filter(([kind]) => kind === 'prompts')).toHaveLength(1);
   expect(asked(DOOR).filter(([kind]) => kind === 'prompts')).toHaveLength(1);
-  expect(asked(DOOR).length).toBeLessThanOrEqual(2);
+  const hostKeys = [...asked(BEHIND), ...asked(DOOR)]
+    .filter(([kind]) => kind === 'host-key')
+    .map(([, port]) => port);
+  expect(hostKeys.sort()).toEqual([22, LOGIN_DOOR.port].sort());
 });

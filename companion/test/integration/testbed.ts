@@ -226,6 +226,17 @@ export function writeLoginDoorConfig(
   return config;
 }
 
+/**
+ * The laptop's key that no authorized_keys lists, with a certificate of the user CA beside it
+ * (`-cert.pub`), which only the laptop door trusts (dev/testbed/up.sh certify_laptop_key).
+ */
+export const CERTIFIED_KEY = path.join(
+  '/var/lib/slurm-testbed/laptop',
+  os.userInfo().username,
+  '.ssh',
+  'id_sshproxy'
+);
+
 /** The test user's current TOTP code, as their phone would show it. */
 export function totpCode(): string {
   const secret = readFileSync(

@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ParsedKey, utils } from 'ssh2';
 import {
+  agentCertificateKey,
+  agentSigning,
   certificateKey,
   certifiedKeyType,
   certifies
@@ -59,5 +61,26 @@ describe('OpenSSH user certificates', () => {
     expect(() =>
       certificateKey(readFileSync(path.join(dir, 'mine.pub')), cert)
     ).toThrow('the certificate has no private key to go with it');
+  });
+
+  it('takes a certificate blob from the agent as a key the agent signs for; a plain blob is none', () => {
+    const cert = readFileSync(path.join(dir, 'mine-cert.pub'), 'utf8');
+    const blob = Buffer.from(cert.trim().split(/\s+/)[1], 'base64');
+    const key = agentCertificateKey(blob) as ParsedKey;
+    expect(key.type).toBe('ssh-ed25519-cert-v01@openssh.com');
+    expect(key.getPublicSSH()).toEqual(blob);
+    expect(agentSigning(key)).toEqual({
+      blob,
+      flags: 0,
+      algorithm: 'ssh-ed25519'
+    });
+    // The public key it inherits is the one the certificate certifies.
+    expect(Object.getPrototypeOf(key).getPublicSSH()).toEqual(
+      publicOf(path.join(dir, 'mine'))
+    );
+    const plain = publicOf(path.join(dir, 'mine'));
+    expect(agentCertificateKey(plain)).toBe(undefined);
+    expect(agentSigning(utils.parseKey(plain))).toBe(undefined);
+    expect(agentCertificateKey(blob.subarray(0, 40))).toBe(undefined);
   });
 });

@@ -1,4 +1,9 @@
-import { hostConfig, parseJumpHop } from '../../../src/tunnel/hostConfig';
+import {
+  expandProxyCommand,
+  hostConfig,
+  jumpHostConfig,
+  parseJumpHop
+} from '../../../src/tunnel/hostConfig';
 import { fixture } from '../fixtures';
 import { FakeRunner } from '../slurm/fake-runner';
 
@@ -141,6 +146,46 @@ describe("a node's ssh settings, as OpenSSH evaluates them (ssh -G)", () => {
       )
     );
     expect(plain.proxyJump).toEqual([]);
+    expect(plain.proxyCommand).toBe(undefined);
+  });
+
+  it('expands ProxyCommand as OpenSSH does; the ProxyJump after it loses, as in OpenSSH', async () => {
+    const proxied = await hostConfig(
+      'proxied',
+      sources(fixture('../openssh-9.2/ssh-G-proxycommand.txt'))
+    );
+    expect(proxied.proxyCommand).toBe(
+      'env PROXY_FOR=alice@proxied PROXY_KEY=cluster-login nc -X connect -x proxy.example.org:8080 login.cluster.example 2200'
+    );
+    expect(proxied.proxyJump).toEqual([]);
+    // The companion's ssh to nodes does not run it.
+    expect(proxied.unsupported).toEqual([
+      'ProxyCommand env PROXY_FOR=%r@%n PROXY_KEY=%k nc -X connect -x proxy.example.org:8080 %h %p'
+    ]);
+    // A hop's own is not followed: each hop is reached through the one before.
+    const hop = await jumpHostConfig(
+      'proxied',
+      sources(fixture('../openssh-9.2/ssh-G-proxycommand.txt'))
+    );
+    expect(hop.proxyCommand).toBe(undefined);
+  });
+});
+
+describe('a ProxyCommand line', () => {
+  const tokens = { h: '10.0.0.5', p: '22', r: 'alice', n: 'hpc', k: 'hpc' };
+
+  it('takes %h %p %r %n %k and %%, and none as no command', () => {
+    expect(
+      expandProxyCommand("ssh -W '[%h]:%p' -l %r gate # %n %k 100%%", tokens)
+    ).toBe("ssh -W '[10.0.0.5]:22' -l alice gate # hpc hpc 100%");
+    expect(expandProxyCommand('none', tokens)).toBe(undefined);
+    expect(expandProxyCommand(undefined, tokens)).toBe(undefined);
+  });
+
+  it('refuses a token OpenSSH refuses there', () => {
+    expect(() => expandProxyCommand('nc %C %h', tokens)).toThrow(
+      'ProxyCommand nc %C %h: OpenSSH knows no token %C there (only %h %p %r %n %k %%)'
+    );
   });
 });
 
