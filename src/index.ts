@@ -248,6 +248,7 @@ function followModel(
     (await prompter).ask(question)
   );
   model.loginSettled.connect(async (_, id) => (await prompter).settled(id));
+  model.disposed.connect(async () => (await prompter).closeAll());
   model.autoCancelling.connect(async (_, a) =>
     (await notifications()).notifyAutoCancel(
       a,

@@ -132,6 +132,11 @@ export class LoginPrompter {
     dialog?.close();
   }
 
+  /** The cluster was taken out of the lab: its open questions are moot, their dialogs go. */
+  closeAll(): void {
+    [...this._open.keys()].forEach(id => this.settled(id));
+  }
+
   private _dialogFor(question: LoginQuestion): IClosableDialog {
     const { trans } = this._o;
     const show = this._o.show ?? showDialog;

@@ -125,4 +125,17 @@ describe('LoginPrompter', () => {
     expect(replies).toEqual([]);
     close.mockRestore();
   });
+
+  it("closes a cluster's open dialogs when it is taken out, and sends nothing for them", async () => {
+    const { p, replies, shown } = prompter();
+    const code = p.ask(CODE);
+    const hostKey = p.ask(HOST_KEY);
+    expect(shown).toHaveLength(2);
+    const close = jest.spyOn(Dialog.tracker, 'find').mockReturnValue(undefined);
+    p.closeAll();
+    shown.forEach(d => d.settle(true, ['secret', '1']));
+    await Promise.all([code, hostKey]);
+    expect(replies).toEqual([]);
+    close.mockRestore();
+  });
 });
