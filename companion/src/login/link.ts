@@ -49,6 +49,28 @@ import { hostKeyDecisions } from './hostKeyDecisions';
 import { proxyCommandStream } from './proxyCommand';
 import { Slots } from './slots';
 
+/**
+ * Why SFTP did not start, said so that the person can act on it. A shell startup file that prints
+ * for non-interactive logins (an `echo` in ~/.bashrc, a banner on stdout) puts its text where
+ * SFTP's first packet belongs, and ssh2 reads the text's first 4 bytes as a packet length.
+ */
+export function sftpFailure(message: string): string {
+  const length = /Packet length (\d+) exceeds/.exec(message)?.[1];
+  if (!length) {
+    return `no SFTP on the login node: ${message}`;
+  }
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(Number(length));
+  const text = head.toString('latin1');
+  const shown = /^[\x20-\x7e]{4}$/.test(text) ? ` "${text}…"` : ' something';
+  return (
+    `no SFTP on the login node: your login shell there printed${shown} before SFTP could start. ` +
+    'A shell startup file (~/.bashrc, ~/.cshrc, ~/.zshenv) prints for non-interactive logins: ' +
+    'let it print only in interactive shells (in ~/.bashrc, put [[ $- == *i* ]] || return above ' +
+    "the output). OpenSSH's sftp and scp fail the same way."
+  );
+}
+
 /** A host key to decide on: the user sees this and says whether it is the login node's. */
 export interface INewHostKey {
   /** The name the user gave (a ~/.ssh/config alias, or user@host). */
@@ -231,12 +253,7 @@ export class LoginLink {
             if (err) {
               release();
               this._sftp = undefined;
-              reject(
-                new LoginError(
-                  `no SFTP on the login node: ${err.message}`,
-                  'connect'
-                )
-              );
+              reject(new LoginError(sftpFailure(err.message), 'connect'));
               return;
             }
             sftp.once('close', () => {

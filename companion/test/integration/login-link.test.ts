@@ -215,6 +215,22 @@ it("logs in to compute nodes through the login with the laptop's key, checking t
   }
 });
 
+it('says that a startup file printing on the cluster breaks SFTP, and how to quiet it', async () => {
+  // A line above Debian's "not interactive: return", as users add them (a banner, `module list`).
+  const bashrc = path.join(os.homedir(), '.bashrc');
+  const original = readFileSync(bashrc, 'utf8');
+  writeFileSync(bashrc, `echo "Welcome to the cluster"\n${original}`);
+  const link = linkFor(person().prompts);
+  try {
+    await expect(link.sftp()).rejects.toThrow(
+      /your login shell there printed "Welc…" before SFTP could start.*\[\[ \$- == \*i\* \]\] \|\| return/
+    );
+  } finally {
+    writeFileSync(bashrc, original);
+    link.close();
+  }
+});
+
 it('refuses a changed host key loudly, and asks nothing', async () => {
   const other = readFileSync('/etc/ssh/ssh_host_ecdsa_key.pub', 'utf8')
     .split(' ')
