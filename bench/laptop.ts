@@ -23,17 +23,11 @@ import {
   readFileSync,
   writeFileSync
 } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { KERNEL_WS_PROTOCOL } from '../companion/src/gateway/client';
-import {
-  cancelJob,
-  listJobs,
-  LocalRunner,
-  submitJob
-} from '../companion/src/slurm';
 import { Harness, onLaptop } from '../companion/test/integration/harness';
+import { requestJson } from '../companion/test/unit/http/request';
 import {
   JupyterServer,
   KernelChannel
@@ -54,12 +48,13 @@ import {
   N,
   roundTripTable,
   roundTrips,
-  SITE_ENV,
-  WARMUP
+  WARMUP,
+  runBench,
+  type Cleanup
 } from './measure';
+import { startManualServer } from './manualServer';
 
-const runner = new LocalRunner();
-const cleanup: Array<() => Promise<void>> = [];
+const cleanup: Cleanup = [];
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** Ours from the laptop: cluster added → logged in → allocation → kernel → first cell. */
@@ -106,36 +101,6 @@ async function ourPath(
   };
 }
 
-/** HTTP over a unix socket (the laptop's forwarded one). */
-function requestOver(
-  socketPath: string,
-  method: string,
-  urlPath: string,
-  token: string,
-  body?: string
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        socketPath,
-        method,
-        path: urlPath,
-        headers: {
-          Authorization: `token ${token}`,
-          'Content-Type': 'application/json'
-        }
-      },
-      res => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      }
-    );
-    req.once('error', reject);
-    req.end(body);
-  });
-}
-
 /**
  * The manual path from the laptop: jupyter server in a job, `ssh -N -J door -L` to it, the code
  * typed once (SSH_ASKPASS reads it from a 0600 file).
@@ -143,31 +108,12 @@ function requestOver(
 async function manualPath(
   harness: Harness
 ): Promise<{ path: IPath; firstCellMs: number }> {
-  const token = randomBytes(16).toString('hex');
-  const port = 20000 + Math.floor(Math.random() * 40000);
   const cluster = harness.clusterDir as string;
-  const tokenFile = path.join(cluster, 'manual-token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
   const submitted = performance.now();
-  const jobId = await submitJob(runner, {
-    script: [
-      '#!/bin/bash',
-      `source ${SITE_ENV}/bin/activate`,
-      `export JUPYTER_TOKEN_FILE=${tokenFile}`,
-      `exec jupyter server --no-browser --ip=127.0.0.1 --port=${port} --ServerApp.port_retries=0 ` +
-        `--ServerApp.root_dir=${cluster} --ZMQChannelsWebsocketConnection.limit_rate=False`,
-      ''
-    ].join('\n'),
-    partition: 'gpu',
-    gres: 'gpu:1',
-    time: '30',
+  const { token, port, node } = await startManualServer({
+    dir: cluster,
     jobName: 'bench-manual-laptop',
-    output: path.join(cluster, 'manual-%j.log')
-  });
-  cleanup.push(() => cancelJob(runner, jobId));
-  const job = await waitFor('the manual job to run', async () => {
-    const [j] = await listJobs(runner, { jobIds: [jobId] });
-    return j?.state === 'RUNNING' ? j : undefined;
+    cleanup
   });
 
   // The laptop's ssh: the door as its jump host, the nodes' keys as the user keeps them.
@@ -177,7 +123,7 @@ async function manualPath(
     .split(' ')
     .slice(0, 2)
     .join(' ');
-  writeFileSync(nodesKnown, `${job.nodes} ${hostKey}\n`, { mode: 0o600 });
+  writeFileSync(nodesKnown, `${node} ${hostKey}\n`, { mode: 0o600 });
   appendFileSync(
     config,
     [
@@ -203,38 +149,37 @@ async function manualPath(
       'ExitOnForwardFailure=yes',
       '-L',
       `${forwarded}:127.0.0.1:${port}`,
-      job.nodes
+      node
     ],
     { ...harness.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' }
   );
   cleanup.push(async () => {
     ssh.kill('SIGTERM');
   });
+  const auth = { Authorization: `token ${token}` };
   await waitFor(
     'the manual server through ssh -L',
     () =>
-      requestOver(forwarded, 'GET', '/api', token).then(
+      requestJson(forwarded, 'GET', '/api', undefined, auth).then(
         r => r.status === 200,
         () => false
       ),
     60_000,
     100
   );
-  const kernel = JSON.parse(
-    (
-      await requestOver(
-        forwarded,
-        'POST',
-        '/api/kernels',
-        token,
-        '{"name":"python3"}'
-      )
-    ).text
-  ) as { id: string };
+  const kernel = (
+    await requestJson(
+      forwarded,
+      'POST',
+      '/api/kernels',
+      { name: 'python3' },
+      auth
+    )
+  ).body as { id: string };
   const ws = new WebSocket(
     `ws+unix://${forwarded}:/api/kernels/${kernel.id}/channels?session_id=${randomBytes(8).toString('hex')}`,
     [KERNEL_WS_PROTOCOL],
-    { headers: { Authorization: `token ${token}` }, maxPayload: 0 }
+    { headers: auth, maxPayload: 0 }
   );
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
@@ -281,15 +226,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-main()
-  .catch(err => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? err.stack : String(err)}\n`
-    );
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    for (const step of cleanup.reverse()) {
-      await step().catch(() => undefined);
-    }
-  });
+runBench(main, cleanup);

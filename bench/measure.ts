@@ -157,3 +157,22 @@ export function bulkTable(
   }
   return out;
 }
+
+/** What a benchmark started, each stopped at its end, last first. */
+export type Cleanup = Array<() => Promise<void>>;
+
+/** Runs a benchmark: a failure is printed with its stack and sets the exit code; cleanup runs either way. */
+export function runBench(main: () => Promise<void>, cleanup: Cleanup): void {
+  main()
+    .catch(err => {
+      process.stderr.write(
+        `bench failed: ${err instanceof Error ? err.stack : String(err)}\n`
+      );
+      process.exitCode = 1;
+    })
+    .finally(async () => {
+      for (const step of cleanup.reverse()) {
+        await step().catch(() => undefined);
+      }
+    });
+}

@@ -15,17 +15,12 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import type { Allocation } from '../src/api/allocation';
 import { KERNEL_WS_PROTOCOL } from '../companion/src/gateway/client';
-import {
-  cancelJob,
-  listJobs,
-  LocalRunner,
-  submitJob
-} from '../companion/src/slurm';
+import { listJobs, LocalRunner } from '../companion/src/slurm';
 import { Harness } from '../companion/test/integration/harness';
 import {
   freePort,
@@ -44,41 +39,23 @@ import {
   N,
   roundTripTable,
   roundTrips,
-  SITE_ENV,
-  WARMUP
+  WARMUP,
+  runBench,
+  type Cleanup
 } from './measure';
+import { startManualServer } from './manualServer';
 
 const STARTUP_REPS = Number(process.env.BENCH_STARTUP_REPS ?? 3);
 
 const runner = new LocalRunner();
-const cleanup: Array<() => Promise<void>> = [];
+const cleanup: Cleanup = [];
 
 /** The manual path: jupyter server in a job, reached with `ssh -N -L`. */
 async function manualPath(harness: Harness): Promise<IPath> {
-  const token = randomBytes(16).toString('hex');
-  const port = 20000 + Math.floor(Math.random() * 40000);
-  // The token reaches the job in a 0600 file, never argv (jobs get none of our environment).
-  const tokenFile = path.join(harness.dir, 'manual-token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const jobId = await submitJob(runner, {
-    script: [
-      '#!/bin/bash',
-      `source ${SITE_ENV}/bin/activate`,
-      `export JUPYTER_TOKEN_FILE=${tokenFile}`,
-      `exec jupyter server --no-browser --ip=127.0.0.1 --port=${port} --ServerApp.port_retries=0 ` +
-        `--ServerApp.root_dir=${harness.dir} --ZMQChannelsWebsocketConnection.limit_rate=False`,
-      ''
-    ].join('\n'),
-    partition: 'gpu',
-    gres: 'gpu:1',
-    time: '30',
+  const { token, port, node } = await startManualServer({
+    dir: harness.dir,
     jobName: 'bench-manual-path',
-    output: path.join(harness.dir, 'manual-%j.log')
-  });
-  cleanup.push(() => cancelJob(runner, jobId));
-  const job = await waitFor('the manual job to run', async () => {
-    const [j] = await listJobs(runner, { jobIds: [jobId] });
-    return j?.state === 'RUNNING' ? j : undefined;
+    cleanup
   });
   const local = await freePort();
   const ssh: ChildProcess = spawn(
@@ -91,7 +68,7 @@ async function manualPath(harness: Harness): Promise<IPath> {
       'ExitOnForwardFailure=yes',
       '-L',
       `127.0.0.1:${local}:127.0.0.1:${port}`,
-      job.nodes
+      node
     ],
     { stdio: 'ignore', env: harness.env }
   );
@@ -323,15 +300,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-main()
-  .catch(err => {
-    process.stderr.write(
-      `bench failed: ${err instanceof Error ? err.stack : String(err)}\n`
-    );
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    for (const step of cleanup.reverse()) {
-      await step().catch(() => undefined);
-    }
-  });
+runBench(main, cleanup);

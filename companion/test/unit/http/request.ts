@@ -2,12 +2,14 @@ import http from 'node:http';
 
 /**
  * Sends one HTTP request over a unix socket and resolves the status and parsed JSON body.
+ * `headers` add to the JSON content type (a Jupyter Server's token).
  */
 export function requestJson(
   socketPath: string,
   method: string,
   path: string,
-  body?: unknown
+  body?: unknown,
+  headers: Record<string, string> = {}
 ): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -15,7 +17,7 @@ export function requestJson(
         socketPath,
         method,
         path,
-        headers: { 'content-type': 'application/json' }
+        headers: { 'content-type': 'application/json', ...headers }
       },
       res => {
         const chunks: Buffer[] = [];
