@@ -259,8 +259,9 @@ run_end_to_end() { # run-name PATH expected-node
     echo $? >"$dir/galata.rc"
 }
 
-# The laptop's Galata test (add the cluster, host key, code once, a GPU kernel on the node, cancel),
-# its lab from the venv, inside the testbed's laptop: its own network, home and ~/.ssh/config.
+# The laptop's Galata tests (add the cluster, host key, code once, a GPU kernel on the node, cancel;
+# asleep mid-cell, one code on waking), the lab from the venv, inside the testbed's laptop: its own
+# network, home and ~/.ssh/config.
 run_on_laptop() {
     local dir="$out/laptop"
     install -d -o "$TEST_USER" -m 700 "$dir"
