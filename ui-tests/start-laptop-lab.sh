@@ -17,10 +17,10 @@ laptop_home="$TB_STATE/laptop/$user"
 env_dir=${SLURM_KERNELS_LAB_ENV:-/opt/slurm-kernels/lab-env}
 path=${SLURM_KERNELS_TEST_PATH:-$env_dir/bin:/usr/bin:/bin}
 run_dir=/tmp/sk-laptop-lab-$user
-# setpriv, not runuser: it execs, so a signal reaches sudo (which passes it on to the lab) directly.
-as_user() { if [ "$(id -u)" = 0 ]; then setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"; else "$@"; fi; }
-# In the background, "$!" is then the command itself (sudo, node), not a subshell around it.
+# Execs (setpriv, not runuser), so that in the background "$!" is the command itself (sudo, node)
+# and a signal reaches sudo, which passes it on to the lab; in the foreground, run it in ( ).
 exec_as_user() { if [ "$(id -u)" = 0 ]; then exec setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"; else exec "$@"; fi; }
+as_user() { (exec_as_user "$@"); }
 
 # What a run leaves on the laptop: its ssh config and known_hosts, the saved clusters, kernelspecs,
 # state and notebooks.

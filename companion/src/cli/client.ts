@@ -13,30 +13,20 @@ export interface IReply {
 }
 
 export class CompanionClient {
-  /** `prefix`: the API of one cluster of the lab (`/clusters/NAME`); none for the default one. */
+  /** `cluster`: one cluster of the lab, by name; null for the companion's default one. */
   constructor(
     private readonly _socket: string,
-    private readonly _prefix = ''
+    readonly cluster: string | null = null
   ) {}
 
   /** The same companion, asked about one cluster of its lab by name. */
   forCluster(name: string): CompanionClient {
-    return new CompanionClient(
-      this._socket,
-      `/clusters/${encodeURIComponent(name)}`
-    );
-  }
-
-  /** Which cluster it asks about: its name, or null for the companion's default one. */
-  get cluster(): string | null {
-    return this._prefix
-      ? decodeURIComponent(this._prefix.slice('/clusters/'.length))
-      : null;
+    return new CompanionClient(this._socket, name);
   }
 
   /** The companion itself (its cluster list), whatever cluster this client asks about. */
   get companion(): CompanionClient {
-    return this._prefix ? new CompanionClient(this._socket) : this;
+    return this.cluster === null ? this : new CompanionClient(this._socket);
   }
 
   async request(
@@ -78,7 +68,10 @@ export class CompanionClient {
         {
           socketPath: this._socket,
           method,
-          path: this._prefix + urlPath,
+          path:
+            this.cluster === null
+              ? urlPath
+              : `/clusters/${encodeURIComponent(this.cluster)}${urlPath}`,
           headers: payload
             ? {
                 'Content-Type': 'application/json',
